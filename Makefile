@@ -1,0 +1,45 @@
+# The handful of verbs a person types. Everything else is cargo.
+#   make conformance   build the image and run the whole suite, then print a summary table
+#   make test          every test: formatting, clippy, unit tests and the conformance suite
+#   make image         build the image and tag it hermes-s6:latest
+#   make shell         a shell as hermes in a fresh container of hermes-s6:latest
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Scenarios mostly wait on Docker, not the CPU: four at a time suits a 2-core machine.
+export RUST_TEST_THREADS ?= 4
+REPORT := target/conformance/report.jsonl
+
+.PHONY: deps image conformance test lint unit shell clean-images help
+
+help:
+	@sed -n '2,6p' Makefile
+
+deps:
+	@bash ci/install-deps.sh
+
+image: deps
+	$(CARGO) run --quiet -p conformance --bin conformance-image -- --tag-latest
+
+# The main job: a freshly built image, the whole suite as hermes, a readable summary.
+conformance: deps
+	@mkdir -p target/conformance && rm -f $(REPORT)
+	@rc=0; $(CARGO) test -p conformance --test suite || rc=$$?; \
+	 $(CARGO) run --quiet -p conformance --bin conformance-summary || true; \
+	 exit $$rc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --lib --bins
+
+# All tests: lint, unit tests, then the conformance suite with its summary.
+test: deps lint unit conformance
+
+shell: image
+	@bash ci/shell.sh
+
+clean-images:
+	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^hermes-s6(-base|-regression)?:' | xargs -r docker rmi

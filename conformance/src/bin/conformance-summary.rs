@@ -1,0 +1,80 @@
+//! `conformance-summary`: the table a person reads after a suite run, from the JSON report.
+//! Writes `target/conformance/report.json` (an array) and exits 1 if any scenario failed or
+//! none ran.
+
+use std::process::ExitCode;
+
+use conformance::report;
+
+fn main() -> ExitCode {
+    let records = match report::read_all() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "conformance-summary: no report at {} ({e}): did the suite run?",
+                report::jsonl_path().display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if records.is_empty() {
+        eprintln!("conformance-summary: the report is empty: no scenario ran");
+        return ExitCode::FAILURE;
+    }
+    let width = records
+        .iter()
+        .map(|r| r.scenario.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    println!(
+        "{:<width$}  {:<6}  {:>9}  first line of failure",
+        "scenario", "result", "time"
+    );
+    println!("{}", "-".repeat(width + 50));
+    let mut failed = 0;
+    for r in &records {
+        let result = if r.passed { "pass" } else { "FAIL" };
+        if !r.passed {
+            failed += 1;
+        }
+        let first = r.message.lines().next().unwrap_or("");
+        println!(
+            "{:<width$}  {:<6}  {:>7.1} s  {}",
+            r.scenario,
+            result,
+            r.duration_ms as f64 / 1000.0,
+            first
+        );
+    }
+    let total_ms: u128 = records.iter().map(|r| r.duration_ms).sum();
+    println!("{}", "-".repeat(width + 50));
+    let users: std::collections::BTreeSet<&str> = records.iter().map(|r| r.user.as_str()).collect();
+    let images: std::collections::BTreeSet<&str> =
+        records.iter().map(|r| r.image.as_str()).collect();
+    println!(
+        "{} scenarios: {} passed, {} failed; as user(s) {:?}; image(s) {:?}; scenario time {:.1} s",
+        records.len(),
+        records.len() - failed,
+        failed,
+        users,
+        images,
+        total_ms as f64 / 1000.0
+    );
+    let json_path = report::jsonl_path().with_file_name("report.json");
+    match serde_json::to_string_pretty(&records) {
+        Ok(text) => {
+            if let Err(e) = std::fs::write(&json_path, text) {
+                eprintln!("conformance-summary: writing {}: {e}", json_path.display());
+            } else {
+                println!("report: {}", json_path.display());
+            }
+        }
+        Err(e) => eprintln!("conformance-summary: serialising the report: {e}"),
+    }
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

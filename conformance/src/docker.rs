@@ -1,0 +1,18 @@
+//! Connecting to the Docker engine, with the one clear line a person needs when it is absent.
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+
+/// Connect (honours `DOCKER_HOST`) and check the engine answers.
+pub async fn connect() -> Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()
+        .context("Docker engine unreachable: cannot create a client (is DOCKER_HOST valid?)")?;
+    docker.ping().await.map_err(|e| {
+        anyhow::anyhow!(
+            "Docker engine unreachable: ping failed ({e}); the conformance suite needs a running \
+             Docker engine (set {}=1 to skip instead)",
+            crate::config::ENV_SKIP_NO_DOCKER
+        )
+    })?;
+    Ok(docker)
+}

@@ -1,0 +1,389 @@
+//! Building the image under test, offline and content-addressed.
+//!
+//! Three layers, each rebuilt only when its inputs change:
+//! 1. the `hermes` binaries (`cargo build --profile image`, in a target dir of their own so a
+//!    nested cargo never contends with the `cargo test` that runs us);
+//! 2. the base image `hermes-s6-base:<hash of docker/base/*>`: a Debian root filesystem made by
+//!    `docker/base/build-rootfs.sh` (mmdebstrap with the host's apt sources) and imported;
+//! 3. the product image `hermes-s6:<hash of the build context>` from `docker/Dockerfile`.
+//!
+//! Concurrent test processes are serialised by a file lock; within a process the result is
+//! computed once. Progress goes straight to stderr (not through libtest's capture) so a person
+//! watching a cold run sees what is happening.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::models::BuildInfoAux;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, TagImageOptionsBuilder,
+};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::config;
+
+pub const PRODUCT_REPO: &str = "hermes-s6";
+pub const BASE_REPO: &str = "hermes-s6-base";
+/// The binaries the Dockerfile expects under `bin/` in the context.
+pub const BINARIES: &[&str] = &["hermes", "hermes-boot"];
+
+/// A line of progress on the real stderr, bypassing libtest's output capture.
+pub fn progress(msg: impl AsRef<str>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "[conformance] {}", msg.as_ref());
+}
+
+/// A cargo feature set compiled into the binaries of one image variant. The production image
+/// has none; regression variants are built from the same sources with one feature on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Variant {
+    pub features: Vec<String>,
+}
+
+impl Variant {
+    pub fn production() -> Self {
+        Self::default()
+    }
+
+    fn label(&self) -> String {
+        if self.features.is_empty() {
+            "production".into()
+        } else {
+            self.features.join("+")
+        }
+    }
+}
+
+/// Serialise image builds across processes (e.g. two `cargo test` runs, or `make image` during
+/// a test run). The lock is released when the returned file is dropped.
+fn lock_builds() -> Result<nix::fcntl::Flock<File>> {
+    let dir = config::work_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("image-build.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening lock file {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((file, _)) => {
+            progress(format!(
+                "another process is building images; waiting for {}",
+                path.display()
+            ));
+            nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
+        }
+    }
+}
+
+/// Build (or find) the image for `variant` and return its `repo:tag`.
+pub async fn ensure_image(docker: &Docker, variant: &Variant) -> Result<String> {
+    let variant = variant.clone();
+    // The lock is a blocking call: take it off the async workers.
+    let lock = tokio::task::spawn_blocking(lock_builds).await??;
+    let started = Instant::now();
+    let bins = tokio::task::spawn_blocking({
+        let v = variant.clone();
+        move || build_binaries(&v)
+    })
+    .await??;
+    let base = ensure_base_image(docker).await?;
+    let tag = ensure_product_image(docker, &base, &bins, &variant).await?;
+    drop(lock);
+    progress(format!(
+        "image ready: {tag} ({}, {:.1?})",
+        variant.label(),
+        started.elapsed()
+    ));
+    Ok(tag)
+}
+
+/// Tag an image as `hermes-s6:latest` so a person can `docker run --rm -it hermes-s6:latest`.
+pub async fn tag_latest(docker: &Docker, image: &str) -> Result<()> {
+    let opts = TagImageOptionsBuilder::default()
+        .repo(PRODUCT_REPO)
+        .tag("latest")
+        .build();
+    docker
+        .tag_image(image, Some(opts))
+        .await
+        .with_context(|| format!("tagging {image} as {PRODUCT_REPO}:latest"))
+}
+
+/// Compile the binaries for the image with cargo and return their paths.
+fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
+    let root = config::repo_root();
+    // A target dir of its own per variant: regression features never touch production
+    // artifacts, and the nested cargo never waits on the outer `cargo test`'s lock.
+    let target = config::work_dir()
+        .join("cargo-target")
+        .join(variant.label());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "hermes",
+            "--profile",
+            "image",
+            "--bins",
+        ])
+        .env("CARGO_TARGET_DIR", &target);
+    if !variant.features.is_empty() {
+        cmd.args(["--features", &variant.features.join(",")]);
+    }
+    progress(format!(
+        "compiling the hermes binaries ({}, profile image)",
+        variant.label()
+    ));
+    let t = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {cargo} build for the image binaries"))?;
+    if !status.success() {
+        bail!("cargo build of the image binaries failed ({status})");
+    }
+    progress(format!("binaries compiled in {:.1?}", t.elapsed()));
+    BINARIES
+        .iter()
+        .map(|b| {
+            let p = target.join("image").join(b);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                bail!("cargo reported success but {} is missing", p.display())
+            }
+        })
+        .collect()
+}
+
+/// Every file under `dir`, sorted, as (relative path, metadata).
+fn walk(dir: &Path) -> Result<Vec<(PathBuf, std::fs::Metadata)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let rel = path.strip_prefix(dir)?.to_path_buf();
+            if meta.is_dir() {
+                stack.push(path);
+            }
+            out.push((rel, meta));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn short_hash(hasher: Sha256) -> String {
+    hasher
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The base image's tag: a hash of its recipe (`docker/base/*`).
+pub fn base_tag() -> Result<String> {
+    let dir = config::repo_root().join("docker/base");
+    let mut h = Sha256::new();
+    for (rel, meta) in walk(&dir)? {
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        if meta.is_file() {
+            h.update(std::fs::read(dir.join(&rel))?);
+        }
+        h.update([0]);
+    }
+    Ok(format!("{BASE_REPO}:{}", short_hash(h)))
+}
+
+async fn image_exists(docker: &Docker, image: &str) -> bool {
+    docker.inspect_image(image).await.is_ok()
+}
+
+async fn ensure_base_image(docker: &Docker) -> Result<String> {
+    let tag = base_tag()?;
+    if image_exists(docker, &tag).await {
+        progress(format!("base image {tag} present: not rebuilt"));
+        return Ok(tag);
+    }
+    let root = config::repo_root();
+    let tarball = config::work_dir().join("rootfs.tar");
+    progress(format!(
+        "building base image {tag}: Debian root filesystem with mmdebstrap (about 20-60 s)"
+    ));
+    let t = Instant::now();
+    let script = root.join("docker/base/build-rootfs.sh");
+    let status = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg(&tarball)
+        .current_dir(&root)
+        .status()
+        .await
+        .with_context(|| format!("running {}", script.display()))?;
+    if !status.success() {
+        bail!(
+            "{} failed ({status}); see its output above",
+            script.display()
+        );
+    }
+    progress(format!(
+        "root filesystem built in {:.1?}; importing",
+        t.elapsed()
+    ));
+    let t = Instant::now();
+    let (repo, version) = tag.split_once(':').expect("base tag has a colon");
+    let opts = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(version)
+        .build();
+    let file = tokio::fs::File::open(&tarball)
+        .await
+        .with_context(|| format!("opening {}", tarball.display()))?;
+    let body = bollard::body_try_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+    let mut stream = docker.create_image(Some(opts), Some(body), None);
+    while let Some(item) = stream.next().await {
+        item.with_context(|| format!("importing {} as {tag}", tarball.display()))?;
+    }
+    let _ = tokio::fs::remove_file(&tarball).await;
+    progress(format!("base image {tag} imported in {:.1?}", t.elapsed()));
+    Ok(tag)
+}
+
+/// The build context as a deterministic tar: `Dockerfile`, `rootfs/**` (modes and symlinks
+/// kept, owner root, mtime 0) and `bin/<binaries>`.
+pub fn build_context(bins: &[PathBuf]) -> Result<Vec<u8>> {
+    let docker_dir = config::repo_root().join("docker");
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    let add_file = |tar: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data)
+    };
+    let dockerfile =
+        std::fs::read(docker_dir.join("Dockerfile")).context("reading docker/Dockerfile")?;
+    add_file(&mut tar, "Dockerfile", &dockerfile, 0o644)?;
+    let rootfs = docker_dir.join("rootfs");
+    for (rel, meta) in walk(&rootfs)? {
+        let name = Path::new("rootfs").join(&rel);
+        let mode = meta.permissions().mode() & 0o7777;
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mode(mode);
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(rootfs.join(&rel))?;
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            tar.append_link(&mut h, &name, &target)?;
+        } else if meta.is_dir() {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            h.set_cksum();
+            tar.append_data(&mut h, &name, std::io::empty())?;
+        } else if meta.is_file() {
+            let data = std::fs::read(rootfs.join(&rel))?;
+            add_file(&mut tar, &name.to_string_lossy(), &data, mode)?;
+        } else {
+            bail!(
+                "{}: not a file, dir or symlink",
+                rootfs.join(&rel).display()
+            );
+        }
+        let _ = meta.mode();
+    }
+    for bin in bins {
+        let name = bin
+            .file_name()
+            .expect("binary has a name")
+            .to_string_lossy();
+        let data = std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?;
+        add_file(&mut tar, &format!("bin/{name}"), &data, 0o755)?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+async fn ensure_product_image(
+    docker: &Docker,
+    base: &str,
+    bins: &[PathBuf],
+    variant: &Variant,
+) -> Result<String> {
+    let context = build_context(bins)?;
+    let mut h = Sha256::new();
+    h.update(base.as_bytes());
+    h.update([0]);
+    h.update(&context);
+    let tag = if variant.features.is_empty() {
+        format!("{PRODUCT_REPO}:{}", short_hash(h))
+    } else {
+        format!(
+            "{PRODUCT_REPO}-regression:{}-{}",
+            variant.label(),
+            short_hash(h)
+        )
+    };
+    if image_exists(docker, &tag).await {
+        progress(format!(
+            "image {tag} present: inputs unchanged, not rebuilt"
+        ));
+        return Ok(tag);
+    }
+    progress(format!("building image {tag} from {base}"));
+    let t = Instant::now();
+    let args: HashMap<&str, &str> = HashMap::from([("BASE_IMAGE", base)]);
+    let labels: BTreeMap<&str, String> = BTreeMap::from([("hermes.variant", variant.label())]);
+    let labels: HashMap<&str, String> = labels.into_iter().collect();
+    let opts = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .pull("false")
+        .buildargs(&args)
+        .labels(&labels)
+        .build();
+    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
+    let mut built = false;
+    while let Some(item) = stream.next().await {
+        let info = item.with_context(|| format!("docker build of {tag}"))?;
+        if let Some(text) = info.stream {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
+        }
+        if let Some(BuildInfoAux::Default(_)) = info.aux {
+            built = true;
+        }
+    }
+    if !built && !image_exists(docker, &tag).await {
+        bail!("docker build of {tag} ended without producing an image");
+    }
+    progress(format!("image {tag} built in {:.1?}", t.elapsed()));
+    Ok(tag)
+}

@@ -1,0 +1,18 @@
+//! The hermes-s6 conformance suite: builds the image, starts one container per scenario and
+//! proves the contract of `../shared/SPEC.md` **as hermes** (UID 10000), the user the product
+//! really runs as. Root is an explicit, commented opt-in per exec.
+
+pub mod config;
+pub mod container;
+pub mod docker;
+pub mod dump;
+pub mod exec;
+pub mod image;
+pub mod report;
+pub mod runner;
+pub mod scenarios;
+pub mod wait;
+
+pub use container::{ContainerSpec, Hermes};
+pub use exec::ExecOutcome;
+pub use runner::{Ctx, run, run_variant};

@@ -1,0 +1,160 @@
+//! Running one scenario: a shared runtime, the image built once per process, leftovers swept
+//! once, the result recorded in the JSON report, and failures re-raised for libtest.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use anyhow::Result;
+use bollard::Docker;
+use futures_util::FutureExt;
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::container::{ContainerSpec, Hermes, sweep_leftovers};
+use crate::image::{Variant, ensure_image, progress};
+use crate::{config, report};
+
+/// One runtime for every scenario of a test binary. testcontainers shares one Docker client
+/// across the process; a runtime per test would leave that client's connections bound to a
+/// runtime that has already shut down.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime for the conformance suite")
+});
+
+/// Built images per variant, errors included (a failed build is not retried by every test).
+static IMAGES: LazyLock<Mutex<HashMap<Variant, Result<String, String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+static SWEPT: OnceCell<()> = OnceCell::const_new();
+
+/// What a scenario gets: the engine, the image under test and its own name.
+#[derive(Clone)]
+pub struct Ctx {
+    pub docker: Docker,
+    pub image: String,
+    pub scenario: String,
+}
+
+impl Ctx {
+    /// Start a container for this scenario and wait for its readiness marker.
+    pub async fn start(&self, spec: ContainerSpec) -> Result<Hermes> {
+        Hermes::start(&self.docker, &self.image, &self.scenario, spec).await
+    }
+
+    /// The product as a person runs it: default command, no options.
+    pub async fn start_default(&self) -> Result<Hermes> {
+        self.start(ContainerSpec::default()).await
+    }
+}
+
+/// The image every scenario of this process runs against: `HERMES_CONFORMANCE_IMAGE` if set,
+/// else the freshly built image of `variant`.
+pub async fn image_for(docker: &Docker, variant: &Variant) -> Result<String> {
+    if variant.features.is_empty()
+        && let Some(image) = config::image_override()
+    {
+        docker
+            .inspect_image(&image)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}={image}: no such image ({e})", config::ENV_IMAGE))?;
+        return Ok(image);
+    }
+    let mut images = IMAGES.lock().await;
+    if let Some(done) = images.get(variant) {
+        return done.clone().map_err(anyhow::Error::msg);
+    }
+    let built = ensure_image(docker, variant)
+        .await
+        .map_err(|e| format!("building the image under test failed: {e:#}"));
+    images.insert(variant.clone(), built.clone());
+    built.map_err(anyhow::Error::msg)
+}
+
+/// Connect to Docker or end the test with one clear line (or skip, when explicitly asked).
+fn docker_or_bail() -> Option<Docker> {
+    match RUNTIME.block_on(crate::docker::connect()) {
+        Ok(d) => Some(d),
+        Err(e) if config::skip_without_docker() => {
+            progress(format!("SKIPPED: {e}"));
+            None
+        }
+        Err(e) => panic!("{e:#}"),
+    }
+}
+
+/// Run scenario `name` against the production image.
+pub fn run<F, Fut>(name: &str, scenario: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    run_variant(name, &Variant::production(), scenario)
+}
+
+/// Run scenario `name` against the image of `variant`.
+pub fn run_variant<F, Fut>(name: &str, variant: &Variant, scenario: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let Some(docker) = docker_or_bail() else {
+        return;
+    };
+    let started = Instant::now();
+    let mut image_name = String::new();
+    let outcome: Result<Result<()>, Box<dyn std::any::Any + Send>> = RUNTIME.block_on(async {
+        SWEPT
+            .get_or_init(|| async {
+                match sweep_leftovers(&docker).await {
+                    Ok(0) => {}
+                    Ok(n) => progress(format!("swept {n} container(s) left by a killed run")),
+                    Err(e) => progress(format!("could not sweep leftovers: {e}")),
+                }
+            })
+            .await;
+        let image = match image_for(&docker, variant).await {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        image_name = image.clone();
+        let ctx = Ctx {
+            docker: docker.clone(),
+            image,
+            scenario: name.to_string(),
+        };
+        AssertUnwindSafe(scenario(ctx)).catch_unwind().await
+    });
+    let (passed, message) = match &outcome {
+        Ok(Ok(())) => (true, String::new()),
+        Ok(Err(e)) => (false, format!("{e:#}")),
+        Err(panic) => (false, panic_text(panic.as_ref())),
+    };
+    report::append(&report::ScenarioRecord {
+        scenario: name.to_string(),
+        passed,
+        duration_ms: started.elapsed().as_millis(),
+        message: message.lines().take(12).collect::<Vec<_>>().join("\n"),
+        user: config::scenario_user(),
+        image: image_name,
+    });
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("scenario {name} failed: {e:#}"),
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        "panic without a message".into()
+    }
+}

@@ -1,0 +1,156 @@
+//! Boot contract (SPEC §2, §4 premises), checked as hermes.
+
+use anyhow::{Result, ensure};
+
+use crate::container::READY_MARKER;
+use crate::{ContainerSpec, Ctx, Hermes};
+
+/// The cont-init chain, in the order SPEC §2 fixes by file name.
+pub const CONT_INIT: &[&str] = &[
+    "01-hermes-setup",
+    "015-supervise-perms",
+    "02-reconcile-profiles",
+];
+pub const STATIC_SERVICES: &[&str] = &["dashboard", "main-hermes"];
+
+/// PID 1 is s6-svscan, seen the way hermes can see it: through `/proc/1/comm`.
+pub async fn pid1_is_s6_svscan(h: &Hermes) -> Result<()> {
+    h.exec(&["cat", "/proc/1/comm"])
+        .await?
+        .succeeds()
+        .stdout_is("s6-svscan");
+    h.exec(&["test", "-d", "/run/s6/basedir"]).await?.succeeds();
+    Ok(())
+}
+
+/// The project's premise: hermes cannot resolve `/proc/1/exe`, root can. Detection that
+/// relies on it is blind for the user the product runs as.
+pub async fn proc1_exe_is_root_only(h: &Hermes) -> Result<()> {
+    // Explicitly hermes, whatever HERMES_CONFORMANCE_USER says: this is a fact about hermes.
+    let as_hermes = h
+        .exec_full(
+            "hermes",
+            &["readlink", "/proc/1/exe"],
+            &[],
+            crate::container::EXEC_DEADLINE,
+        )
+        .await?;
+    as_hermes.fails();
+    // Root opt-in: the other half of the premise is that root *can* read it, which is how
+    // root-only tests once hid the bug.
+    let as_root = h.exec_as_root(&["readlink", "/proc/1/exe"]).await?;
+    as_root.succeeds();
+    ensure!(
+        as_root.out().ends_with("/s6-svscan"),
+        "root sees /proc/1/exe -> {:?}, expected …/s6-svscan\n{as_root}",
+        as_root.out()
+    );
+    Ok(())
+}
+
+/// `/run/service` and the scanner's control files are hermes's, so hermes can rescan.
+pub async fn scandir_is_controllable(h: &Hermes) -> Result<()> {
+    h.exec(&["stat", "-c", "%U", "/run/service"])
+        .await?
+        .succeeds()
+        .stdout_is("hermes");
+    // `.s6-svscan` is traversable (hermes can stat inside it) and control/lock are hermes's.
+    h.exec(&[
+        "stat",
+        "-c",
+        "%U",
+        "/run/service/.s6-svscan/control",
+        "/run/service/.s6-svscan/lock",
+    ])
+    .await?
+    .succeeds()
+    .stdout_is("hermes\nhermes");
+    h.exec(&["/command/s6-svscanctl", "-a", "/run/service"])
+        .await?
+        .succeeds();
+    Ok(())
+}
+
+/// The static services are supervised and hermes can read their state.
+pub async fn static_services_supervised(h: &Hermes) -> Result<()> {
+    for svc in STATIC_SERVICES {
+        let dir = format!("/run/service/{svc}");
+        h.exec(&["/command/s6-svok", &dir]).await?.succeeds();
+        h.exec(&["/command/s6-svstat", "-o", "up,wantedup", &dir])
+            .await?
+            .succeeds();
+    }
+    Ok(())
+}
+
+/// cont-init scripts ran in C-locale order, each to completion, before the user bundle came
+/// up, and readiness came last.
+pub async fn cont_init_ran_in_order(h: &Hermes) -> Result<()> {
+    let listed = h.sh("cd /etc/cont-init.d && LC_ALL=C ls").await?;
+    listed.succeeds();
+    ensure!(
+        listed.stdout_lines() == CONT_INIT,
+        "/etc/cont-init.d holds {:?}, SPEC §2 fixes {CONT_INIT:?}",
+        listed.stdout_lines()
+    );
+    let log = h.exec(&["cat", "/run/hermes/boot-steps.log"]).await?;
+    log.succeeds();
+    let mut expected: Vec<String> = Vec::new();
+    for s in CONT_INIT {
+        expected.push(format!("cont-init {s} start"));
+        expected.push(format!("cont-init {s} exit 0"));
+    }
+    expected.push("user-bundle up".into());
+    expected.push("ready".into());
+    let got: Vec<&str> = log.stdout_lines();
+    ensure!(
+        got == expected,
+        "boot steps out of order or incomplete\n  expected: {expected:#?}\n  got: {got:#?}"
+    );
+    Ok(())
+}
+
+/// Everything above, for one container.
+pub async fn boot_contract(h: &Hermes) -> Result<()> {
+    pid1_is_s6_svscan(h).await?;
+    proc1_exe_is_root_only(h).await?;
+    scandir_is_controllable(h).await?;
+    static_services_supervised(h).await?;
+    cont_init_ran_in_order(h).await?;
+    Ok(())
+}
+
+/// The boot contract holds with `/run` as the image's directory and as a (noexec) tmpfs.
+pub async fn boot_contract_with_run(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
+    let h = ctx
+        .start(ContainerSpec::default().tmpfs_run(tmpfs_run))
+        .await?;
+    if tmpfs_run {
+        // Prove the variant really is the hostile one: Docker mounts it noexec.
+        h.sh("grep ' /run ' /proc/mounts")
+            .await?
+            .succeeds()
+            .stdout_contains("noexec");
+    }
+    boot_contract(&h).await?;
+    h.remove().await
+}
+
+/// The readiness marker is per boot: a restart replaces it (and it is readable by hermes).
+pub async fn ready_marker_is_per_boot(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
+    let mut h = ctx
+        .start(ContainerSpec::default().tmpfs_run(tmpfs_run))
+        .await?;
+    let first = h.boot_id.clone().unwrap_or_default();
+    h.restart().await?; // waits for a marker whose content differs from `first`
+    let second = h.exec(&["cat", READY_MARKER]).await?;
+    second.succeeds();
+    ensure!(
+        second.out() != first && !second.out().is_empty(),
+        "marker not renewed by the restart: before {first:?}, after {:?}",
+        second.out()
+    );
+    // The new boot is a whole boot, not a leftover: the contract holds again.
+    boot_contract(&h).await?;
+    h.remove().await
+}

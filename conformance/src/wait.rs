@@ -1,0 +1,31 @@
+//! Polling with a deadline: the only way the suite waits. No fixed sleeps.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+/// Interval between two polls: short, because every probe is a cheap exec.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Poll `probe` until it returns `Some`, or fail after `deadline` naming `what` and the last
+/// observation (so a timeout says what was seen, not just that time ran out).
+pub async fn poll_until<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, String>>,
+{
+    let start = Instant::now();
+    let mut last = String::from("(no observation yet)");
+    loop {
+        match probe().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(observed) => last = observed,
+        }
+        if start.elapsed() >= deadline {
+            bail!("timed out after {deadline:?} waiting for {what}; last observation: {last}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await; // poll interval inside a deadline loop
+    }
+}

@@ -1,0 +1,11 @@
+//! The conformance suite's single test binary: one process, so the image is resolved once
+//! and every scenario shares one runtime. Scenario bodies live in `conformance::scenarios`.
+
+#[path = "suite/boot.rs"]
+mod boot;
+#[path = "suite/container_lifecycle.rs"]
+mod container_lifecycle;
+#[path = "suite/detection.rs"]
+mod detection;
+#[path = "suite/zombies.rs"]
+mod zombies;
