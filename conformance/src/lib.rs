@@ -10,6 +10,7 @@ pub mod exec;
 pub mod image;
 pub mod report;
 pub mod runner;
+pub mod s6probe;
 pub mod scenarios;
 pub mod wait;
 

@@ -7,5 +7,7 @@ mod boot;
 mod container_lifecycle;
 #[path = "suite/detection.rs"]
 mod detection;
+#[path = "suite/lifecycle.rs"]
+mod lifecycle;
 #[path = "suite/zombies.rs"]
 mod zombies;

@@ -1,0 +1,160 @@
+//! Reading s6's view of a slot from inside the container, as the scenario user, and waiting on
+//! it with a deadline. The truth comes from `s6-svstat -o`, never from the CLI's wording.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::{Hermes, wait};
+
+pub const SCANDIR: &str = "/run/service";
+pub const HERMES_HOME: &str = "/opt/data";
+
+pub fn slot_dir(profile: &str) -> String {
+    format!("{SCANDIR}/gateway-{profile}")
+}
+
+/// A profile's home: `$HERMES_HOME` for `default`, else `$HERMES_HOME/profiles/<p>`.
+pub fn profile_home(profile: &str) -> String {
+    if profile == "default" {
+        HERMES_HOME.to_string()
+    } else {
+        format!("{HERMES_HOME}/profiles/{profile}")
+    }
+}
+
+/// The gateway port SPEC §6.2 derives from a profile name, computed independently of the
+/// product: 9200 + (first 8 hex digits of sha256(name)) mod 600.
+pub fn expected_port(profile: &str) -> u16 {
+    let digest = Sha256::digest(profile.as_bytes());
+    let first = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    9200 + (first % 600) as u16
+}
+
+/// One `s6-svstat -o up,wantedup,pid` reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SvStat {
+    pub up: bool,
+    pub wanted_up: bool,
+    /// `-1` when down.
+    pub pid: i64,
+}
+
+pub fn parse_svstat(line: &str) -> Option<SvStat> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let b = |s: &str| match s {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
+    match f.as_slice() {
+        [up, wanted, pid] => Some(SvStat {
+            up: b(up)?,
+            wanted_up: b(wanted)?,
+            pid: pid.parse().ok()?,
+        }),
+        _ => None,
+    }
+}
+
+/// Read a slot's state as the scenario user.
+pub async fn svstat(h: &Hermes, dir: &str) -> Result<SvStat> {
+    let o = h
+        .exec(&["/command/s6-svstat", "-o", "up,wantedup,pid", dir])
+        .await?;
+    o.succeeds();
+    parse_svstat(o.out()).with_context(|| format!("unparsable s6-svstat output\n{o}"))
+}
+
+/// Poll a slot's state until `want` holds; the timeout message shows the last reading.
+pub async fn wait_svstat(
+    h: &Hermes,
+    dir: &str,
+    what: &str,
+    deadline: Duration,
+    want: impl Fn(&SvStat) -> bool,
+) -> Result<SvStat> {
+    wait::poll_until(&format!("{dir} to be {what}"), deadline, || async {
+        let o = h
+            .exec(&["/command/s6-svstat", "-o", "up,wantedup,pid", dir])
+            .await
+            .map_err(|e| e.to_string())?;
+        if !o.success() {
+            return Err(format!("s6-svstat exit {:?}: {}", o.code, o.stderr.trim()));
+        }
+        match parse_svstat(o.out()) {
+            Some(s) if want(&s) => Ok(Some(s)),
+            Some(s) => Err(format!("{s:?}")),
+            None => Err(format!("unparsable: {:?}", o.out())),
+        }
+    })
+    .await
+}
+
+/// `GET /health` on 127.0.0.1:<port> from inside the container, with bash's /dev/tcp (the
+/// image has no curl). Returns the body.
+pub async fn http_get(h: &Hermes, port: u16, path: &str) -> Result<String> {
+    let script = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && timeout 5 cat <&3"
+    );
+    let o = h.exec(&["bash", "-c", &script]).await?;
+    if !o.success() {
+        bail!("GET {path} on port {port} failed\n{o}");
+    }
+    Ok(o.stdout)
+}
+
+/// Poll until something answers HTTP on `port`, returning the response.
+pub async fn wait_http(h: &Hermes, port: u16, path: &str, deadline: Duration) -> Result<String> {
+    wait::poll_until(&format!("HTTP on port {port}"), deadline, || async {
+        match http_get(h, port, path).await {
+            Ok(body) if body.starts_with("HTTP/") => Ok(Some(body)),
+            Ok(body) => Err(format!("not HTTP: {body:?}")),
+            Err(e) => Err(e.to_string().lines().next().unwrap_or_default().to_string()),
+        }
+    })
+    .await
+}
+
+/// Read and parse a JSON file as the scenario user.
+pub async fn read_json(h: &Hermes, path: &str) -> Result<serde_json::Value> {
+    let o = h.exec(&["cat", path]).await?;
+    o.succeeds();
+    serde_json::from_str(&o.stdout).with_context(|| format!("{path} is not JSON: {:?}", o.stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_svstat_lines() {
+        assert_eq!(
+            parse_svstat("true true 123\n"),
+            Some(SvStat {
+                up: true,
+                wanted_up: true,
+                pid: 123
+            })
+        );
+        assert_eq!(
+            parse_svstat("false false -1"),
+            Some(SvStat {
+                up: false,
+                wanted_up: false,
+                pid: -1
+            })
+        );
+        assert_eq!(parse_svstat("up (pid 12) 3 seconds"), None);
+    }
+
+    #[test]
+    fn ports_are_in_range_and_deterministic() {
+        for p in ["default", "alpha", "p", "x-1"] {
+            let port = expected_port(p);
+            assert!((9200..9800).contains(&port), "{p} -> {port}");
+            assert_eq!(port, expected_port(p));
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Runtime service lifecycle as hermes (SPEC §3, §6): profiles, slots, start/stop/restart,
+//! unregister, the gateway process, root at the door, bad input.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+
+use crate::s6probe::{
+    HERMES_HOME, SCANDIR, expected_port, profile_home, read_json, slot_dir, svstat, wait_http,
+    wait_svstat,
+};
+use crate::{Ctx, Hermes, wait};
+
+/// How long a state change may take to show in s6 (the CLI itself waits for it too).
+const STATE_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Expected entries of a fresh slot: (relative path, `stat -c '%F %U:%G %a'`), SPEC §3.2.
+/// `run`, `finish` and `log/run` are symlinks and are checked by target instead.
+const SLOT_SKELETON: &[(&str, &str)] = &[
+    ("", "directory hermes:hermes"),
+    ("type", "regular file hermes:hermes"),
+    ("event", "directory hermes:hermes 3730"),
+    ("supervise", "directory hermes:hermes 755"),
+    ("supervise/event", "directory hermes:hermes 3730"),
+    ("supervise/control", "fifo hermes:hermes 660"),
+    ("log", "directory hermes:hermes"),
+    ("log/event", "directory hermes:hermes 3730"),
+    ("log/supervise", "directory hermes:hermes 755"),
+    ("log/supervise/event", "directory hermes:hermes 3730"),
+    ("log/supervise/control", "fifo hermes:hermes 660"),
+];
+
+const SLOT_LINKS: &[(&str, &str)] = &[
+    ("run", "/etc/hermes-s6/gateway/run"),
+    ("finish", "/etc/hermes-s6/gateway/finish"),
+    ("log/run", "/etc/hermes-s6/gateway/log-run"),
+];
+
+pub async fn create_profile(h: &Hermes, p: &str) -> Result<()> {
+    h.exec(&["hermes", "profile", "create", p])
+        .await?
+        .succeeds();
+    Ok(())
+}
+
+/// The slot has exactly the SPEC §3.2 layout, owners and modes.
+pub async fn assert_slot_layout(h: &Hermes, p: &str) -> Result<()> {
+    let dir = slot_dir(p);
+    for (rel, want) in SLOT_SKELETON {
+        let path = if rel.is_empty() {
+            dir.clone()
+        } else {
+            format!("{dir}/{rel}")
+        };
+        let o = h.exec(&["stat", "-c", "%F %U:%G %a", &path]).await?;
+        o.succeeds();
+        // "%F" of a FIFO is "fifo" on GNU stat; dirs and files as written above. Modes are
+        // compared only where SPEC §3.2 fixes them.
+        let got = o.out();
+        let (kind_owner, mode) = got.rsplit_once(' ').unwrap_or((got, ""));
+        let want_has_mode = want.chars().last().is_some_and(|c| c.is_ascii_digit());
+        let matches = if want_has_mode {
+            got == *want
+        } else {
+            kind_owner == *want
+        };
+        ensure!(
+            matches,
+            "{path}: expected {want:?}, found {got:?} (mode {mode})\n{o}"
+        );
+    }
+    for (rel, target) in SLOT_LINKS {
+        let path = format!("{dir}/{rel}");
+        h.exec(&["readlink", &path])
+            .await?
+            .succeeds()
+            .stdout_is(target);
+    }
+    h.exec(&["cat", &format!("{dir}/type")])
+        .await?
+        .succeeds()
+        .stdout_is("longrun");
+    Ok(())
+}
+
+/// After `profile create p`: the slot exists with the exact layout, is supervised, is down
+/// and not wanted up.
+pub async fn create_publishes_a_down_slot(ctx: Ctx) -> Result<()> {
+    let h = ctx.start_default().await?;
+    create_profile(&h, "alpha").await?;
+    h.exec(&["test", "-f", &format!("{}/SOUL.md", profile_home("alpha"))])
+        .await?
+        .succeeds();
+    assert_slot_layout(&h, "alpha").await?;
+    let dir = slot_dir("alpha");
+    wait::poll_until("gateway-alpha to be supervised", STATE_DEADLINE, || async {
+        let o = h
+            .exec(&["/command/s6-svok", &dir])
+            .await
+            .map_err(|e| e.to_string())?;
+        if o.success() {
+            Ok(Some(()))
+        } else {
+            Err(o.stderr.trim().to_string())
+        }
+    })
+    .await?;
+    let st = svstat(&h, &dir).await?;
+    ensure!(
+        !st.up && !st.wanted_up,
+        "fresh slot must be down and not wanted up: {st:?}"
+    );
+    h.remove().await
+}
+
+/// start → up as UID 10000, health on the derived port, banner in the log and `docker logs`;
+/// stop → down with intent recorded; restart → a new pid; status tells the truth.
+pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
+    let h = ctx.start_default().await?;
+    let p = "beta";
+    let dir = slot_dir(p);
+    create_profile(&h, p).await?;
+
+    h.exec(&["hermes", "-p", p, "gateway", "start"])
+        .await?
+        .succeeds();
+    let up = wait_svstat(&h, &dir, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
+    h.exec(&["stat", "-c", "%u", &format!("/proc/{}", up.pid)])
+        .await?
+        .succeeds()
+        .stdout_is("10000");
+    let port = expected_port(p);
+    let health = wait_http(&h, port, "/health", STATE_DEADLINE).await?;
+    ensure!(
+        health.contains("200"),
+        "GET /health on {port} did not return 200:\n{health}"
+    );
+    ensure!(
+        health.contains(&format!("\"{p}\"")),
+        "health does not name profile {p}:\n{health}"
+    );
+
+    let current = format!("{HERMES_HOME}/logs/gateways/{p}/current");
+    wait::poll_until(
+        "the banner in the gateway's log",
+        STATE_DEADLINE,
+        || async {
+            let o = h
+                .exec(&["cat", &current])
+                .await
+                .map_err(|e| e.to_string())?;
+            if o.stdout.contains("Hermes Gateway Starting") {
+                Ok(Some(()))
+            } else {
+                Err(o.to_string())
+            }
+        },
+    )
+    .await?;
+    wait::poll_until("the banner in docker logs", STATE_DEADLINE, || async {
+        let logs = h.logs().await.map_err(|e| e.to_string())?;
+        if logs.contains("Hermes Gateway Starting") && logs.contains(p) {
+            Ok(Some(()))
+        } else {
+            Err("banner not in docker logs yet".into())
+        }
+    })
+    .await?;
+
+    // status agrees with s6.
+    let status = h
+        .exec(&["hermes", "-p", p, "gateway", "status", "--json"])
+        .await?;
+    status.succeeds();
+    let js: serde_json::Value = serde_json::from_str(status.out())
+        .map_err(|e| anyhow::anyhow!("gateway status --json is not JSON ({e})\n{status}"))?;
+    ensure!(
+        js.to_string().contains(&up.pid.to_string()),
+        "status lacks pid {}: {js}",
+        up.pid
+    );
+
+    // restart → a new pid.
+    h.exec(&["hermes", "-p", p, "gateway", "restart"])
+        .await?
+        .succeeds();
+    let again = wait_svstat(&h, &dir, "up with a new pid", STATE_DEADLINE, |s| {
+        s.up && s.pid > 0 && s.pid != up.pid
+    })
+    .await?;
+    ensure!(again.pid != up.pid);
+
+    // stop → down, intent and state recorded.
+    h.exec(&["hermes", "-p", p, "gateway", "stop"])
+        .await?
+        .succeeds();
+    let down = wait_svstat(&h, &dir, "down", STATE_DEADLINE, |s| !s.up).await?;
+    ensure!(!down.wanted_up, "stopped gateway still wanted up: {down:?}");
+    let state_path = format!("{}/gateway_state.json", profile_home(p));
+    let state = wait::poll_until(
+        "gateway_state.json to say stopped",
+        STATE_DEADLINE,
+        || async {
+            let v = read_json(&h, &state_path)
+                .await
+                .map_err(|e| e.to_string())?;
+            if v["gateway_state"] == "stopped" {
+                Ok(Some(v))
+            } else {
+                Err(v.to_string())
+            }
+        },
+    )
+    .await?;
+    ensure!(
+        state["desired_state"] == "stopped",
+        "desired_state not stopped: {state}"
+    );
+    h.remove().await
+}
+
+/// delete removes the slot, its supervisors and the profile dir; the name can be reused, and
+/// twenty cycles leave nothing behind.
+pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
+    let h = ctx.start_default().await?;
+    let p = "gamma";
+    for i in 0..cycles {
+        create_profile(&h, p).await?;
+        if i == 0 {
+            // The first cycle runs the gateway, so delete must also bring a live one down.
+            h.exec(&["hermes", "-p", p, "gateway", "start"])
+                .await?
+                .succeeds();
+            wait_svstat(&h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
+        }
+        h.exec(&["hermes", "profile", "delete", p, "--yes"])
+            .await?
+            .succeeds();
+        h.exec(&["test", "!", "-e", &slot_dir(p)]).await?.succeeds();
+        h.exec(&["test", "!", "-e", &profile_home(p)])
+            .await?
+            .succeeds();
+    }
+    // No supervisor for the slot or its logger, no hidden leftovers in the scandir.
+    h.sh(&format!(
+        "! pgrep -a -f 's6-supervise (gateway-{p}|log)$' | grep -v -e dashboard -e main-hermes"
+    ))
+    .await?
+    .succeeds();
+    h.sh(&format!("ls -A {SCANDIR} | grep -- 'gateway-{p}' || true"))
+        .await?
+        .succeeds()
+        .stdout_is("");
+    create_profile(&h, p).await?;
+    assert_slot_layout(&h, p).await?;
+    h.remove().await
+}
+
+/// Ten profiles created at once: ten slots, each controllable.
+pub async fn concurrent_creates(ctx: Ctx) -> Result<()> {
+    let h = ctx.start_default().await?;
+    let names: Vec<String> = (0..10).map(|i| format!("conc{i}")).collect();
+    let script = names
+        .iter()
+        .map(|n| format!("hermes profile create {n} >/tmp/create-{n}.log 2>&1 || echo FAILED {n} $(cat /tmp/create-{n}.log) &"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\nwait";
+    h.sh(&script).await?.succeeds().stdout_lacks("FAILED");
+    for n in &names {
+        let dir = slot_dir(n);
+        h.exec(&["hermes", "-p", n, "gateway", "start"])
+            .await?
+            .succeeds();
+        wait_svstat(&h, &dir, "up", STATE_DEADLINE, |s| s.up).await?;
+        h.exec(&["hermes", "-p", n, "gateway", "stop"])
+            .await?
+            .succeeds();
+        wait_svstat(&h, &dir, "down", STATE_DEADLINE, |s| !s.up).await?;
+    }
+    h.remove().await
+}
+
+/// hermes can read, stop, start and wait on the static services.
+pub async fn static_services_controllable(ctx: Ctx) -> Result<()> {
+    let h = ctx.start_default().await?;
+    for svc in ["main-hermes", "dashboard"] {
+        let dir = format!("{SCANDIR}/{svc}");
+        h.exec(&["/command/s6-svstat", &dir]).await?.succeeds();
+        h.exec(&["/command/s6-svc", "-d", &dir]).await?.succeeds();
+        h.exec(&["/command/s6-svwait", "-D", "-t", "10000", &dir])
+            .await?
+            .succeeds();
+        h.exec(&["/command/s6-svc", "-u", &dir]).await?.succeeds();
+        if svc == "main-hermes" {
+            h.exec(&["/command/s6-svwait", "-u", "-t", "10000", &dir])
+                .await?
+                .succeeds();
+        }
+    }
+    h.remove().await
+}
+
+/// A root `docker exec` of `hermes profile create` drops to hermes first (SPEC §6.6), unless
+/// HERMES_DOCKER_EXEC_AS_ROOT is truthy.
+pub async fn root_at_the_door(ctx: Ctx) -> Result<()> {
+    let h = ctx.start_default().await?;
+    // Root opt-in: this scenario is about what happens when a person forgets `-u hermes`.
+    h.exec_as_root(&["hermes", "profile", "create", "rooted"])
+        .await?
+        .succeeds();
+    // Everything of the profile and its slot is hermes's, except the files s6-supervise (root)
+    // itself writes into the hermes-owned supervise dirs (lock, status, death_tally).
+    let strays = h
+        .sh(&format!(
+            "find {} {} ! -user hermes ! -path '*/supervise/lock' ! -path '*/supervise/status' ! -path '*/supervise/death_tally'",
+            profile_home("rooted"),
+            slot_dir("rooted")
+        ))
+        .await?;
+    strays.succeeds().stdout_is("");
+    h.exec(&["hermes", "-p", "rooted", "gateway", "start"])
+        .await?
+        .succeeds();
+    wait_svstat(&h, &slot_dir("rooted"), "up", STATE_DEADLINE, |s| s.up).await?;
+
+    // Only 1/true/yes keep root; anything else still drops.
+    for (value, stays_root) in [
+        ("1", true),
+        ("yes", true),
+        ("TRUE", true),
+        ("2", false),
+        ("no", false),
+    ] {
+        let p = format!("asroot{}", value.to_ascii_lowercase());
+        // Root opt-in, as above.
+        h.exec_full(
+            "root",
+            &["hermes", "profile", "create", &p],
+            &[("HERMES_DOCKER_EXEC_AS_ROOT", value)],
+            crate::container::EXEC_DEADLINE,
+        )
+        .await?
+        .succeeds();
+        let owner = h.exec(&["stat", "-c", "%U", &profile_home(&p)]).await?;
+        owner.succeeds();
+        let want = if stays_root { "root" } else { "hermes" };
+        ensure!(
+            owner.out() == want,
+            "HERMES_DOCKER_EXEC_AS_ROOT={value}: profile owned by {}, expected {want}",
+            owner.out()
+        );
+    }
+    h.remove().await
+}
+
+/// `gateway start` on a profile that does not exist: exit 1 and the hint to create it.
+pub async fn start_missing_profile(ctx: Ctx) -> Result<()> {
+    let h = ctx.start_default().await?;
+    h.exec(&["hermes", "-p", "ghost", "gateway", "start"])
+        .await?
+        .code_is(1)
+        .stderr_contains("hermes profile create ghost");
+    h.remove().await
+}
+
+/// Snapshot of everything a bad name must not touch.
+async fn footprint(h: &Hermes) -> Result<String> {
+    let o = h
+        .sh(&format!(
+            "ls -A {HERMES_HOME}/profiles; echo ---; ls -A {SCANDIR}"
+        ))
+        .await?;
+    o.succeeds();
+    Ok(o.stdout)
+}
+
+/// Every bad name: exit 2 with the rule named, nothing created.
+pub async fn bad_names_rejected(ctx: Ctx, names: &[&str]) -> Result<()> {
+    let h = ctx.start_default().await?;
+    let before = footprint(&h).await?;
+    for name in names {
+        let o = h.exec(&["hermes", "profile", "create", name]).await?;
+        o.code_is(2);
+        ensure!(
+            !o.stderr.trim().is_empty(),
+            "no message for bad name {name:?}\n{o}"
+        );
+        let after = footprint(&h).await?;
+        ensure!(
+            after == before,
+            "bad name {name:?} changed the tree:\nbefore:\n{before}\nafter:\n{after}"
+        );
+    }
+    h.remove().await
+}
