@@ -9,5 +9,7 @@ mod container_lifecycle;
 mod detection;
 #[path = "suite/lifecycle.rs"]
 mod lifecycle;
+#[path = "suite/restart.rs"]
+mod restart;
 #[path = "suite/zombies.rs"]
 mod zombies;

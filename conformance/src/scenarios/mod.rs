@@ -5,4 +5,5 @@ pub mod boot;
 pub mod container_lifecycle;
 pub mod detection;
 pub mod lifecycle;
+pub mod restart;
 pub mod zombies;

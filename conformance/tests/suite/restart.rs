@@ -1,0 +1,102 @@
+use conformance::run;
+use conformance::scenarios::restart::{self, Expect, Prior};
+use rstest::rstest;
+
+const fn up(prior: &'static str) -> Expect {
+    Expect {
+        up: true,
+        prior,
+        action: "started",
+    }
+}
+const fn down(prior: &'static str) -> Expect {
+    Expect {
+        up: false,
+        prior,
+        action: "registered",
+    }
+}
+
+#[rstest]
+#[case::started(Prior::Started, up("running"))]
+#[case::stopped(Prior::Stopped, down("stopped"))]
+#[case::startup_failed(
+    Prior::File(r#"{"gateway_state":"startup_failed","pid":1}"#),
+    down("startup_failed")
+)]
+#[case::starting(Prior::File(r#"{"gateway_state":"starting"}"#), down("starting"))]
+#[case::draining(Prior::File(r#"{"gateway_state":"draining"}"#), up("draining"))]
+#[case::degraded(Prior::File(r#"{"gateway_state":"degraded"}"#), up("degraded"))]
+#[case::no_file(Prior::NoFile, down("None"))]
+#[case::empty_file(Prior::File(""), down("None"))]
+#[case::corrupt_json(Prior::File(r#"{"gateway_state": "runn"#), down("None"))]
+#[case::json_array(Prior::File(r#"["running"]"#), down("None"))]
+#[case::unknown_state(Prior::File(r#"{"gateway_state":"banana"}"#), down("None"))]
+// A BOM makes the file unreadable as intent (issue 4: treated as no prior intent).
+#[case::bom(Prior::File("\u{feff}{\"gateway_state\":\"running\"}"), down("None"))]
+#[case::desired_running_over_stopped(
+    Prior::File(r#"{"gateway_state":"stopped","desired_state":"running"}"#),
+    up("running")
+)]
+#[case::desired_stopped_over_running(
+    Prior::File(r#"{"gateway_state":"running","desired_state":"stopped"}"#),
+    down("stopped")
+)]
+fn intent_survives_restart(
+    #[case] prior: Prior,
+    #[case] want: Expect,
+    #[values(false, true)] tmpfs_run: bool,
+) {
+    let name = format!("restart/intent/{prior:?}/tmpfs_run={tmpfs_run}");
+    run(&name, |ctx| {
+        restart::intent_survives_restart(ctx, tmpfs_run, prior, want)
+    });
+}
+
+#[test]
+fn running_gateway_survives_docker_kill() {
+    run(
+        "restart/docker_kill_then_start",
+        restart::running_survives_kill,
+    );
+}
+
+#[test]
+fn recreate_on_same_volume_restores_everything() {
+    run(
+        "restart/recreate_on_same_volume",
+        restart::recreate_on_same_volume,
+    );
+}
+
+#[test]
+fn stale_pid_files_removed() {
+    run(
+        "restart/stale_pid_files_removed",
+        restart::stale_pid_files_removed,
+    );
+}
+
+#[test]
+fn bad_profile_dirs_are_skipped() {
+    run(
+        "restart/bad_profile_dirs_skipped",
+        restart::bad_profile_dirs_skipped,
+    );
+}
+
+#[test]
+fn root_leftovers_are_repaired() {
+    run(
+        "restart/root_leftovers_repaired",
+        restart::root_leftovers_repaired,
+    );
+}
+
+#[rstest]
+fn symlink_to_shadow_is_refused(#[values(false, true)] tmpfs_run: bool) {
+    run(
+        &format!("restart/symlink_refused/tmpfs_run={tmpfs_run}"),
+        |ctx| restart::symlink_refused(ctx, tmpfs_run),
+    );
+}
