@@ -33,6 +33,38 @@ pub struct Expect {
     pub prior: &'static str,
     /// `action=` in the boot log line.
     pub action: &'static str,
+    /// The line must carry a `reason=` (unusable state file).
+    pub reason: bool,
+}
+
+impl Expect {
+    /// Restored and started: the intent was running.
+    pub const fn started(prior: &'static str) -> Self {
+        Expect {
+            up: true,
+            prior,
+            action: "started",
+            reason: false,
+        }
+    }
+    /// Restored down: the intent was something other than running.
+    pub const fn registered(prior: &'static str) -> Self {
+        Expect {
+            up: false,
+            prior,
+            action: "registered",
+            reason: false,
+        }
+    }
+    /// No usable intent: registered down, and the boot log says why (`reason=`).
+    pub const fn unusable() -> Self {
+        Expect {
+            up: false,
+            prior: "None",
+            action: "registered",
+            reason: true,
+        }
+    }
 }
 
 async fn set_prior(h: &Hermes, p: &str, prior: Prior) -> Result<()> {
@@ -140,16 +172,7 @@ pub async fn running_survives_kill(ctx: Ctx) -> Result<()> {
     h.kill().await?;
     h.wait_exit(Duration::from_secs(10)).await?;
     h.start_again().await?;
-    assert_restored(
-        &h,
-        "killed",
-        Expect {
-            up: true,
-            prior: "running",
-            action: "started",
-        },
-    )
-    .await?;
+    assert_restored(&h, "killed", Expect::started("running")).await?;
     h.remove().await
 }
 
@@ -168,26 +191,8 @@ pub async fn recreate_on_same_volume(ctx: Ctx) -> Result<()> {
         let h2 = ctx
             .start(ContainerSpec::default().data_volume(&volume))
             .await?;
-        assert_restored(
-            &h2,
-            "keep-up",
-            Expect {
-                up: true,
-                prior: "running",
-                action: "started",
-            },
-        )
-        .await?;
-        assert_restored(
-            &h2,
-            "keep-down",
-            Expect {
-                up: false,
-                prior: "stopped",
-                action: "registered",
-            },
-        )
-        .await?;
+        assert_restored(&h2, "keep-up", Expect::started("running")).await?;
+        assert_restored(&h2, "keep-down", Expect::registered("stopped")).await?;
         h2.remove().await
     }
     .await;
@@ -233,16 +238,7 @@ pub async fn bad_profile_dirs_skipped(ctx: Ctx) -> Result<()> {
     .await?
     .succeeds();
     h.restart().await?;
-    assert_restored(
-        &h,
-        "good",
-        Expect {
-            up: true,
-            prior: "running",
-            action: "started",
-        },
-    )
-    .await?;
+    assert_restored(&h, "good", Expect::started("running")).await?;
     for bad in ["Bad_Name", "sealed"] {
         let line = last_boot_line(&h, bad).await?;
         ensure!(
@@ -283,16 +279,7 @@ pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
     .await?
     .succeeds()
     .stdout_is("hermes\nhermes\nhermes");
-    assert_restored(
-        &h,
-        "mixed",
-        Expect {
-            up: true,
-            prior: "running",
-            action: "started",
-        },
-    )
-    .await?;
+    assert_restored(&h, "mixed", Expect::started("running")).await?;
     h.remove().await
 }
 

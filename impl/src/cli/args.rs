@@ -1,0 +1,94 @@
+//! clap definitions for `hermes`.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hermes",
+    version,
+    about = "Manage hermes profile gateways supervised by s6 in the hermes-s6 container",
+    after_help = "Exit status: 0 ok, 1 operational error, 2 usage or invalid input."
+)]
+pub struct Cli {
+    /// Profile to act on (default: the root profile "default")
+    #[arg(short = 'p', long = "profile", global = true, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the supervisor and every gateway slot
+    Status(JsonFlag),
+    /// Create, delete or list profiles
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+    /// Run or control a profile's gateway
+    #[command(subcommand)]
+    Gateway(GatewayCmd),
+    /// Serve the web dashboard (not implemented yet)
+    Dashboard {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 9119)]
+        port: u16,
+        /// Accepted for compatibility; no browser is opened
+        #[arg(long)]
+        no_open: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct JsonFlag {
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCmd {
+    /// Create a profile (and, on s6, its gateway slot, down)
+    Create { name: String },
+    /// Delete a profile and its gateway slot
+    Delete {
+        name: String,
+        /// Confirm the deletion (required)
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// List profiles with their slot state
+    List(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GatewayCmd {
+    /// Run the gateway in the foreground (on s6, hands it to the supervisor unless --no-supervise)
+    Run {
+        /// Take over the profile's PID lock from a running holder
+        #[arg(long)]
+        replace: bool,
+        /// Run in the foreground even on s6 (also: HERMES_GATEWAY_NO_SUPERVISE=1)
+        #[arg(long)]
+        no_supervise: bool,
+    },
+    /// Start the gateway under s6
+    Start,
+    /// Stop the gateway under s6 (records desired_state=stopped)
+    Stop(AllFlag),
+    /// Restart the gateway under s6
+    Restart(AllFlag),
+    /// Show the gateway's slot state
+    Status(JsonFlag),
+    /// Explain how gateways are installed under s6
+    Install,
+    /// Explain how gateways are removed under s6
+    Uninstall,
+}
+
+#[derive(Args, Debug)]
+pub struct AllFlag {
+    /// Act on every registered gateway
+    #[arg(long)]
+    pub all: bool,
+}

@@ -1,0 +1,294 @@
+//! Command handlers. Exit codes: 0 ok, 1 operational error (`hermes: <reason>`), 2 usage or
+//! invalid input (clap's own errors are 2 as well).
+
+pub mod args;
+pub mod status;
+
+use crate::gateway;
+use crate::names;
+use crate::paths::{self, Paths};
+use crate::s6::detect::{self, Detection};
+use crate::s6::manager::{Error as MgrError, Manager, Transition};
+use args::{Cli, Command, GatewayCmd, ProfileCmd};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+/// A command's failure, carrying its exit code.
+#[derive(Debug)]
+pub enum CliError {
+    Usage(String),
+    Failed(String),
+}
+
+impl CliError {
+    pub fn code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+    pub fn message(&self) -> &str {
+        match self {
+            CliError::Usage(m) | CliError::Failed(m) => m,
+        }
+    }
+}
+
+impl From<MgrError> for CliError {
+    fn from(e: MgrError) -> Self {
+        match e {
+            MgrError::Name(n) => CliError::Usage(n.to_string()),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+type Res = Result<i32, CliError>;
+
+pub struct Ctx {
+    pub paths: Paths,
+    pub detection: Detection,
+}
+
+impl Ctx {
+    pub fn from_env() -> Self {
+        let paths = Paths::from_env();
+        let detection = detect::detect(&paths.proc_root, &paths.s6_basedir);
+        Ctx { paths, detection }
+    }
+
+    pub fn manager(&self) -> Manager {
+        Manager::new(self.paths.clone())
+    }
+
+    fn require_s6(&self) -> Result<Manager, CliError> {
+        match &self.detection {
+            Detection::S6 => Ok(self.manager()),
+            Detection::None(why) => {
+                Err(CliError::Failed(format!("no supervisor available ({why})")))
+            }
+        }
+    }
+}
+
+pub fn run(cli: Cli, ctx: &Ctx) -> Res {
+    let profile = cli
+        .profile
+        .clone()
+        .unwrap_or_else(|| names::DEFAULT_PROFILE.to_string());
+    match cli.command {
+        Command::Status(j) => status::print_all(ctx, None, j.json),
+        Command::Profile(cmd) => profile_cmd(ctx, cmd),
+        Command::Gateway(cmd) => {
+            names::validate(&profile).map_err(|e| CliError::Usage(e.to_string()))?;
+            gateway_cmd(ctx, &profile, cmd)
+        }
+        Command::Dashboard { .. } => Err(CliError::Failed("dashboard: not implemented yet".into())),
+    }
+}
+
+fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
+    match cmd {
+        ProfileCmd::Create { name } => create_profile(ctx, &name),
+        ProfileCmd::Delete { name, yes } => delete_profile(ctx, &name, yes),
+        ProfileCmd::List(j) => status::list_profiles(ctx, j.json),
+    }
+}
+
+const SOUL_TEMPLATE: &str =
+    "# SOUL\n\nThis file marks a hermes profile. Describe the agent's persona here.\n";
+
+/// Builds the profile in a hidden staging dir and renames it into place, then (on s6)
+/// registers its slot down. A failed registration removes the profile again.
+fn create_profile(ctx: &Ctx, name: &str) -> Res {
+    names::validate_new(name).map_err(|e| CliError::Usage(e.to_string()))?;
+    let profiles = ctx.paths.profiles_dir();
+    let dir = profiles.join(name);
+    if fs::symlink_metadata(&dir).is_ok() {
+        return Err(CliError::Failed(format!("profile '{name}' already exists")));
+    }
+    let fail = |what: &str, e: std::io::Error| CliError::Failed(format!("{what}: {e}"));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&profiles)
+        .map_err(|e| fail(&format!("cannot create {}", profiles.display()), e))?;
+    let staging = profiles.join(format!(".{name}.tmp-{}", std::process::id()));
+    let build = || -> std::io::Result<()> {
+        fs::DirBuilder::new().mode(0o755).create(&staging)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(staging.join("SOUL.md"))?;
+        f.write_all(SOUL_TEMPLATE.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&staging, &dir)
+    };
+    if let Err(e) = build() {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(fail(&format!("cannot create profile '{name}'"), e));
+    }
+    match &ctx.detection {
+        Detection::S6 => {
+            if let Err(e) = ctx.manager().register(name, false) {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(CliError::Failed(format!(
+                    "cannot register gateway slot for '{name}' (profile not created): {e}"
+                )));
+            }
+            println!(
+                "created profile '{name}' (slot {} registered, down)",
+                names::slot_name(name)
+            );
+        }
+        Detection::None(why) => {
+            println!("created profile '{name}' (no supervisor: {why}; no slot registered)");
+        }
+    }
+    Ok(0)
+}
+
+fn delete_profile(ctx: &Ctx, name: &str, yes: bool) -> Res {
+    names::validate_new(name).map_err(|e| CliError::Usage(e.to_string()))?;
+    if !yes {
+        return Err(CliError::Usage(format!(
+            "refusing to delete profile '{name}' without --yes"
+        )));
+    }
+    let dir = ctx.paths.profiles_dir().join(name);
+    let exists = fs::symlink_metadata(&dir).is_ok();
+    let mut had_slot = false;
+    if ctx.detection.is_s6() {
+        had_slot = ctx.manager().unregister(name)?;
+    }
+    if !exists && !had_slot {
+        return Err(CliError::Failed(format!("no such profile '{name}'")));
+    }
+    if exists {
+        fs::remove_dir_all(&dir)
+            .map_err(|e| CliError::Failed(format!("cannot remove {}: {e}", dir.display())))?;
+    }
+    println!("deleted profile '{name}'");
+    Ok(0)
+}
+
+fn gateway_cmd(ctx: &Ctx, profile: &str, cmd: GatewayCmd) -> Res {
+    match cmd {
+        GatewayCmd::Run {
+            replace,
+            no_supervise,
+        } => gateway_run(ctx, profile, replace, no_supervise),
+        GatewayCmd::Start => {
+            let m = ctx.require_s6()?;
+            // gateway-default is always meant to exist (SPEC §5); register it if it went missing.
+            if profile == names::DEFAULT_PROFILE && !m.is_registered(profile) {
+                m.register(profile, false)?;
+            }
+            report(profile, "up", m.start(profile)?)
+        }
+        GatewayCmd::Stop(a) => each(ctx, profile, a.all, "stop"),
+        GatewayCmd::Restart(a) => each(ctx, profile, a.all, "restart"),
+        GatewayCmd::Status(j) => status::print_all(ctx, Some(profile), j.json),
+        GatewayCmd::Install => {
+            println!(
+                "Under s6 there is nothing to install: per-profile gateways are registered when you create a profile."
+            );
+            println!("  hermes profile create <name>     # creates the s6 service slot (down)");
+            println!("  hermes -p <name> gateway start   # bring it up via s6");
+            println!("  hermes status                    # see the supervised gateways");
+            Ok(0)
+        }
+        GatewayCmd::Uninstall => {
+            println!(
+                "Under s6 there is nothing to uninstall: per-profile gateways are unregistered when you delete the profile."
+            );
+            println!("  hermes profile delete <name> --yes   # tears down the s6 service slot");
+            println!("  hermes -p <name> gateway stop        # stop without deleting the profile");
+            Ok(0)
+        }
+    }
+}
+
+fn each(ctx: &Ctx, profile: &str, all: bool, action: &str) -> Res {
+    let m = ctx.require_s6()?;
+    let act = |p: &str| match action {
+        "stop" => m.stop(p),
+        _ => m.restart(p),
+    };
+    let goal = if action == "stop" { "down" } else { "up" };
+    if !all {
+        return report(profile, goal, act(profile)?);
+    }
+    let profiles = m.list()?;
+    if profiles.is_empty() {
+        println!("no gateways registered");
+        return Ok(0);
+    }
+    let mut failed = 0;
+    for p in profiles {
+        match act(&p)
+            .map_err(CliError::from)
+            .and_then(|t| report(&p, goal, t))
+        {
+            Ok(0) => {}
+            Ok(_) => failed += 1,
+            Err(e) => {
+                eprintln!("hermes: {}: {}", names::slot_name(&p), e.message());
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Prints the state s6 reported after the bounded wait; not reaching it is an error.
+fn report(profile: &str, goal: &str, t: Transition) -> Res {
+    let slot = names::slot_name(profile);
+    let state = match &t.stat {
+        Some(s) if s.up => format!("up (pid {})", s.pid.map_or("?".into(), |p| p.to_string())),
+        Some(s) => match (&s.exit_code, &s.signal) {
+            (_, Some(sig)) => format!("down (signal {sig})"),
+            (Some(c), _) => format!("down (exit code {c})"),
+            _ => "down".into(),
+        },
+        None => "unknown".into(),
+    };
+    if t.reached {
+        println!("{slot}: {state}");
+        Ok(0)
+    } else {
+        Err(CliError::Failed(format!(
+            "{slot} did not reach {goal} in time; s6 reports {state}"
+        )))
+    }
+}
+
+/// SPEC §6.4: outside supervision on s6, hand the gateway to s6 and stay in the foreground
+/// (the container's main program) until signalled.
+fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> Res {
+    let supervised_child =
+        std::env::var_os("HERMES_S6_SUPERVISED_CHILD").is_some_and(|v| !v.is_empty());
+    let opt_out = no_supervise || paths::env_truthy("HERMES_GATEWAY_NO_SUPERVISE");
+    if !supervised_child && !opt_out && ctx.detection.is_s6() {
+        let signals = gateway::block_term_signals();
+        let m = ctx.manager();
+        if !m.is_registered(profile) {
+            m.register(profile, true)?;
+        }
+        let t = m.start(profile)?;
+        let slot = names::slot_name(profile);
+        eprintln!(
+            "hermes: the gateway now runs under s6 supervision as {slot} (restarted on crash; \
+             `hermes status` shows it). To run it in the foreground instead, use \
+             `hermes gateway run --no-supervise` or set HERMES_GATEWAY_NO_SUPERVISE=1."
+        );
+        if !t.reached {
+            eprintln!("hermes: warning: {slot} is not up yet");
+        }
+        gateway::wait_for_signal(&signals);
+        return Ok(0);
+    }
+    gateway::run(&ctx.paths, profile, replace).map_err(CliError::Failed)
+}

@@ -1,0 +1,107 @@
+//! The gateway process (SPEC §6.2–6.4): PID lock, state file, banner, `/health`, signals.
+
+pub mod health;
+pub mod lock;
+pub mod marker;
+
+use crate::names;
+use crate::paths::Paths;
+use crate::state;
+use crate::timefmt;
+use nix::sys::signal::{SigSet, Signal};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Exit code for a fatal configuration error; the slot's finish script parks the slot.
+pub const EXIT_CONFIG: i32 = 78;
+
+/// Blocks SIGTERM/SIGINT in the calling thread (and every thread spawned after) so that
+/// `wait_for_signal` receives them synchronously; no async handler is needed.
+pub fn block_term_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    let _ = set.thread_block();
+    set
+}
+
+pub fn wait_for_signal(set: &SigSet) -> Signal {
+    loop {
+        if let Ok(sig) = set.wait() {
+            return sig;
+        }
+    }
+}
+
+/// Runs the gateway in the foreground; returns the process exit code.
+pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
+    let home = paths.profile_home(profile);
+    if !home.is_dir() {
+        return Err(format!(
+            "no such profile '{profile}': create it with `hermes profile create {profile}`"
+        ));
+    }
+    let signals = block_term_signals();
+    let pid = std::process::id();
+    let port = names::port_for(profile, std::env::var("API_SERVER_PORT").ok().as_deref());
+    let _lock = lock::acquire(&home, replace, Duration::from_secs(10))?;
+
+    let write = |gs: &str, extra: &[(&str, Value)]| {
+        let r = state::update(&home, |s| {
+            s.insert("gateway_state".into(), json!(gs));
+            s.insert("pid".into(), json!(pid));
+            s.insert("port".into(), json!(port));
+            s.insert("profile".into(), json!(profile));
+            s.remove("exit_reason");
+            for (k, v) in extra {
+                s.insert((*k).into(), v.clone());
+            }
+        });
+        if let Err(e) = r {
+            eprintln!(
+                "hermes: warning: cannot write {}: {e}",
+                state::state_path(&home).display()
+            );
+        }
+    };
+    write("starting", &[("started_at", json!(timefmt::now_epoch()))]);
+
+    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            let reason = format!("cannot bind 127.0.0.1:{port}: {e}");
+            write("startup_failed", &[("exit_reason", json!(reason))]);
+            eprintln!("hermes: {reason}");
+            return Ok(EXIT_CONFIG);
+        }
+    };
+    let body = Arc::new(
+        json!({"profile": profile, "pid": pid, "state": "running", "port": port}).to_string(),
+    );
+    std::thread::spawn(move || health::serve(listener, body));
+    write("running", &[]);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "⚕ Hermes Gateway Starting (profile={profile}, port={port}, pid={pid})"
+    );
+    let _ = out.flush();
+    drop(out);
+
+    let sig = wait_for_signal(&signals);
+    if marker::consume(&home, pid, timefmt::now_epoch()) {
+        // An operator `gateway stop`: the intent is "stopped".
+        write("stopped", &[]);
+        println!("gateway stopped ({sig:?}, planned stop)");
+        Ok(0)
+    } else {
+        // Container restart, `s6-svc -t`, a stray kill: keep "running" on disk so the next
+        // boot brings the gateway back.
+        write("running", &[]);
+        eprintln!("hermes: gateway received {sig:?} without a planned-stop marker; exiting 1");
+        Ok(1)
+    }
+}

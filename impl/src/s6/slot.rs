@@ -1,0 +1,149 @@
+//! Slot layout (SPEC §3.2). Executables are symlinks to image programs because `/run` may be
+//! mounted noexec. The hermes-owned `supervise/` skeleton is what lets hermes control a slot:
+//! s6-supervise reuses existing `supervise/`, `event/` and `control` (EEXIST) and then skips
+//! its root-only chown/chmod.
+
+use crate::paths;
+use nix::sys::stat::Mode;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+/// Targets of the slot's `run`, `finish` and `log/run` links.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub run: PathBuf,
+    pub finish: PathBuf,
+    pub log_run: PathBuf,
+}
+
+impl Default for Template {
+    fn default() -> Self {
+        Template {
+            run: PathBuf::from(paths::GATEWAY_RUN),
+            finish: PathBuf::from(paths::GATEWAY_FINISH),
+            log_run: PathBuf::from(paths::GATEWAY_LOG_RUN),
+        }
+    }
+}
+
+/// s6-supervise SIGKILLs a gateway that ignores SIGTERM after this many ms, so a stuck
+/// gateway cannot stall `docker stop` (10 s grace).
+pub const TIMEOUT_KILL_MS: &str = "3000\n";
+/// s6's default finish budget is 5 s; with `timeout-kill` and the final grace it would overrun
+/// Docker's 10 s stop grace, so a finish script gets 2 s.
+const TIMEOUT_FINISH_MS: &str = "2000\n";
+
+/// Writes a complete slot into `dir` (which must not exist). `down` is added unless `start`.
+pub fn build(dir: &Path, start: bool, tpl: &Template) -> io::Result<()> {
+    mkdir_mode(dir, 0o755)?;
+    write_file(&dir.join("type"), b"longrun\n", 0o644)?;
+    symlink(&tpl.run, dir.join("run"))?;
+    symlink(&tpl.finish, dir.join("finish"))?;
+    write_file(&dir.join("timeout-kill"), TIMEOUT_KILL_MS.as_bytes(), 0o644)?;
+    write_file(
+        &dir.join("timeout-finish"),
+        TIMEOUT_FINISH_MS.as_bytes(),
+        0o644,
+    )?;
+    if !start {
+        write_file(&dir.join("down"), b"", 0o644)?;
+    }
+    let log = dir.join("log");
+    mkdir_mode(&log, 0o755)?;
+    symlink(&tpl.log_run, log.join("run"))?;
+    seed_skeleton(dir)?;
+    seed_skeleton(&log)?;
+    Ok(())
+}
+
+/// `event/` 03730, `supervise/` 0755, `supervise/event/` 03730, `supervise/control` FIFO 0660,
+/// all owned by the caller (hermes at runtime). Modes are set explicitly: the umask would
+/// otherwise strip group bits s6 needs.
+pub fn seed_skeleton(root: &Path) -> io::Result<()> {
+    mkdir_mode(&root.join("event"), 0o3730)?;
+    mkdir_mode(&root.join("supervise"), 0o755)?;
+    mkdir_mode(&root.join("supervise/event"), 0o3730)?;
+    let control = root.join("supervise/control");
+    nix::unistd::mkfifo(&control, Mode::from_bits_truncate(0o660)).map_err(io::Error::from)?;
+    fs::set_permissions(&control, fs::Permissions::from_mode(0o660))?;
+    Ok(())
+}
+
+fn mkdir_mode(path: &Path, mode: u32) -> io::Result<()> {
+    DirBuilder::new().mode(mode & 0o777).create(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+fn write_file(path: &Path, body: &[u8], mode: u32) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    f.write_all(body)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    fn mode(p: &Path) -> u32 {
+        fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn layout_down() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("gateway-work");
+        build(&dir, false, &Template::default()).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("type")).unwrap(), "longrun\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("timeout-kill")).unwrap(),
+            "3000\n"
+        );
+        assert_eq!(
+            fs::read_link(dir.join("run")).unwrap(),
+            Path::new(paths::GATEWAY_RUN)
+        );
+        assert_eq!(
+            fs::read_link(dir.join("finish")).unwrap(),
+            Path::new(paths::GATEWAY_FINISH)
+        );
+        assert_eq!(
+            fs::read_link(dir.join("log/run")).unwrap(),
+            Path::new(paths::GATEWAY_LOG_RUN)
+        );
+        assert!(dir.join("down").exists());
+        for root in [dir.clone(), dir.join("log")] {
+            assert_eq!(mode(&root.join("event")), 0o3730);
+            assert_eq!(mode(&root.join("supervise")), 0o755);
+            assert_eq!(mode(&root.join("supervise/event")), 0o3730);
+            assert_eq!(mode(&root.join("supervise/control")), 0o660);
+            assert!(
+                fs::symlink_metadata(root.join("supervise/control"))
+                    .unwrap()
+                    .file_type()
+                    .is_fifo()
+            );
+        }
+        assert!(!dir.join("log/type").exists());
+    }
+
+    #[test]
+    fn layout_up_has_no_down() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("gateway-work");
+        build(&dir, true, &Template::default()).unwrap();
+        assert!(!dir.join("down").exists());
+    }
+
+    #[test]
+    fn refuses_existing_dir() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(build(t.path(), true, &Template::default()).is_err());
+    }
+}
