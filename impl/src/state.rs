@@ -95,7 +95,13 @@ pub fn updated_at(state: &State) -> Option<i64> {
 }
 
 /// Read-modify-write: an unusable file starts from `{}`; `updated_at` is refreshed.
+///
+/// The CLI (recording `desired_state`) and the gateway (recording its own state as it exits)
+/// update the same file at the same moment during `gateway stop`; without a lock one of the
+/// two writes is lost. The lock is a separate dot-file so the state file itself stays a plain
+/// atomically-replaced file.
 pub fn update(home: &Path, f: impl FnOnce(&mut State)) -> io::Result<State> {
+    let _guard = lock(home)?;
     let mut state = read(home).ok().flatten().unwrap_or_default();
     f(&mut state);
     state.insert(
@@ -104,6 +110,20 @@ pub fn update(home: &Path, f: impl FnOnce(&mut State)) -> io::Result<State> {
     );
     write_atomic(home, &state)?;
     Ok(state)
+}
+
+/// Exclusive lock serialising read-modify-write cycles of one profile's state file.
+fn lock(home: &Path) -> io::Result<nix::fcntl::Flock<fs::File>> {
+    let path = home.join(".gateway_state.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(&path)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io::Error::from(e))
 }
 
 /// Records the operator's intent (`running`/`stopped`), keeping every other key.
@@ -229,12 +249,13 @@ mod tests {
         assert_eq!(s["gateway_state"], "running");
         assert_eq!(s["platforms"], json!({"x":1}));
         assert!(s["updated_at"].is_i64());
-        // No temp files left behind.
-        let names: Vec<_> = fs::read_dir(t.path())
+        // No temp files left behind: only the state file and its (persistent) lock file.
+        let mut names: Vec<_> = fs::read_dir(t.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from(STATE_FILE)]);
+        names.sort();
+        assert_eq!(names, [".gateway_state.lock", STATE_FILE]);
     }
 
     #[test]
@@ -242,5 +263,30 @@ mod tests {
         let t = home_with(b"garbage");
         set_desired(t.path(), "running").unwrap();
         assert_eq!(read(t.path()).unwrap().unwrap()["desired_state"], "running");
+    }
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        // The CLI and the gateway update one file at once during `gateway stop`.
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().to_path_buf();
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let home = home.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        update(&home, |s| {
+                            s.insert(format!("k{w}-{i}"), Value::from(i));
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let s = read(&home).unwrap().unwrap();
+        assert_eq!(s.keys().filter(|k| k.starts_with('k')).count(), 100);
     }
 }
