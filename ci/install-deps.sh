@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the image build needs on a fresh Debian/Ubuntu machine: mmdebstrap (to make the
-# offline base image from Debian packages). Idempotent; prints one line when nothing is needed.
+# Installs what the suite needs on a fresh Debian machine: mmdebstrap (to make the offline base
+# image from Debian packages) and chromium (to render the dashboard page headless). Idempotent;
+# prints one line when nothing is needed.
 set -euo pipefail
 
 need=()
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ((${#need[@]} == 0)); then
-  echo "deps: mmdebstrap present"
+  echo "deps: mmdebstrap and chromium present"
   exit 0
 fi
 sudo=()

@@ -29,3 +29,26 @@ where
         tokio::time::sleep(POLL_INTERVAL).await; // poll interval inside a deadline loop
     }
 }
+
+/// Assert that `probe` keeps holding for the whole `window` — the one place the suite spends
+/// time on purpose: proving something *stays* so (e.g. down) needs a window longer than s6's
+/// 1 s restart backoff. Fails at the first observation that breaks it.
+pub async fn holds_for<F, Fut>(what: &str, window: Duration, mut probe: F) -> Result<u32>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let start = Instant::now();
+    let mut checks = 0;
+    while start.elapsed() < window {
+        if let Err(observed) = probe().await {
+            bail!(
+                "{what} stopped holding after {:?} ({checks} good checks): {observed}",
+                start.elapsed()
+            );
+        }
+        checks += 1;
+        tokio::time::sleep(POLL_INTERVAL * 2).await; // spacing between checks of a stability window
+    }
+    Ok(checks)
+}

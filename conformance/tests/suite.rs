@@ -5,6 +5,8 @@
 mod boot;
 #[path = "suite/container_lifecycle.rs"]
 mod container_lifecycle;
+#[path = "suite/dashboard.rs"]
+mod dashboard;
 #[path = "suite/detection.rs"]
 mod detection;
 #[path = "suite/lifecycle.rs"]

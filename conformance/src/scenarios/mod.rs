@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod container_lifecycle;
+pub mod dashboard;
 pub mod detection;
 pub mod lifecycle;
 pub mod restart;

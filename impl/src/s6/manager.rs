@@ -241,6 +241,18 @@ impl Manager {
         self.status_of(&dir)
     }
 
+    /// Status of a static service (`dashboard`, `main-hermes`) in the scandir. The name must be
+    /// a plain directory name: this is a read-only probe, never a path walk.
+    pub fn service_status(&self, name: &str) -> Result<SvStat, Error> {
+        if name.is_empty() || name.starts_with('.') || name.contains('/') {
+            return Err(Error::Io(
+                format!("invalid service name {name:?}"),
+                io::Error::from(io::ErrorKind::InvalidInput),
+            ));
+        }
+        self.status_of(&self.paths.scandir.join(name))
+    }
+
     /// Profiles with a visible `gateway-*` slot, sorted.
     pub fn list(&self) -> Result<Vec<String>, Error> {
         let rd = match fs::read_dir(&self.paths.scandir) {
