@@ -93,6 +93,8 @@ pub struct Hermes {
     pub user: String,
     /// Content of the readiness marker of the current boot, once seen.
     pub boot_id: Option<String>,
+    /// Extra environment for every `exec`/`sh` as the scenario user.
+    pub exec_env: Vec<(String, String)>,
 }
 
 fn slug(s: &str) -> String {
@@ -201,6 +203,7 @@ impl Hermes {
             name,
             user: config::scenario_user(),
             boot_id: None,
+            exec_env: Vec::new(),
         };
         if !spec.no_wait {
             h.wait_ready().await?;

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -41,11 +41,16 @@ pub fn progress(msg: impl AsRef<str>) {
     let _ = writeln!(err, "[conformance] {}", msg.as_ref());
 }
 
-/// A cargo feature set compiled into the binaries of one image variant. The production image
-/// has none; regression variants are built from the same sources with one feature on.
+/// Which image to build: the production image, or a regression variant that brings back one
+/// historical bug (SPEC §9) through a cargo feature of `hermes` and/or a rootfs overlay from
+/// `docker/regressions/<id>/rootfs`. Nothing of a variant reaches the production image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Variant {
+    /// The regression catalogue id; `None` for production.
+    pub id: Option<String>,
     pub features: Vec<String>,
+    /// Overlay copied over `docker/rootfs` (relative to the repository root).
+    pub overlay: Option<String>,
 }
 
 impl Variant {
@@ -53,12 +58,29 @@ impl Variant {
         Self::default()
     }
 
-    fn label(&self) -> String {
-        if self.features.is_empty() {
-            "production".into()
-        } else {
-            self.features.join("+")
+    /// A regression variant: the cargo feature `regress-<id>` if the crate has it, and the
+    /// overlay `docker/regressions/<id>/rootfs` if it exists.
+    pub fn regression(id: &str) -> Self {
+        let root = config::repo_root();
+        let manifest = std::fs::read_to_string(root.join("impl/Cargo.toml")).unwrap_or_default();
+        let feature = format!("regress-{id}");
+        let has_feature = manifest
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{feature} =")));
+        let overlay = format!("docker/regressions/{id}/rootfs");
+        Variant {
+            id: Some(id.to_string()),
+            features: if has_feature { vec![feature] } else { vec![] },
+            overlay: root.join(&overlay).is_dir().then_some(overlay),
         }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.id.is_none()
+    }
+
+    pub fn label(&self) -> String {
+        self.id.clone().unwrap_or_else(|| "production".into())
     }
 }
 
@@ -124,11 +146,16 @@ pub async fn tag_latest(docker: &Docker, image: &str) -> Result<()> {
 /// Compile the binaries for the image with cargo and return their paths.
 fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
     let root = config::repo_root();
-    // A target dir of its own per variant: regression features never touch production
-    // artifacts, and the nested cargo never waits on the outer `cargo test`'s lock.
+    // Production binaries get a target dir of their own, so regression features can never leak
+    // into them; all regression variants share one (their dependencies are identical, only the
+    // hermes crate differs). A nested cargo never waits on the outer `cargo test`'s lock either.
     let target = config::work_dir()
         .join("cargo-target")
-        .join(variant.label());
+        .join(if variant.is_production() {
+            "production"
+        } else {
+            "regression"
+        });
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
@@ -157,15 +184,27 @@ fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
         bail!("cargo build of the image binaries failed ({status})");
     }
     progress(format!("binaries compiled in {:.1?}", t.elapsed()));
+    // Regression variants share a target dir, so each keeps a copy of its own binaries.
+    let out_dir = if variant.is_production() {
+        target.join("image")
+    } else {
+        let d = target.join("bins").join(variant.label());
+        std::fs::create_dir_all(&d)?;
+        d
+    };
     BINARIES
         .iter()
         .map(|b| {
-            let p = target.join("image").join(b);
-            if p.is_file() {
-                Ok(p)
-            } else {
-                bail!("cargo reported success but {} is missing", p.display())
+            let built = target.join("image").join(b);
+            if !built.is_file() {
+                bail!("cargo reported success but {} is missing", built.display());
             }
+            let p = out_dir.join(b);
+            if p != built {
+                std::fs::copy(&built, &p)
+                    .with_context(|| format!("copying {} to {}", built.display(), p.display()))?;
+            }
+            Ok(p)
         })
         .collect()
 }
@@ -270,7 +309,7 @@ async fn ensure_base_image(docker: &Docker) -> Result<String> {
 
 /// The build context as a deterministic tar: `Dockerfile`, `rootfs/**` (modes and symlinks
 /// kept, owner root, mtime 0) and `bin/<binaries>`.
-pub fn build_context(bins: &[PathBuf]) -> Result<Vec<u8>> {
+pub fn build_context(bins: &[PathBuf], overlay: Option<&Path>) -> Result<Vec<u8>> {
     let docker_dir = config::repo_root().join("docker");
     let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
@@ -288,8 +327,15 @@ pub fn build_context(bins: &[PathBuf]) -> Result<Vec<u8>> {
     let dockerfile =
         std::fs::read(docker_dir.join("Dockerfile")).context("reading docker/Dockerfile")?;
     add_file(&mut tar, "Dockerfile", &dockerfile, 0o644)?;
-    let rootfs = docker_dir.join("rootfs");
-    for (rel, meta) in walk(&rootfs)? {
+    // The overlay's entries replace the base tree's entries of the same path.
+    let mut entries: BTreeMap<PathBuf, (PathBuf, std::fs::Metadata)> = BTreeMap::new();
+    let base = docker_dir.join("rootfs");
+    for tree in std::iter::once(base.as_path()).chain(overlay) {
+        for (rel, meta) in walk(tree)? {
+            entries.insert(rel, (tree.to_path_buf(), meta));
+        }
+    }
+    for (rel, (rootfs, meta)) in entries {
         let name = Path::new("rootfs").join(&rel);
         let mode = meta.permissions().mode() & 0o7777;
         let mut h = tar::Header::new_gnu();
@@ -316,7 +362,6 @@ pub fn build_context(bins: &[PathBuf]) -> Result<Vec<u8>> {
                 rootfs.join(&rel).display()
             );
         }
-        let _ = meta.mode();
     }
     for bin in bins {
         let name = bin
@@ -335,12 +380,16 @@ async fn ensure_product_image(
     bins: &[PathBuf],
     variant: &Variant,
 ) -> Result<String> {
-    let context = build_context(bins)?;
+    let overlay = variant
+        .overlay
+        .as_ref()
+        .map(|o| config::repo_root().join(o));
+    let context = build_context(bins, overlay.as_deref())?;
     let mut h = Sha256::new();
     h.update(base.as_bytes());
     h.update([0]);
     h.update(&context);
-    let tag = if variant.features.is_empty() {
+    let tag = if variant.is_production() {
         format!("{PRODUCT_REPO}:{}", short_hash(h))
     } else {
         format!(

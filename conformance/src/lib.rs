@@ -8,6 +8,7 @@ pub mod docker;
 pub mod dump;
 pub mod exec;
 pub mod image;
+pub mod regressions;
 pub mod report;
 pub mod runner;
 pub mod s6probe;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -28,7 +28,10 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 });
 
 /// Built images per variant, errors included (a failed build is not retried by every test).
-static IMAGES: LazyLock<Mutex<HashMap<Variant, Result<String, String>>>> =
+/// One cell per variant, so a regression image being built never blocks scenarios that only
+/// need the production image.
+type ImageCell = Arc<OnceCell<Result<String, String>>>;
+static IMAGES: LazyLock<Mutex<HashMap<Variant, ImageCell>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 static SWEPT: OnceCell<()> = OnceCell::const_new();
 
@@ -38,12 +41,58 @@ pub struct Ctx {
     pub docker: Docker,
     pub image: String,
     pub scenario: String,
+    /// Exec as this user instead of `HERMES_CONFORMANCE_USER`/hermes.
+    pub user: Option<String>,
+    /// Extra environment for every scenario-user exec.
+    pub exec_env: Vec<(String, String)>,
 }
 
 impl Ctx {
+    pub fn new(docker: Docker, image: String, scenario: &str) -> Self {
+        Ctx {
+            docker,
+            image,
+            scenario: scenario.to_string(),
+            user: None,
+            exec_env: Vec::new(),
+        }
+    }
+
+    /// The same scenario against another image.
+    pub fn with_image(&self, image: &str) -> Self {
+        Ctx {
+            image: image.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// Exec as hermes whatever `HERMES_CONFORMANCE_USER` says.
+    pub fn as_hermes(&self) -> Self {
+        Ctx {
+            user: Some("hermes".into()),
+            exec_env: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The audit gap, reproduced: run as root, and tell `hermes` to stay root (instead of
+    /// dropping to hermes at the door, SPEC §6.6) — exactly how the historical tests ran.
+    pub fn as_root_audit(&self) -> Self {
+        Ctx {
+            user: Some("root".into()),
+            exec_env: vec![("HERMES_DOCKER_EXEC_AS_ROOT".into(), "1".into())],
+            ..self.clone()
+        }
+    }
+
     /// Start a container for this scenario and wait for its readiness marker.
     pub async fn start(&self, spec: ContainerSpec) -> Result<Hermes> {
-        Hermes::start(&self.docker, &self.image, &self.scenario, spec).await
+        let mut h = Hermes::start(&self.docker, &self.image, &self.scenario, spec).await?;
+        if let Some(u) = &self.user {
+            h.user = u.clone();
+        }
+        h.exec_env = self.exec_env.clone();
+        Ok(h)
     }
 
     /// The product as a person runs it: default command, no options.
@@ -55,7 +104,7 @@ impl Ctx {
 /// The image every scenario of this process runs against: `HERMES_CONFORMANCE_IMAGE` if set,
 /// else the freshly built image of `variant`.
 pub async fn image_for(docker: &Docker, variant: &Variant) -> Result<String> {
-    if variant.features.is_empty()
+    if variant.is_production()
         && let Some(image) = config::image_override()
     {
         docker
@@ -64,15 +113,20 @@ pub async fn image_for(docker: &Docker, variant: &Variant) -> Result<String> {
             .map_err(|e| anyhow::anyhow!("{}={image}: no such image ({e})", config::ENV_IMAGE))?;
         return Ok(image);
     }
-    let mut images = IMAGES.lock().await;
-    if let Some(done) = images.get(variant) {
-        return done.clone().map_err(anyhow::Error::msg);
-    }
-    let built = ensure_image(docker, variant)
+    let cell = IMAGES
+        .lock()
         .await
-        .map_err(|e| format!("building the image under test failed: {e:#}"));
-    images.insert(variant.clone(), built.clone());
-    built.map_err(anyhow::Error::msg)
+        .entry(variant.clone())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| async {
+        ensure_image(docker, variant)
+            .await
+            .map_err(|e| format!("building the image of {} failed: {e:#}", variant.label()))
+    })
+    .await
+    .clone()
+    .map_err(anyhow::Error::msg)
 }
 
 /// Connect to Docker or end the test with one clear line (or skip, when explicitly asked).
@@ -122,11 +176,7 @@ where
             Err(e) => return Ok(Err(e)),
         };
         image_name = image.clone();
-        let ctx = Ctx {
-            docker: docker.clone(),
-            image,
-            scenario: name.to_string(),
-        };
+        let ctx = Ctx::new(docker.clone(), image, name);
         AssertUnwindSafe(scenario(ctx)).catch_unwind().await
     });
     let (passed, message) = match &outcome {

@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod cli;
+pub mod dashboard;
 pub mod gateway;
 pub mod names;
 pub mod paths;

@@ -81,7 +81,7 @@ pub fn reconcile(paths: &Paths, reg: &dyn Registrar) -> Vec<Action> {
         match fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
             Ok(m) if m.file_type().is_symlink() => {
-                if dir.join("SOUL.md").exists() {
+                if dir.join(PROFILE_MARKER).exists() {
                     actions.push(skipped(&display, None, "profile dir is a symlink".into()));
                 }
                 continue;
@@ -92,7 +92,7 @@ pub fn reconcile(paths: &Paths, reg: &dyn Registrar) -> Vec<Action> {
                 continue;
             }
         }
-        match fs::symlink_metadata(dir.join("SOUL.md")) {
+        match fs::symlink_metadata(dir.join(PROFILE_MARKER)) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -125,6 +125,14 @@ fn skipped(profile: &str, prior: Option<String>, reason: String) -> Action {
         reason: Some(reason),
     }
 }
+
+/// The file that makes a directory under `profiles/` a profile (written by `profile create`).
+/// Regression `reconcile-config-yaml`: keyed on `config.yaml`, which profiles do not have.
+const PROFILE_MARKER: &str = if cfg!(feature = "regress-reconcile-config-yaml") {
+    "config.yaml"
+} else {
+    "SOUL.md"
+};
 
 fn reconcile_one(paths: &Paths, reg: &dyn Registrar, profile: &str) -> Action {
     let home = paths.profile_home(profile);

@@ -6,26 +6,26 @@ use std::process::ExitCode;
 
 use conformance::image::{Variant, ensure_image, progress, tag_latest};
 
-const USAGE: &str = "usage: conformance-image [--tag-latest] [--feature <name>]
+const USAGE: &str = "usage: conformance-image [--tag-latest] [--regression <id>]
 
 Builds the hermes binaries, the offline base image (if its recipe changed) and the product
 image (if its inputs changed), serialised with any running test process, and prints the
 image's tag on stdout.
 
   --tag-latest      also tag the result hermes-s6:latest (for `docker run --rm -it hermes-s6:latest`)
-  --feature <name>  build a regression variant with that cargo feature of the hermes crate";
+  --regression <id> build the regression variant of a catalogue id (SPEC §9) instead";
 
 fn main() -> ExitCode {
     let mut latest = false;
-    let mut features = Vec::new();
+    let mut regression: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--tag-latest" => latest = true,
-            "--feature" => match args.next() {
-                Some(f) => features.push(f),
+            "--regression" => match args.next() {
+                Some(id) => regression = Some(id),
                 None => {
-                    eprintln!("conformance-image: --feature needs a name\n{USAGE}");
+                    eprintln!("conformance-image: --regression needs an id\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -48,7 +48,11 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         let docker = conformance::docker::connect().await?;
-        let tag = ensure_image(&docker, &Variant { features }).await?;
+        let variant = match &regression {
+            Some(id) => Variant::regression(id),
+            None => Variant::production(),
+        };
+        let tag = ensure_image(&docker, &variant).await?;
         if latest {
             tag_latest(&docker, &tag).await?;
             progress(format!("tagged {tag} as hermes-s6:latest"));

@@ -2,10 +2,16 @@
 
 use clap::{Args, Parser, Subcommand};
 
+/// `hermes --version`: a regression build says so (see `regression.rs`).
+#[cfg(not(feature = "regression"))]
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+#[cfg(feature = "regression")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (hermes-s6 regression build)");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hermes",
-    version,
+    version = VERSION,
     about = "Manage hermes profile gateways supervised by s6 in the hermes-s6 container",
     after_help = "Exit status: 0 ok, 1 operational error, 2 usage or invalid input."
 )]
@@ -27,12 +33,18 @@ pub enum Command {
     /// Run or control a profile's gateway
     #[command(subcommand)]
     Gateway(GatewayCmd),
-    /// Serve the web dashboard (not implemented yet)
+    /// Serve the web dashboard: gateway state as HTML (/) and JSON (/api/status)
+    #[command(
+        after_help = "A non-loopback --host needs HERMES_DASHBOARD_BASIC_AUTH_USERNAME and \
+HERMES_DASHBOARD_BASIC_AUTH_PASSWORD (exit 78 otherwise)."
+    )]
     Dashboard {
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        #[arg(long, default_value_t = 9119)]
-        port: u16,
+        /// Address to bind [env: HERMES_DASHBOARD_HOST] [default: 127.0.0.1]
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to bind [env: HERMES_DASHBOARD_PORT] [default: 9119]
+        #[arg(long)]
+        port: Option<u16>,
         /// Accepted for compatibility; no browser is opened
         #[arg(long)]
         no_open: bool,

@@ -84,7 +84,7 @@ pub fn run(cli: Cli, ctx: &Ctx) -> Res {
             names::validate(&profile).map_err(|e| CliError::Usage(e.to_string()))?;
             gateway_cmd(ctx, &profile, cmd)
         }
-        Command::Dashboard { .. } => Err(CliError::Failed("dashboard: not implemented yet".into())),
+        Command::Dashboard { host, port, .. } => crate::dashboard::run(ctx, host, port),
     }
 }
 

@@ -92,7 +92,10 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
     drop(out);
 
     let sig = wait_for_signal(&signals);
-    if marker::consume(&home, pid, timefmt::now_epoch()) {
+    // Regression `sigterm-persists-stopped`: every SIGTERM was taken as an operator stop.
+    let planned = marker::consume(&home, pid, timefmt::now_epoch())
+        || cfg!(feature = "regress-sigterm-persists-stopped");
+    if planned {
         // An operator `gateway stop`: the intent is "stopped".
         write("stopped", &[]);
         println!("gateway stopped ({sig:?}, planned stop)");

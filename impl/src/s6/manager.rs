@@ -154,6 +154,14 @@ impl Manager {
             return Ok(false);
         }
         let d = dir.display().to_string();
+        // Regression `unregister-rmtree-first`: the dir was removed while s6-supervise still
+        // ran in it, then the scanner was told; nothing waited for anything.
+        if cfg!(feature = "regress-unregister-rmtree-first") {
+            let _ = fs::remove_dir_all(&dir);
+            self.programs
+                .run("s6-svscanctl", &["-an", &self.scandir()])?;
+            return Ok(true);
+        }
         if self.supervised(&dir) {
             self.programs.run("s6-svc", &["-d", &d])?;
             self.wait_until(|| self.status_of(&dir).is_ok_and(|s| !s.up))

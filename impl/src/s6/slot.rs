@@ -53,8 +53,15 @@ pub fn build(dir: &Path, start: bool, tpl: &Template) -> io::Result<()> {
     let log = dir.join("log");
     mkdir_mode(&log, 0o755)?;
     symlink(&tpl.log_run, log.join("run"))?;
-    seed_skeleton(dir)?;
-    seed_skeleton(&log)?;
+    // Regression `no-supervise-skeleton`: slots published without it, so s6-supervise (root)
+    // creates root-only `supervise/` dirs. Regression `no-log-skeleton`: seeded for the slot
+    // but not for its `log/`.
+    if !cfg!(feature = "regress-no-supervise-skeleton") {
+        seed_skeleton(dir)?;
+        if !cfg!(feature = "regress-no-log-skeleton") {
+            seed_skeleton(&log)?;
+        }
+    }
     Ok(())
 }
 

@@ -1,0 +1,162 @@
+//! `hermes dashboard` (SPEC §7): a small HTTP server showing every gateway's s6 state, pid,
+//! uptime, desired state, port and health, as HTML (`/`) and JSON (`/api/status`).
+//! std::net and a thread per connection: the dashboard is a side service and must stay small.
+
+pub mod auth;
+pub mod html;
+pub mod http;
+pub mod model;
+pub mod server;
+
+use crate::cli::{CliError, Ctx};
+use crate::gateway;
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 9119;
+/// Refused to serve (public bind without credentials); the service's finish script parks it.
+pub const EXIT_REFUSED: i32 = gateway::EXIT_CONFIG;
+
+/// Flags win; then HERMES_DASHBOARD_HOST / _PORT (empty counts as unset); then the defaults.
+pub fn resolve(
+    host: Option<String>,
+    port: Option<u16>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(String, u16), String> {
+    let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let host = host
+        .or_else(|| env("HERMES_DASHBOARD_HOST"))
+        .unwrap_or_else(|| DEFAULT_HOST.to_string());
+    let port = match (port, env("HERMES_DASHBOARD_PORT")) {
+        (Some(p), _) => p,
+        (None, Some(v)) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("HERMES_DASHBOARD_PORT is not a port number: {v:?}"))?,
+        (None, None) => DEFAULT_PORT,
+    };
+    Ok((host, port))
+}
+
+/// `host:port` as it appears in a URL (IPv6 literals bracketed).
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn refuse(host: &str, port: u16) -> i32 {
+    eprintln!(
+        "hermes dashboard: refusing to serve on {} without basic-auth credentials (set \
+         HERMES_DASHBOARD_BASIC_AUTH_USERNAME and HERMES_DASHBOARD_BASIC_AUTH_PASSWORD)",
+        authority(host, port)
+    );
+    EXIT_REFUSED
+}
+
+/// Runs until SIGTERM/SIGINT (exit 0). Exit 78: public bind without credentials; 1: bind
+/// failure; 2 (via `CliError::Usage`): a bad HERMES_DASHBOARD_PORT.
+pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> Result<i32, CliError> {
+    let (host, port) = resolve(host, port, |k| std::env::var(k).ok()).map_err(CliError::Usage)?;
+    let creds = auth::Credentials::from_env();
+    if creds.is_none() && !auth::is_loopback_host(&host) {
+        return Ok(refuse(&host, port));
+    }
+    // Blocked before any thread exists, so every thread inherits the mask and the main
+    // thread alone receives the signal synchronously below.
+    let signals = gateway::block_term_signals();
+    let bind_host = host.trim_start_matches('[').trim_end_matches(']');
+    let listener = match TcpListener::bind((bind_host, port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "hermes dashboard: cannot bind {}: {e}",
+                authority(&host, port)
+            );
+            return Ok(1);
+        }
+    };
+    let local = listener.local_addr().ok();
+    // Belt and braces: a name like `localhost` is trusted by spelling; make sure it really
+    // resolved to loopback before serving without credentials.
+    if creds.is_none() && local.is_some_and(|a| !a.ip().is_loopback()) {
+        return Ok(refuse(&host, port));
+    }
+    let port = local.map_or(port, |a| a.port());
+    let shared = Arc::new(server::Shared::new(
+        Ctx {
+            paths: ctx.paths.clone(),
+            detection: ctx.detection.clone(),
+        },
+        creds,
+    ));
+    std::thread::Builder::new()
+        .name("dashboard-accept".into())
+        .spawn(move || server::serve(listener, shared))
+        .map_err(|e| CliError::Failed(format!("dashboard: cannot start accept thread: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "hermes dashboard listening on http://{}",
+        authority(&host, port)
+    );
+    let _ = out.flush();
+    drop(out);
+    let sig = gateway::wait_for_signal(&signals);
+    eprintln!("hermes dashboard: received {sig:?}, exiting");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn resolution_order() {
+        assert_eq!(
+            resolve(None, None, env(&[])).unwrap(),
+            ("127.0.0.1".into(), 9119)
+        );
+        let e = [
+            ("HERMES_DASHBOARD_HOST", "0.0.0.0"),
+            ("HERMES_DASHBOARD_PORT", "9200"),
+        ];
+        assert_eq!(
+            resolve(None, None, env(&e)).unwrap(),
+            ("0.0.0.0".into(), 9200)
+        );
+        assert_eq!(
+            resolve(Some("::1".into()), Some(1), env(&e)).unwrap(),
+            ("::1".into(), 1)
+        );
+        let empty = [
+            ("HERMES_DASHBOARD_HOST", ""),
+            ("HERMES_DASHBOARD_PORT", " "),
+        ];
+        assert_eq!(
+            resolve(None, None, env(&empty)).unwrap(),
+            ("127.0.0.1".into(), 9119)
+        );
+        assert!(resolve(None, None, env(&[("HERMES_DASHBOARD_PORT", "99999")])).is_err());
+    }
+
+    #[test]
+    fn authorities() {
+        assert_eq!(authority("127.0.0.1", 9119), "127.0.0.1:9119");
+        assert_eq!(authority("::1", 9119), "[::1]:9119");
+        assert_eq!(authority("[::1]", 9119), "[::1]:9119");
+    }
+}
