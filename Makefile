@@ -3,6 +3,7 @@
 #   make test          every test: formatting, clippy, unit tests and the conformance suite
 #   make image         build the image and tag it hermes-s6:latest
 #   make shell         a shell as hermes in a fresh container of hermes-s6:latest
+#   make repro BUG=id  bring a historical bug back and watch the suite catch it (no BUG: list)
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -10,10 +11,10 @@ CARGO ?= cargo
 export RUST_TEST_THREADS ?= 4
 REPORT := target/conformance/report.jsonl
 
-.PHONY: deps image conformance test lint unit shell clean-images help
+.PHONY: deps image conformance test lint unit shell repro clean-images help
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 deps:
 	@bash ci/install-deps.sh
@@ -40,6 +41,10 @@ test: deps lint unit conformance
 
 shell: image
 	@bash ci/shell.sh
+
+repro:
+	@if [ -n "$(BUG)" ]; then $(MAKE) --no-print-directory deps; fi
+	$(CARGO) run --quiet -p conformance --bin conformance-repro -- $(BUG)
 
 clean-images:
 	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^hermes-s6(-base|-regression)?:' | xargs -r docker rmi

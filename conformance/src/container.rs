@@ -258,6 +258,7 @@ impl Hermes {
         let mut outcome = ExecOutcome {
             cmd: argv.iter().map(|s| s.to_string()).collect(),
             user: user.to_string(),
+            env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             code,
             stdout,
             stderr,

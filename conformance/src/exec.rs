@@ -14,6 +14,8 @@ pub struct ExecOutcome {
     pub cmd: Vec<String>,
     /// The user the exec ran as (`hermes` unless a scenario opted into root).
     pub user: String,
+    /// Extra environment given to the exec (`KEY=value`).
+    pub env: Vec<String>,
     /// Exit status; `None` if Docker reported none.
     pub code: Option<i64>,
     pub stdout: String,
@@ -146,6 +148,9 @@ impl fmt::Display for ExecOutcome {
             .map_or_else(|| "none".to_string(), |c| c.to_string());
         writeln!(f, "  command: {}", self.command_line())?;
         writeln!(f, "  user:    {}", self.user)?;
+        if !self.env.is_empty() {
+            writeln!(f, "  env:     {}", self.env.join(" "))?;
+        }
         writeln!(f, "  exit:    {code} (after {:.0?})", self.elapsed)?;
         writeln!(f, "  stdout:  {}", indent_block(&self.stdout))?;
         write!(f, "  stderr:  {}", indent_block(&self.stderr))?;
@@ -187,6 +192,7 @@ mod tests {
         ExecOutcome {
             cmd: vec!["sh".into(), "-c".into(), "echo 'hi there'".into()],
             user: "hermes".into(),
+            env: vec![],
             code: Some(code),
             stdout: stdout.into(),
             stderr: stderr.into(),

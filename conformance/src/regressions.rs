@@ -9,10 +9,10 @@ use anyhow::{Result, bail, ensure};
 use futures_util::FutureExt;
 
 use crate::image::Variant;
-use crate::s6probe::{slot_dir, svstat, wait_svstat};
+use crate::s6probe::{slot_dir, svstat};
 use crate::scenarios::restart::{Expect, Prior};
 use crate::scenarios::{dashboard, lifecycle, restart};
-use crate::{Ctx, Hermes};
+use crate::{Ctx, Hermes, wait};
 
 /// The scenario that catches a regression. Each is a contract check that passes on the
 /// production image.
@@ -30,7 +30,8 @@ pub enum Catcher {
     DashboardStaysDown,
     /// A root-owned file in a profile is repaired by the next boot.
     RootLeftoversRepaired,
-    /// A gateway started with `gateway start` is running again after `docker restart`.
+    /// A gateway whose only record of intent is its own `gateway_state` (started through s6,
+    /// no `desired_state`) is running again after `docker restart`.
     StartedSurvivesRestart,
 }
 
@@ -44,7 +45,7 @@ impl Catcher {
             Catcher::DeleteCycles => "lifecycle/delete_cycles",
             Catcher::DashboardStaysDown => "dashboard/disabled/None",
             Catcher::RootLeftoversRepaired => "restart/root_leftovers_repaired",
-            Catcher::StartedSurvivesRestart => "restart/intent/Started",
+            Catcher::StartedSurvivesRestart => "restart/intent/StartedViaS6Only",
         }
     }
 
@@ -62,7 +63,7 @@ impl Catcher {
                 restart::intent_survives_restart(
                     ctx,
                     false,
-                    Prior::Started,
+                    Prior::StartedViaS6Only,
                     Expect::started("running"),
                 )
                 .await
@@ -206,18 +207,34 @@ pub async fn create_publishes_slot(ctx: Ctx) -> Result<()> {
     h.remove().await
 }
 
-/// A fresh slot is readable (`s6-svstat`) and startable by the scenario user.
+/// A fresh slot can be read (`s6-svstat`), commanded (`s6-svc`) and waited on (`s6-svwait`)
+/// by the scenario user — the s6 operations every `hermes gateway` command stands on.
 pub async fn slot_controllable(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     let p = "ctl";
     let dir = slot_dir(p);
     lifecycle::create_profile(&h, p).await?;
-    let st = h.exec(&["/command/s6-svstat", &dir]).await?;
-    st.succeeds();
-    h.exec(&["hermes", "-p", p, "gateway", "start"])
+    wait::poll_until(
+        "the slot to be supervised",
+        std::time::Duration::from_secs(10),
+        || async {
+            let o = h
+                .exec(&["/command/s6-svok", &dir])
+                .await
+                .map_err(|e| e.to_string())?;
+            if o.success() || o.hit_permission_error() {
+                Ok(Some(()))
+            } else {
+                Err(o.stderr.clone())
+            }
+        },
+    )
+    .await?;
+    h.exec(&["/command/s6-svstat", &dir]).await?.succeeds();
+    h.exec(&["/command/s6-svc", "-d", &dir]).await?.succeeds();
+    h.exec(&["/command/s6-svwait", "-D", "-t", "5000", &dir])
         .await?
         .succeeds();
-    wait_svstat(&h, &dir, "up", std::time::Duration::from_secs(15), |s| s.up).await?;
     h.remove().await
 }
 
@@ -346,16 +363,12 @@ pub fn names_cause(reg: &Regression, message: &str) -> Result<()> {
 /// Leftover check shared with the catcher of `unregister-rmtree-first`: nothing of the slot
 /// may still run once `profile delete` has returned.
 pub async fn assert_nothing_runs_for(h: &Hermes, p: &str) -> Result<()> {
-    let o = h
-        .sh(&format!(
-            "pgrep -a -f 's6-supervise gateway-{p}$|gateway-{p}/log|hermes -p {p} gateway run' || true"
-        ))
-        .await?;
-    o.succeeds();
+    // pgrep exec'd directly (not through `sh -c`, whose own command line would match).
+    let pattern = format!("s6-supervise gateway-{p}(/log)?$|hermes -p {p} gateway run");
+    let o = h.exec(&["pgrep", "-a", "-f", &pattern]).await?;
     ensure!(
-        o.out().is_empty(),
-        "processes of gateway-{p} still running after profile delete returned:\n{}",
-        o.out()
+        o.code == Some(1) && o.out().is_empty(),
+        "processes of gateway-{p} still running after profile delete returned:\n{o}"
     );
     Ok(())
 }

@@ -234,9 +234,20 @@ pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
                 .succeeds();
             wait_svstat(&h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
         }
-        h.exec(&["hermes", "profile", "delete", p, "--yes"])
-            .await?
-            .succeeds();
+        let deleted = h.exec(&["hermes", "profile", "delete", p, "--yes"]).await?;
+        if !deleted.success() {
+            // Say whether s6-supervise lost its directory: the likeliest cause of a failed delete.
+            let complaints = supervise_complaints(&h, p, Duration::from_secs(3)).await?;
+            let why = if complaints.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; s6-supervise of gateway-{p} complained: its directory was removed while it still ran:\n{}",
+                    complaints.join("\n")
+                )
+            };
+            deleted.fail_because(&format!("profile delete failed{why}"));
+        }
         h.exec(&["test", "!", "-e", &slot_dir(p)]).await?.succeeds();
         h.exec(&["test", "!", "-e", &profile_home(p)])
             .await?
@@ -247,11 +258,7 @@ pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
         .await?
         .succeeds()
         .stdout_is("");
-    let logs = h.logs().await?;
-    let complaints: Vec<&str> = logs
-        .lines()
-        .filter(|l| l.contains(&format!("s6-supervise gateway-{p}")))
-        .collect();
+    let complaints = supervise_complaints(&h, p, Duration::ZERO).await?;
     ensure!(
         complaints.is_empty(),
         "s6-supervise of gateway-{p} complained: its directory was removed while it still ran:\n{}",
@@ -260,6 +267,25 @@ pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
     create_profile(&h, p).await?;
     assert_slot_layout(&h, p).await?;
     h.remove().await
+}
+
+/// Lines of the container log in which s6-supervise of `gateway-<p>` (or its logger) complains.
+/// Waits up to `patience` for the first one, for callers that already know something failed.
+async fn supervise_complaints(h: &Hermes, p: &str, patience: Duration) -> Result<Vec<String>> {
+    let needle = format!("s6-supervise gateway-{p}");
+    let start = std::time::Instant::now();
+    loop {
+        let logs = h.logs().await?;
+        let found: Vec<String> = logs
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(str::to_string)
+            .collect();
+        if !found.is_empty() || start.elapsed() >= patience {
+            return Ok(found);
+        }
+        tokio::time::sleep(wait::POLL_INTERVAL).await; // poll interval inside a bounded wait
+    }
 }
 
 /// Ten profiles created at once: ten slots, each controllable.

@@ -15,8 +15,11 @@ pub const BOOT_LOG: &str = "/opt/data/logs/container-boot.log";
 /// How a profile's prior intent is set up before the restart.
 #[derive(Debug, Clone, Copy)]
 pub enum Prior {
-    /// `hermes gateway start` (the gateway's own SIGTERM handling must keep `running`).
+    /// `hermes gateway start` (records `desired_state=running`).
     Started,
+    /// Started through s6 alone (`s6-svc -u`), so no `desired_state` is recorded: only the
+    /// gateway's own SIGTERM handling (keep `running`) carries the intent across the restart.
+    StartedViaS6Only,
     /// `hermes gateway start` then `hermes gateway stop`.
     Stopped,
     /// `gateway_state.json` written by hand with this exact content.
@@ -75,6 +78,23 @@ async fn set_prior(h: &Hermes, p: &str, prior: Prior) -> Result<()> {
                 .await?
                 .succeeds();
             wait_svstat(h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
+        }
+        Prior::StartedViaS6Only => {
+            h.exec(&["rm", "-f", &state]).await?.succeeds();
+            h.exec(&["/command/s6-svc", "-u", &slot_dir(p)])
+                .await?
+                .succeeds();
+            wait_svstat(h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
+            // The gateway stamps `running` itself once it serves.
+            crate::wait::poll_until("the gateway to record running", STATE_DEADLINE, || async {
+                let o = h.exec(&["cat", &state]).await.map_err(|e| e.to_string())?;
+                if o.stdout.contains("\"running\"") && !o.stdout.contains("desired_state") {
+                    Ok(Some(()))
+                } else {
+                    Err(o.stdout.clone())
+                }
+            })
+            .await?;
         }
         Prior::Stopped => {
             h.exec(&["hermes", "-p", p, "gateway", "start"])

@@ -14,6 +14,8 @@ const fn unusable() -> Expect {
 
 #[rstest]
 #[case::started(Prior::Started, up("running"))]
+// No desired_state: the gateway's own SIGTERM handling must keep `running` across the restart.
+#[case::started_via_s6_only(Prior::StartedViaS6Only, up("running"))]
 #[case::stopped(Prior::Stopped, down("stopped"))]
 #[case::startup_failed(
     Prior::File(r#"{"gateway_state":"startup_failed","pid":1}"#),

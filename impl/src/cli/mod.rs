@@ -274,11 +274,25 @@ fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> R
     if !supervised_child && !opt_out && ctx.detection.is_s6() {
         let signals = gateway::block_term_signals();
         let m = ctx.manager();
-        if !m.is_registered(profile) {
-            m.register(profile, true)?;
-        }
-        let t = m.start(profile)?;
+        let handed = if m.is_registered(profile) {
+            m.start(profile)
+        } else {
+            m.register(profile, true).and_then(|()| m.start(profile))
+        };
         let slot = names::slot_name(profile);
+        // If s6 refuses (e.g. a permission regression), the container's main program must not
+        // die with it: say so loudly and serve in the foreground, unsupervised.
+        let t = match handed {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "hermes: cannot hand the gateway to s6 as {slot}: {}; running it in the \
+                     foreground instead, unsupervised",
+                    CliError::from(e).message()
+                );
+                return gateway::run(&ctx.paths, profile, replace).map_err(CliError::Failed);
+            }
+        };
         eprintln!(
             "hermes: the gateway now runs under s6 supervision as {slot} (restarted on crash; \
              `hermes status` shows it). To run it in the foreground instead, use \
