@@ -217,8 +217,12 @@ impl Hermes {
 
     /// Run `argv` as the scenario user (hermes by default).
     pub async fn exec(&self, argv: &[&str]) -> Result<ExecOutcome> {
-        self.exec_full(&self.user.clone(), argv, &[], EXEC_DEADLINE)
-            .await
+        let env: Vec<(&str, &str)> = self
+            .exec_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.exec_full(&self.user, argv, &env, EXEC_DEADLINE).await
     }
 
     /// Run a shell snippet as the scenario user.
