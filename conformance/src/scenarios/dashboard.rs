@@ -100,6 +100,25 @@ fn gateway_up(status: &serde_json::Value, profile: &str) -> Option<bool> {
         .and_then(|g| g["up"].as_bool())
 }
 
+/// Poll `/api/status` until it reports gateway `p` with `up` as given.
+async fn wait_api_shows(h: &Hermes, p: &str, up: bool) -> Result<()> {
+    wait::poll_until(
+        &format!("the API to show {p} up={up}"),
+        DEADLINE,
+        || async {
+            let s = status_json(h, DEFAULT_PORT)
+                .await
+                .map_err(|e| e.to_string())?;
+            if gateway_up(&s, p) == Some(up) {
+                Ok(Some(()))
+            } else {
+                Err(s.to_string())
+            }
+        },
+    )
+    .await
+}
+
 /// Enabled: up, as hermes, listening; the API follows a gateway's real state; the page names
 /// each profile; a `kill -9` is followed by a new pid.
 pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
@@ -116,17 +135,7 @@ pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
     h.exec(&["hermes", "-p", p, "gateway", "start"])
         .await?
         .succeeds();
-    wait::poll_until("the API to show the gateway up", DEADLINE, || async {
-        let s = status_json(&h, DEFAULT_PORT)
-            .await
-            .map_err(|e| e.to_string())?;
-        if gateway_up(&s, p) == Some(true) {
-            Ok(Some(()))
-        } else {
-            Err(s.to_string())
-        }
-    })
-    .await?;
+    wait_api_shows(&h, p, true).await?;
     let page = http_get(&h, DEFAULT_PORT, "/").await?;
     ensure!(
         page.contains("200") && page.contains(&format!("data-profile=\"{p}\"")),
@@ -135,17 +144,7 @@ pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
     h.exec(&["hermes", "-p", p, "gateway", "stop"])
         .await?
         .succeeds();
-    wait::poll_until("the API to show the gateway down", DEADLINE, || async {
-        let s = status_json(&h, DEFAULT_PORT)
-            .await
-            .map_err(|e| e.to_string())?;
-        if gateway_up(&s, p) == Some(false) {
-            Ok(Some(()))
-        } else {
-            Err(s.to_string())
-        }
-    })
-    .await?;
+    wait_api_shows(&h, p, false).await?;
 
     // The dashboard runs as hermes, so hermes can kill it; s6 must bring it back.
     h.exec(&["kill", "-9", &st.pid.to_string()])
