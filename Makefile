@@ -48,3 +48,11 @@ repro:
 
 clean-images:
 	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^hermes-s6(-base|-regression)?:' | xargs -r docker rmi
+
+# Benchmarks (issue 7): image build, boot, CLI verbs, scale, memory and the whole suite, each a
+# median with min and max, against the floor Docker and s6 cost anyway. Prints a table, writes
+# target/conformance/bench.json. A smoke run: make bench BENCH=--quick (see docs/benchmarks.md).
+BENCH ?= --with-suite
+.PHONY: bench
+bench: deps
+	$(CARGO) run --quiet -p conformance --bin conformance-bench -- $(BENCH)

@@ -2,6 +2,7 @@
 //! proves the contract of `../shared/SPEC.md` **as hermes** (UID 10000), the user the product
 //! really runs as. Root is an explicit, commented opt-in per exec.
 
+pub mod bench;
 pub mod config;
 pub mod container;
 pub mod docker;

@@ -80,6 +80,8 @@ impl Stats {
 pub struct Ratio {
     /// The `id` of the floor figure.
     pub floor: String,
+    /// A short name of the floor, shown when a figure has more than one ratio.
+    pub against: String,
     pub value: f64,
 }
 
@@ -94,7 +96,8 @@ pub struct Figure {
     pub unit: Unit,
     pub samples: Vec<f64>,
     pub stats: Option<Stats>,
-    pub ratio: Option<Ratio>,
+    /// First the ratio to the floor of the section; some figures also have a closer floor.
+    pub ratios: Vec<Ratio>,
     /// What exactly was measured, when the label alone could mislead.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub note: String,
@@ -113,7 +116,7 @@ impl Figure {
             unit,
             stats: Stats::of(&samples),
             samples,
-            ratio: None,
+            ratios: Vec::new(),
             note: String::new(),
             error: None,
         }
@@ -168,8 +171,8 @@ impl Results {
         self.figures.iter().find(|f| f.id == id)
     }
 
-    /// Set the ratio of every figure in `ids` to the median of `floor`.
-    pub fn set_ratios(&mut self, floor: &str, ids: &[String]) {
+    /// Add the ratio of every figure in `ids` to the median of `floor` (named `against`).
+    pub fn set_ratios(&mut self, floor: &str, against: &str, ids: &[String]) {
         let Some(base) = self.get(floor).and_then(Figure::median) else {
             return;
         };
@@ -178,8 +181,9 @@ impl Results {
         }
         for f in self.figures.iter_mut().filter(|f| ids.contains(&f.id)) {
             if let Some(m) = f.median() {
-                f.ratio = Some(Ratio {
+                f.ratios.push(Ratio {
                     floor: floor.to_string(),
+                    against: against.to_string(),
                     value: m / base,
                 });
             }
@@ -258,11 +262,14 @@ impl Results {
                     (_, Some(_)) => ("FAILED".into(), "-".into(), "-".into(), "-".into()),
                     (None, None) => ("-".into(), "-".into(), "-".into(), "0".into()),
                 };
-                let ratio = f
-                    .ratio
-                    .as_ref()
-                    .map(|r| format!("×{:.2}", r.value))
-                    .unwrap_or_default();
+                let ratio = match f.ratios.as_slice() {
+                    [one] => format!("×{:.2}", one.value),
+                    many => many
+                        .iter()
+                        .map(|r| format!("×{:.2} {}", r.value, r.against))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
                 [f.section.clone(), f.label.clone(), med, min, max, n, ratio]
             })
             .collect()
@@ -311,9 +318,13 @@ impl Machine {
 /// Read the first line of `path` matching `key`, e.g. `MemTotal:` of `/proc/meminfo`.
 pub fn proc_field(path: &str, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .map(|l| l[key.len()..].trim().trim_start_matches(':').trim().to_string())
+    text.lines().find(|l| l.starts_with(key)).map(|l| {
+        l[key.len()..]
+            .trim()
+            .trim_start_matches(':')
+            .trim()
+            .to_string()
+    })
 }
 
 pub fn loadavg() -> f64 {
@@ -330,7 +341,12 @@ pub fn cargo_test_running() -> bool {
     };
     let me = std::process::id().to_string();
     rd.filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
         .filter(|e| e.file_name().to_string_lossy() != me)
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .any(|raw| {
@@ -371,10 +387,18 @@ mod tests {
     #[test]
     fn ratios_use_the_floor_median() {
         let mut r = Results::default();
-        r.push(Figure::new("exec.floor", "floor", Unit::Ms, vec![10.0, 20.0, 30.0]));
+        r.push(Figure::new(
+            "exec.floor",
+            "floor",
+            Unit::Ms,
+            vec![10.0, 20.0, 30.0],
+        ));
         r.push(Figure::new("exec.x", "x", Unit::Ms, vec![40.0]));
-        r.set_ratios("exec.floor", &["exec.x".to_string()]);
-        let x = r.get("exec.x").and_then(|f| f.ratio.as_ref()).map(|r| r.value);
+        r.set_ratios("exec.floor", "exec", &["exec.x".to_string()]);
+        let x = r
+            .get("exec.x")
+            .and_then(|f| f.ratios.first())
+            .map(|r| r.value);
         assert_eq!(x, Some(2.0));
         assert!(r.table().contains("×2.00"));
         assert!(r.markdown().starts_with("| section |"));

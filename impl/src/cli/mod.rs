@@ -273,18 +273,42 @@ fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> R
     let opt_out = no_supervise || paths::env_truthy("HERMES_GATEWAY_NO_SUPERVISE");
     if !supervised_child && !opt_out && ctx.detection.is_s6() {
         let signals = gateway::block_term_signals();
-        let m = ctx.manager();
-        let handed = if m.is_registered(profile) {
-            m.start(profile)
-        } else {
-            m.register(profile, true).and_then(|()| m.start(profile))
-        };
         let slot = names::slot_name(profile);
+        // Hand the gateway to s6 on a worker thread: `start` waits (bounded) for s6 to report
+        // it up, and a `docker stop` arriving meanwhile must end this process at once, not
+        // after that wait (it would outlast the stop grace and be SIGKILLed). The signals stay
+        // blocked in both threads, so a pending SIGTERM is seen by polling `sigpending`.
+        let handed = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            scope.spawn(move || {
+                let m = ctx.manager();
+                let r = if m.is_registered(profile) {
+                    m.start(profile)
+                } else {
+                    m.register(profile, true).and_then(|()| m.start(profile))
+                };
+                let _ = tx.send(r);
+            });
+            loop {
+                match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                    Ok(r) => return Some(r),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if gateway::term_signal_pending(&signals) {
+                            // Signalled while handing over: leave now, s6 is shutting down.
+                            std::process::exit(0);
+                        }
+                    }
+                }
+            }
+        });
         // If s6 refuses (e.g. a permission regression), the container's main program must not
         // die with it: say so loudly and serve in the foreground, unsupervised.
         let t = match handed {
-            Ok(t) => t,
-            Err(e) => {
+            Some(Ok(t)) => t,
+            // Refused because the container is already shutting down: just leave.
+            Some(Err(_)) if gateway::term_signal_pending(&signals) => std::process::exit(0),
+            Some(Err(e)) => {
                 eprintln!(
                     "hermes: cannot hand the gateway to s6 as {slot}: {}; running it in the \
                      foreground instead, unsupervised",
@@ -292,6 +316,7 @@ fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> R
                 );
                 return gateway::run(&ctx.paths, profile, replace).map_err(CliError::Failed);
             }
+            None => return Err(CliError::Failed("the s6 hand-over thread died".into())),
         };
         eprintln!(
             "hermes: the gateway now runs under s6 supervision as {slot} (restarted on crash; \

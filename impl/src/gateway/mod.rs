@@ -28,6 +28,19 @@ pub fn block_term_signals() -> SigSet {
     set
 }
 
+/// True when one of `set`'s signals (blocked) is pending for the process.
+pub fn term_signal_pending(set: &SigSet) -> bool {
+    // nix has no wrapper for sigpending(2).
+    let mut raw = std::mem::MaybeUninit::<nix::libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given; it is only read after a 0 return.
+    if unsafe { nix::libc::sigpending(raw.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: initialised by the successful sigpending above.
+    let pending = unsafe { SigSet::from_sigset_t_unchecked(raw.assume_init()) };
+    set.iter().any(|sig| pending.contains(sig))
+}
+
 pub fn wait_for_signal(set: &SigSet) -> Signal {
     loop {
         if let Ok(sig) = set.wait() {

@@ -1,0 +1,1468 @@
+//! The measurements of `make bench`, one function per section. Each pushes its figures into
+//! [`Results`]; a section that fails records the failure and the run goes on.
+//!
+//! Timing rule: wherever the question is "how long until s6 (or the boot) says so", the wait
+//! runs *inside* the container as one `sh` loop polling every 10 ms (bounded), in the same exec
+//! as the command, so the figure is not rounded up to the harness's 50 ms poll or padded with
+//! extra exec round trips.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bollard::Docker;
+use bollard::models::BuildInfoAux;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveImageOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::{Figure, Results, Unit, progress};
+use crate::container::{ContainerSpec, Hermes};
+use crate::image::{BINARIES, base_tag, build_context};
+use crate::s6probe::{expected_port, slot_dir, wait_http};
+use crate::{ExecOutcome, config};
+
+/// How much of each thing to measure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// Repetitions of each CLI command (and of the exec floor).
+    pub exec_reps: usize,
+    /// `docker start` → ready, product and floor each.
+    pub boot_reps: usize,
+    /// Product image builds, cold and warm each.
+    pub build_reps: usize,
+    /// Base image builds (mmdebstrap + import).
+    pub base_runs: usize,
+    /// Rebuilds of the hermes crate alone (after the one cold build of everything).
+    pub compile_reps: usize,
+    /// Profile counts for the registration and boot growth curve.
+    pub scale_sizes: Vec<usize>,
+    /// Fresh containers per profile count for the registration time.
+    pub scale_reps: usize,
+    /// `docker restart` → ready per profile count.
+    pub scale_boot_reps: usize,
+    /// Gateways whose resident set is read.
+    pub mem_gateways: usize,
+    /// Dashboard containers whose resident set is read.
+    pub dashboard_reps: usize,
+    pub sections: BTreeSet<Section>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    Product,
+    Base,
+    Compile,
+    Boot,
+    Exec,
+    Scale,
+    Memory,
+    Suite,
+}
+
+impl Section {
+    pub const ALL: [Section; 8] = [
+        Section::Product,
+        Section::Base,
+        Section::Compile,
+        Section::Boot,
+        Section::Exec,
+        Section::Scale,
+        Section::Memory,
+        Section::Suite,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Product => "product",
+            Section::Base => "base",
+            Section::Compile => "compile",
+            Section::Boot => "boot",
+            Section::Exec => "exec",
+            Section::Scale => "scale",
+            Section::Memory => "memory",
+            Section::Suite => "suite",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Section> {
+        Section::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
+impl Options {
+    /// The full run: about 10 minutes on a 2-core machine, the suite included.
+    pub fn full() -> Options {
+        Options {
+            exec_reps: 20,
+            boot_reps: 10,
+            build_reps: 3,
+            base_runs: 1,
+            compile_reps: 1,
+            scale_sizes: vec![1, 10, 100, 250],
+            scale_reps: 3,
+            scale_boot_reps: 5,
+            mem_gateways: 5,
+            dashboard_reps: 3,
+            sections: Section::ALL
+                .into_iter()
+                .filter(|s| *s != Section::Suite)
+                .collect(),
+        }
+    }
+
+    /// A smoke run: every cheap section once or thrice; no base image, compile or suite.
+    pub fn quick() -> Options {
+        Options {
+            exec_reps: 3,
+            boot_reps: 2,
+            build_reps: 1,
+            base_runs: 1,
+            compile_reps: 1,
+            scale_sizes: vec![1, 10],
+            scale_reps: 1,
+            scale_boot_reps: 2,
+            mem_gateways: 2,
+            dashboard_reps: 1,
+            sections: [
+                Section::Product,
+                Section::Boot,
+                Section::Exec,
+                Section::Scale,
+                Section::Memory,
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+}
+
+/// Everything a section needs.
+pub struct Bench {
+    pub docker: Docker,
+    /// The product image under test (`hermes-s6:<hash>`, built by the harness).
+    pub image: String,
+    pub opts: Options,
+    pub results: Results,
+}
+
+/// In-container wait for a readiness marker other than `$1` (the previous boot's), polled every
+/// 10 ms for at most 30 s; prints the new marker.
+const WAIT_MARKER: &str = r#"prev=$1; n=0
+while [ $n -lt 3000 ]; do
+  c=$(cat /run/hermes/ready 2>/dev/null) && [ -n "$c" ] && [ "$c" != "$prev" ] && { printf '%s\n' "$c"; exit 0; }
+  n=$((n+1)); sleep 0.01
+done
+echo "no new readiness marker after 30 s (previous: $prev)" >&2; exit 1"#;
+
+/// In-container wait for the floor's s6-svscan to accept a control command (its control FIFO
+/// has a reader), polled every 10 ms for at most 30 s.
+const WAIT_SVSCAN: &str = r#"n=0
+while [ $n -lt 3000 ]; do
+  /usr/bin/s6-svscanctl -z /tmp/scan 2>/dev/null && exit 0
+  n=$((n+1)); sleep 0.01
+done
+echo "s6-svscan on /tmp/scan not answering after 30 s" >&2; exit 1"#;
+
+/// `$1` = profile, `$2` = slot: start, then until s6 says up.
+const GATEWAY_START: &str = r#"hermes -p "$1" gateway start >/dev/null || exit 1
+n=0; until [ "$(/command/s6-svstat -o up "$2")" = true ]; do
+  n=$((n+1)); [ $n -lt 3000 ] || { echo "not up after 30 s" >&2; exit 1; }; sleep 0.01
+done"#;
+
+/// `$1` = profile, `$2` = slot: stop, then until s6 says down.
+const GATEWAY_STOP: &str = r#"hermes -p "$1" gateway stop >/dev/null || exit 1
+n=0; until [ "$(/command/s6-svstat -o up "$2")" = false ]; do
+  n=$((n+1)); [ $n -lt 3000 ] || { echo "not down after 30 s" >&2; exit 1; }; sleep 0.01
+done"#;
+
+/// `$1` = profile, `$2` = slot, `$3` = the pid before: restart, then until up with a new pid.
+const GATEWAY_RESTART: &str = r#"p=$1 slot=$2 old=$3
+hermes -p "$p" gateway restart >/dev/null || exit 1
+n=0; while :; do
+  s=$(/command/s6-svstat -o up,pid "$slot")
+  case $s in "true $old") ;; true\ *) exit 0 ;; esac
+  n=$((n+1)); [ $n -lt 3000 ] || { echo "no new pid after 30 s: $s" >&2; exit 1; }; sleep 0.01
+done"#;
+
+/// The s6 floor of start/stop/restart: PID 1 a bare `s6-svscan /tmp/scan` from the base
+/// image, with `$1` trivial services `svc<i>` (`exec sleep`), each starting down.
+const S6_FLOOR_INIT: &str = r#"i=0
+while [ $i -lt "$1" ]; do
+  d=/tmp/scan/svc$i; mkdir -p $d; printf '#!/bin/sh\nexec /bin/sleep 86400\n' >$d/run
+  chmod 755 $d/run; touch $d/down; i=$((i+1))
+done
+exec /usr/bin/s6-svscan /tmp/scan"#;
+
+/// `$1` = service dir, `$2` = `u`/`d`/`t`, `$3` = the pid before (for `t`): send the command,
+/// then poll s6-svstat every 10 ms until it took effect.
+const S6_FLOOR_SVC: &str = r#"dir=$1 cmd=$2 old=${3-}
+/usr/bin/s6-svc -$cmd "$dir" || exit 1
+n=0; while :; do
+  s=$(/usr/bin/s6-svstat -o up,pid "$dir")
+  case $cmd:$s in
+    u:true\ *|d:false\ *) exit 0 ;;
+    t:"true $old") ;;
+    t:true\ *) exit 0 ;;
+  esac
+  n=$((n+1)); [ $n -lt 3000 ] || { echo "s6-svc -$cmd $dir: not done after 30 s: $s" >&2; exit 1; }; sleep 0.01
+done"#;
+
+/// `$1` = count: create profiles s1..s<count>, one `hermes profile create` each.
+const CREATE_LOOP: &str = r#"i=0
+while [ $i -lt "$1" ]; do i=$((i+1)); hermes profile create "s$i" >/dev/null || exit 1; done"#;
+
+/// Resident set (kB) of each pid given, one per line.
+const RSS_OF: &str = r#"for pid in "$@"; do
+  sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$pid/status" || exit 1
+done"#;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn fail_unless(o: ExecOutcome) -> Result<ExecOutcome> {
+    if !o.success() {
+        bail!("command failed\n{o}");
+    }
+    Ok(o)
+}
+
+/// `n` distinct profile names whose derived gateway ports differ (two gateways on one port
+/// would make the second fail to bind, which is not what is being measured).
+fn names_with_distinct_ports(prefix: &str, n: usize) -> Vec<String> {
+    let mut ports = HashSet::new();
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|name| ports.insert(expected_port(name)))
+        .take(n)
+        .collect()
+}
+
+fn parse_kb_lines(text: &str) -> Result<Vec<f64>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.trim()
+                .parse::<f64>()
+                .map(|kb| kb * 1024.0)
+                .with_context(|| format!("unparsable VmRSS {l:?}"))
+        })
+        .collect()
+}
+
+impl Bench {
+    async fn start(&self, what: &str, spec: ContainerSpec) -> Result<Hermes> {
+        let mut h = Hermes::start(&self.docker, &self.image, &format!("bench-{what}"), spec)
+            .await
+            .with_context(|| format!("starting a container for {what}"))?;
+        // Everything is measured as the user the product runs as.
+        h.user = "hermes".into();
+        Ok(h)
+    }
+
+    /// Run `script` (with `args` as `$1…`) as hermes; fail unless it exits 0.
+    async fn sh(
+        &self,
+        h: &Hermes,
+        script: &str,
+        args: &[&str],
+        deadline: Duration,
+    ) -> Result<ExecOutcome> {
+        let mut argv = vec!["sh", "-c", script, "sh"];
+        argv.extend_from_slice(args);
+        fail_unless(h.exec_full("hermes", &argv, &[], deadline).await?)
+    }
+
+    /// `docker stop` with a grace period, timed.
+    async fn docker_stop(&self, h: &Hermes, grace: i32) -> Result<Duration> {
+        let t = Instant::now();
+        let opts = StopContainerOptionsBuilder::default().t(grace).build();
+        self.docker
+            .stop_container(&h.id, Some(opts))
+            .await
+            .with_context(|| format!("docker stop {}", h.name))?;
+        Ok(t.elapsed())
+    }
+
+    /// `docker start` → the in-container wait `script` exits 0, as `user`. Returns the time and
+    /// the wait's stdout.
+    async fn start_until(
+        &self,
+        h: &Hermes,
+        user: &str,
+        script: &str,
+        args: &[&str],
+    ) -> Result<(Duration, String)> {
+        let t = Instant::now();
+        self.docker
+            .start_container(
+                &h.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .with_context(|| format!("docker start {}", h.name))?;
+        let mut argv = vec!["sh", "-c", script, "sh"];
+        argv.extend_from_slice(args);
+        let o = fail_unless(
+            h.exec_full(user, &argv, &[], Duration::from_secs(40))
+                .await?,
+        )?;
+        Ok((t.elapsed(), o.out().to_string()))
+    }
+
+    /// `docker restart` → a new readiness marker. Returns the time and the new marker.
+    async fn restart_until_ready(&self, h: &Hermes, prev: &str) -> Result<(Duration, String)> {
+        let t = Instant::now();
+        let opts = RestartContainerOptionsBuilder::default().t(10).build();
+        self.docker
+            .restart_container(&h.id, Some(opts))
+            .await
+            .with_context(|| format!("docker restart {}", h.name))?;
+        let o = self
+            .sh(h, WAIT_MARKER, &[prev], Duration::from_secs(40))
+            .await?;
+        Ok((t.elapsed(), o.out().to_string()))
+    }
+
+    async fn current_marker(&self, h: &Hermes) -> Result<String> {
+        let o = fail_unless(h.exec(&["cat", crate::container::READY_MARKER]).await?)?;
+        Ok(o.out().to_string())
+    }
+
+    fn record(&mut self, id: &str, label: &str, unit: Unit, r: Result<Figure>) {
+        match r {
+            Ok(f) => self.results.push(f),
+            Err(e) => self.results.push(Figure::failed(id, label, unit, &e)),
+        }
+    }
+
+    // ------------------------------------------------------------------ image
+
+    /// Image sizes, and product image builds cold (no cache) and warm (one rootfs file
+    /// changed), from the very context the harness builds.
+    pub async fn product(&mut self) {
+        progress("image: sizes");
+        let size = |docker: Docker, image: String| async move {
+            let info = docker
+                .inspect_image(&image)
+                .await
+                .with_context(|| format!("inspecting {image}"))?;
+            let bytes = info.size.ok_or_else(|| anyhow!("{image}: no size"))? as f64;
+            anyhow::Ok(bytes)
+        };
+        let r = size(self.docker.clone(), self.image.clone())
+            .await
+            .map(|b| {
+                Figure::new(
+                    "image.product_size",
+                    "product image size",
+                    Unit::Bytes,
+                    vec![b],
+                )
+                .note(self.image.clone())
+            });
+        self.record("image.product_size", "product image size", Unit::Bytes, r);
+        let base = match base_tag() {
+            Ok(b) => b,
+            Err(e) => {
+                self.results.push(Figure::failed(
+                    "image.base_size",
+                    "base image size",
+                    Unit::Bytes,
+                    &e,
+                ));
+                return;
+            }
+        };
+        let r = size(self.docker.clone(), base.clone()).await.map(|b| {
+            Figure::new("image.base_size", "base image size", Unit::Bytes, vec![b])
+                .note(base.clone())
+        });
+        self.record("image.base_size", "base image size", Unit::Bytes, r);
+
+        let bins: Vec<PathBuf> = BINARIES
+            .iter()
+            .map(|b| {
+                config::work_dir()
+                    .join("cargo-target/production/image")
+                    .join(b)
+            })
+            .collect();
+        let context = match build_context(&bins, None) {
+            Ok(c) => c,
+            Err(e) => {
+                let e = e.context("assembling the production build context");
+                self.results.push(Figure::failed(
+                    "image.product_cold",
+                    "product image build, cold",
+                    Unit::Ms,
+                    &e,
+                ));
+                return;
+            }
+        };
+        progress(format!(
+            "image: product build cold (no cache) x{}, context {} KiB",
+            self.opts.build_reps,
+            context.len() / 1024
+        ));
+        let mut cold = Vec::new();
+        let mut err = None;
+        for i in 0..self.opts.build_reps {
+            let tag = format!(
+                "{}:bench-cold-{}-{i}",
+                crate::image::PRODUCT_REPO,
+                std::process::id()
+            );
+            match docker_build(&self.docker, context.clone(), &tag, &base, true).await {
+                Ok(d) => cold.push(d),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+            remove_image(&self.docker, &tag).await;
+        }
+        self.push_durations(
+            "image.product_cold",
+            "product image build, cold (docker build --no-cache)",
+            &cold,
+            err,
+            "classic builder, same context and BASE_IMAGE as the harness; the base image is present",
+        );
+
+        progress(format!(
+            "image: product build warm (one rootfs file changed) x{}",
+            self.opts.build_reps
+        ));
+        let mut warm = Vec::new();
+        let mut err = None;
+        for i in 0..self.opts.build_reps {
+            let tag = format!(
+                "{}:bench-warm-{}-{i}",
+                crate::image::PRODUCT_REPO,
+                std::process::id()
+            );
+            let nonce = format!("{}-{i}-{:?}", std::process::id(), Instant::now());
+            let changed = match touch_in_context(&context, "rootfs/etc/hermes-s6/stage2", &nonce) {
+                Ok(c) => c,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            };
+            match docker_build(&self.docker, changed, &tag, &base, false).await {
+                Ok(d) => warm.push(d),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+            remove_image(&self.docker, &tag).await;
+        }
+        self.push_durations(
+            "image.product_warm",
+            "product image build, warm (one rootfs file changed)",
+            &warm,
+            err,
+            "a comment appended to rootfs/etc/hermes-s6/stage2 in an in-memory copy of the context: \
+             the package/user layer is cached, COPY rootfs, COPY bin and the permission RUN are redone",
+        );
+    }
+
+    fn push_durations(
+        &mut self,
+        id: &str,
+        label: &str,
+        samples: &[Duration],
+        err: Option<anyhow::Error>,
+        note: &str,
+    ) {
+        let mut f = Figure::durations(id, label, samples).note(note);
+        if let Some(e) = err {
+            f.error = Some(format!("{e:#}"));
+        }
+        self.results.push(f);
+    }
+
+    /// The base image from scratch: mmdebstrap into a temporary tar, then import under a
+    /// throwaway tag (removed again).
+    pub async fn base(&mut self) {
+        let root = config::repo_root();
+        let script = root.join("docker/base/build-rootfs.sh");
+        let mut rootfs = Vec::new();
+        let mut import = Vec::new();
+        let mut err = None;
+        let mut tar_size = None;
+        for i in 0..self.opts.base_runs {
+            progress(format!(
+                "image: base image cold, run {}/{} (mmdebstrap; needs the apt mirror)",
+                i + 1,
+                self.opts.base_runs
+            ));
+            let tarball =
+                config::work_dir().join(format!("bench-rootfs-{}-{i}.tar", std::process::id()));
+            let r = async {
+                let t = Instant::now();
+                let mut cmd = tokio::process::Command::new("bash");
+                cmd.arg(&script)
+                    .arg(&tarball)
+                    .current_dir(&root)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit());
+                let status =
+                    run_with_deadline(cmd, Duration::from_secs(900), "build-rootfs.sh").await?;
+                if !status.success() {
+                    bail!("{} failed ({status})", script.display());
+                }
+                let built = t.elapsed();
+                tar_size = std::fs::metadata(&tarball).ok().map(|m| m.len());
+                let tag = format!(
+                    "{}:bench-{}-{i}",
+                    crate::image::BASE_REPO,
+                    std::process::id()
+                );
+                let t = Instant::now();
+                let imported = import_tar(&self.docker, &tarball, &tag).await;
+                let took = t.elapsed();
+                remove_image(&self.docker, &tag).await;
+                imported?;
+                anyhow::Ok((built, took))
+            }
+            .await;
+            let _ = std::fs::remove_file(&tarball);
+            match r {
+                Ok((b, t)) => {
+                    rootfs.push(b);
+                    import.push(t);
+                }
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        let total: Vec<Duration> = rootfs.iter().zip(&import).map(|(a, b)| *a + *b).collect();
+        let tar_note = tar_size
+            .map(|s| format!("; rootfs tar {}", Unit::Bytes.format(s as f64)))
+            .unwrap_or_default();
+        self.push_durations(
+            "image.base_rootfs",
+            "base image: mmdebstrap root filesystem",
+            &rootfs,
+            None,
+            &format!("docker/base/build-rootfs.sh; downloads every package from the host's apt mirror each time{tar_note}"),
+        );
+        self.push_durations(
+            "image.base_import",
+            "base image: docker import",
+            &import,
+            None,
+            "",
+        );
+        self.push_durations(
+            "image.base_cold",
+            "base image build, cold (rootfs + import)",
+            &total,
+            err,
+            "",
+        );
+    }
+
+    /// The hermes binaries: one build in an empty target dir (every dependency and hermes),
+    /// then rebuilds of the hermes crate alone.
+    pub async fn compile(&mut self) {
+        let target = config::work_dir().join("bench-target");
+        let r = async {
+            if target.exists() {
+                std::fs::remove_dir_all(&target)
+                    .with_context(|| format!("emptying {}", target.display()))?;
+            }
+            progress(format!(
+                "compile: cargo build --profile image -p hermes --bins into an empty {} (all deps)",
+                target.display()
+            ));
+            let cold = cargo(
+                &target,
+                &[
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "hermes",
+                    "--profile",
+                    "image",
+                    "--bins",
+                ],
+            )
+            .await?;
+            let mut crate_only = Vec::new();
+            for i in 0..self.opts.compile_reps {
+                progress(format!(
+                    "compile: hermes crate only, {}/{}",
+                    i + 1,
+                    self.opts.compile_reps
+                ));
+                cargo(
+                    &target,
+                    &["clean", "--quiet", "-p", "hermes", "--profile", "image"],
+                )
+                .await?;
+                crate_only.push(
+                    cargo(
+                        &target,
+                        &[
+                            "build",
+                            "--quiet",
+                            "-p",
+                            "hermes",
+                            "--profile",
+                            "image",
+                            "--bins",
+                        ],
+                    )
+                    .await?,
+                );
+            }
+            let noop = cargo(
+                &target,
+                &[
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "hermes",
+                    "--profile",
+                    "image",
+                    "--bins",
+                ],
+            )
+            .await?;
+            anyhow::Ok((cold, crate_only, noop))
+        }
+        .await;
+        let _ = std::fs::remove_dir_all(&target);
+        match r {
+            Ok((cold, crate_only, noop)) => {
+                self.results.push(
+                    Figure::durations("image.compile_cold", "hermes binaries: cold compile (all deps + hermes)", &[cold])
+                        .note("cargo build --profile image (thin LTO, opt-level s) in an empty CARGO_TARGET_DIR; crate sources already downloaded"),
+                );
+                self.results.push(
+                    Figure::durations("image.compile_crate", "hermes binaries: hermes crate only", &crate_only)
+                        .note("after `cargo clean -p hermes`: dependencies compiled, hermes lib + both bins rebuilt and linked"),
+                );
+                self.results.push(Figure::durations(
+                    "image.compile_noop",
+                    "hermes binaries: nothing changed",
+                    &[noop],
+                ));
+            }
+            Err(e) => self.results.push(Figure::failed(
+                "image.compile_cold",
+                "hermes binaries: cold compile",
+                Unit::Ms,
+                &e,
+            )),
+        }
+    }
+
+    // ------------------------------------------------------------------ boot
+
+    /// `docker start` → ready, against a floor container of the same base image whose PID 1 is
+    /// a bare `s6-svscan /tmp/scan` (ready = it accepts `s6-svscanctl -z`). Interleaved, so a
+    /// change of load hits both alike.
+    pub async fn boot(&mut self) {
+        let r = self.boot_inner().await;
+        if let Err(e) = r {
+            self.results.push(Figure::failed(
+                "boot.product",
+                "docker start → ready",
+                Unit::Ms,
+                &e,
+            ));
+        }
+    }
+
+    async fn boot_inner(&mut self) -> Result<()> {
+        let base = base_tag()?;
+        progress(format!(
+            "boot: docker start → ready, product and floor, x{}",
+            self.opts.boot_reps
+        ));
+        let product = self.start("boot", ContainerSpec::default()).await?;
+        let floor_spec = ContainerSpec::default()
+            .entrypoint("/bin/sh")
+            .cmd(&[
+                "-c",
+                "mkdir -p /tmp/scan && exec /usr/bin/s6-svscan /tmp/scan",
+            ])
+            .no_wait();
+        let mut floor = Hermes::start(&self.docker, &base, "bench-boot-floor", floor_spec)
+            .await
+            .context("starting the floor container (bare s6-svscan)")?;
+        // The base image has no user hermes: the floor's probes run as root.
+        floor.user = "root".into();
+        let deadline = Duration::from_secs(40);
+        fail_unless(
+            floor
+                .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
+                .await?,
+        )?;
+        let mut marker = self.current_marker(&product).await?;
+
+        let (mut p_start, mut p_stop, mut f_start, mut f_stop) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..self.opts.boot_reps {
+            f_stop.push(self.docker_stop(&floor, 10).await?);
+            let (d, _) = self.start_until(&floor, "root", WAIT_SVSCAN, &[]).await?;
+            f_start.push(d);
+            p_stop.push(self.docker_stop(&product, 10).await?);
+            let (d, m) = self
+                .start_until(&product, "hermes", WAIT_MARKER, &[&marker])
+                .await?;
+            p_start.push(d);
+            marker = m;
+        }
+        product.remove().await?;
+        floor.remove().await?;
+        self.results.push(
+            Figure::durations("boot.floor", "floor: docker start → bare s6-svscan answers", &f_start)
+                .note("same base image, PID 1 `s6-svscan /tmp/scan` (via sh -c mkdir), ready = `s6-svscanctl -z` succeeds, polled every 10 ms in one exec"),
+        );
+        self.results.push(
+            Figure::durations("boot.product", "docker start → /run/hermes/ready", &p_start)
+                .note("default command; the marker is polled every 10 ms inside one exec started right after docker start"),
+        );
+        self.results.push(Figure::durations(
+            "boot.floor_stop",
+            "floor: docker stop",
+            &f_stop,
+        ));
+        self.results.push(Figure::durations(
+            "boot.product_stop",
+            "docker stop (graceful s6 teardown)",
+            &p_stop,
+        ));
+        self.results
+            .set_ratios("boot.floor", "s6-svscan", &["boot.product".into()]);
+        self.results.set_ratios(
+            "boot.floor_stop",
+            "s6-svscan",
+            &["boot.product_stop".into()],
+        );
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ exec
+
+    /// The exec floor (`docker exec -u hermes C true`) and each CLI verb against it.
+    pub async fn exec(&mut self) {
+        let r = self.exec_inner().await;
+        if let Err(e) = r {
+            self.results
+                .push(Figure::failed("exec.floor", "exec section", Unit::Ms, &e));
+        }
+    }
+
+    async fn exec_inner(&mut self) -> Result<()> {
+        let n = self.opts.exec_reps;
+        progress(format!("exec: floor and CLI verbs, x{n} each"));
+        let h = self.start("exec", ContainerSpec::default()).await?;
+        let deadline = Duration::from_secs(40);
+        let (mut floor, mut version, mut status) = (vec![], vec![], vec![]);
+        let (mut create, mut start, mut stop, mut restart, mut delete) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..n {
+            floor.push(fail_unless(h.exec(&["true"]).await?)?.elapsed);
+            version.push(fail_unless(h.exec(&["hermes", "--version"]).await?)?.elapsed);
+            status.push(fail_unless(h.exec(&["hermes", "status"]).await?)?.elapsed);
+        }
+        let names = names_with_distinct_ports("bench", n);
+        for p in &names {
+            create.push(fail_unless(h.exec(&["hermes", "profile", "create", p]).await?)?.elapsed);
+        }
+        let mut last_start = Instant::now();
+        for p in &names {
+            let slot = slot_dir(p);
+            start.push(
+                self.sh(&h, GATEWAY_START, &[p, &slot], deadline)
+                    .await?
+                    .elapsed,
+            );
+            last_start = Instant::now();
+        }
+        // s6-supervise delays a respawn until 1 s after the previous start: a gateway restarted
+        // sooner would measure that throttle, not us. A deliberate, bounded pause.
+        let since = last_start.elapsed();
+        if since < Duration::from_millis(1100) {
+            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s respawn throttle
+        }
+        for p in &names {
+            let slot = slot_dir(p);
+            let o = fail_unless(h.exec(&["/command/s6-svstat", "-o", "pid", &slot]).await?)?;
+            let old = o.out().to_string();
+            restart.push(
+                self.sh(&h, GATEWAY_RESTART, &[p, &slot, &old], deadline)
+                    .await?
+                    .elapsed,
+            );
+        }
+        for p in &names {
+            let slot = slot_dir(p);
+            stop.push(
+                self.sh(&h, GATEWAY_STOP, &[p, &slot], deadline)
+                    .await?
+                    .elapsed,
+            );
+        }
+        for p in &names {
+            delete.push(
+                fail_unless(h.exec(&["hermes", "profile", "delete", p, "--yes"]).await?)?.elapsed,
+            );
+        }
+        h.remove().await?;
+        let (s6_start, s6_restart, s6_stop) = self.s6_floor(n).await?;
+        let figs = [
+            (
+                "exec.floor",
+                "floor: docker exec -u hermes C true",
+                &floor,
+                "bollard create_exec + start_exec + inspect_exec, as the harness execs",
+            ),
+            (
+                "exec.s6_start",
+                "floor: s6-svc -u → up (bare s6, trivial service)",
+                &s6_start,
+                "base image, PID 1 a bare s6-svscan, run = `exec sleep`; as root, same 10 ms poll in one exec",
+            ),
+            ("exec.s6_stop", "floor: s6-svc -d → down", &s6_stop, ""),
+            (
+                "exec.s6_restart",
+                "floor: s6-svc -t → new pid up",
+                &s6_restart,
+                "s6-supervise runs a service again at most once per second: this floor is ~1 s",
+            ),
+            ("exec.version", "hermes --version", &version, ""),
+            ("exec.status", "hermes status (no profiles)", &status, ""),
+            ("exec.profile_create", "hermes profile create", &create, ""),
+            (
+                "exec.gateway_start",
+                "hermes gateway start → s6 up",
+                &start,
+                "the CLI, then s6-svstat polled every 10 ms in the same exec until up",
+            ),
+            (
+                "exec.gateway_stop",
+                "hermes gateway stop → s6 down",
+                &stop,
+                "",
+            ),
+            (
+                "exec.gateway_restart",
+                "hermes gateway restart → new pid up",
+                &restart,
+                "each gateway up for more than 1 s first; s6 waits ~1 s before running a service again (see the s6 floor)",
+            ),
+            (
+                "exec.profile_delete",
+                "hermes profile delete --yes (stopped)",
+                &delete,
+                "",
+            ),
+        ];
+        let mut ids = Vec::new();
+        for (id, label, samples, note) in figs {
+            self.results
+                .push(Figure::durations(id, label, samples).note(note));
+            ids.push(id.to_string());
+        }
+        self.results.set_ratios("exec.floor", "exec", &ids[1..]);
+        for (verb, floor) in [
+            ("exec.gateway_start", "exec.s6_start"),
+            ("exec.gateway_stop", "exec.s6_stop"),
+            ("exec.gateway_restart", "exec.s6_restart"),
+        ] {
+            self.results.set_ratios(floor, "s6", &[verb.to_string()]);
+        }
+        Ok(())
+    }
+
+    /// What s6 itself costs for start, restart and stop, driven the same way (one exec each,
+    /// the same poll), in the same order as the gateways: all up, all restarted, all down.
+    async fn s6_floor(&self, n: usize) -> Result<(Vec<Duration>, Vec<Duration>, Vec<Duration>)> {
+        let base = base_tag()?;
+        let spec = ContainerSpec::default()
+            .entrypoint("/bin/sh")
+            .cmd(&["-c", S6_FLOOR_INIT, "sh", &n.to_string()])
+            .no_wait();
+        let mut h = Hermes::start(&self.docker, &base, "bench-exec-s6-floor", spec)
+            .await
+            .context("starting the s6 floor container")?;
+        // The base image has no user hermes: the floor runs as root.
+        h.user = "root".into();
+        let deadline = Duration::from_secs(40);
+        let wait_all = r#"n=0; for d in /tmp/scan/svc*; do
+  until /usr/bin/s6-svok "$d"; do n=$((n+1)); [ $n -lt 3000 ] || exit 1; sleep 0.01; done
+done"#;
+        fail_unless(
+            h.exec_full("root", &["sh", "-c", wait_all], &[], deadline)
+                .await?,
+        )?;
+        let svc = |i: usize| format!("/tmp/scan/svc{i}");
+        let run = |dir: String, cmd: &'static str, old: String| {
+            let h = &h;
+            async move {
+                let argv = ["sh", "-c", S6_FLOOR_SVC, "sh", &dir, cmd, &old];
+                let o = fail_unless(h.exec_full("root", &argv, &[], deadline).await?)?;
+                anyhow::Ok(o.elapsed)
+            }
+        };
+        let (mut start, mut restart, mut stop) = (vec![], vec![], vec![]);
+        let mut last_start = Instant::now();
+        for i in 0..n {
+            start.push(run(svc(i), "u", String::new()).await?);
+            last_start = Instant::now();
+        }
+        let since = last_start.elapsed();
+        if since < Duration::from_millis(1100) {
+            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s respawn throttle, as for the gateways
+        }
+        for i in 0..n {
+            let o = fail_unless(
+                h.exec_full(
+                    "root",
+                    &["/usr/bin/s6-svstat", "-o", "pid", &svc(i)],
+                    &[],
+                    deadline,
+                )
+                .await?,
+            )?;
+            restart.push(run(svc(i), "t", o.out().to_string()).await?);
+        }
+        for i in 0..n {
+            stop.push(run(svc(i), "d", String::new()).await?);
+        }
+        h.remove().await?;
+        Ok((start, restart, stop))
+    }
+
+    // ------------------------------------------------------------------ scale
+
+    /// Registering N profiles (one exec, `hermes profile create` in a loop) and boot-to-ready
+    /// (`docker restart` → new marker) with N profiles on disk.
+    pub async fn scale(&mut self) {
+        let mut sizes: Vec<usize> = vec![0];
+        sizes.extend(self.opts.scale_sizes.iter().copied().filter(|n| *n > 0));
+        sizes.dedup();
+        for n in sizes {
+            if let Err(e) = self.scale_one(n).await {
+                self.results.push(Figure::failed(
+                    &format!("scale.boot_{n}"),
+                    &format!("{n} profiles"),
+                    Unit::Ms,
+                    &e,
+                ));
+            }
+        }
+    }
+
+    async fn scale_one(&mut self, n: usize) -> Result<()> {
+        progress(format!(
+            "scale: {n} profiles: register x{}, restart → ready x{}",
+            if n == 0 { 0 } else { self.opts.scale_reps },
+            self.opts.scale_boot_reps
+        ));
+        let mut per_op = Vec::new();
+        let mut boots = Vec::new();
+        let reps = if n == 0 { 1 } else { self.opts.scale_reps };
+        for rep in 0..reps {
+            let h = self
+                .start(&format!("scale-{n}"), ContainerSpec::default())
+                .await?;
+            if n > 0 {
+                let deadline = Duration::from_secs(30 + 2 * n as u64);
+                let o = self
+                    .sh(&h, CREATE_LOOP, &[&n.to_string()], deadline)
+                    .await?;
+                per_op.push(ms(o.elapsed) / n as f64);
+            }
+            if rep == 0 {
+                let mut marker = self.current_marker(&h).await?;
+                for _ in 0..self.opts.scale_boot_reps {
+                    let (d, m) = self.restart_until_ready(&h, &marker).await?;
+                    boots.push(d);
+                    marker = m;
+                }
+                // The boot must really have brought every profile back as a slot.
+                let o = self
+                    .sh(
+                        &h,
+                        "ls /run/service | grep -c '^gateway-s' || true",
+                        &[],
+                        Duration::from_secs(30),
+                    )
+                    .await?;
+                let slots: usize = o.out().parse().unwrap_or(0);
+                if slots != n {
+                    bail!("after the restarts {slots} gateway slots are registered, expected {n}");
+                }
+            }
+            h.remove().await?;
+        }
+        if n > 0 {
+            self.results.push(
+                Figure::new(
+                    &format!("scale.create_{n}"),
+                    &format!("register {n} profile(s): time per create"),
+                    Unit::Ms,
+                    per_op,
+                )
+                .note(format!("one exec running `hermes profile create` {n} times in a loop, divided by {n}; one sample per fresh container")),
+            );
+        }
+        self.results.push(
+            Figure::durations(
+                &format!("scale.boot_{n}"),
+                &format!("docker restart → ready, {n} profiles on disk"),
+                &boots,
+            )
+            .note("includes the graceful stop of the previous boot; profiles registered, gateways down"),
+        );
+        if n > 0 {
+            self.results
+                .set_ratios("scale.boot_0", "0 profiles", &[format!("scale.boot_{n}")]);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    /// Resident sets: idle gateways (and the s6 processes around them), and the dashboard.
+    pub async fn memory(&mut self) {
+        if let Err(e) = self.memory_gateways().await {
+            self.results.push(Figure::failed(
+                "memory.gateway",
+                "gateway VmRSS",
+                Unit::Bytes,
+                &e,
+            ));
+        }
+        if let Err(e) = self.memory_dashboard().await {
+            self.results.push(Figure::failed(
+                "memory.dashboard",
+                "dashboard VmRSS",
+                Unit::Bytes,
+                &e,
+            ));
+        }
+    }
+
+    async fn memory_gateways(&mut self) -> Result<()> {
+        let k = self.opts.mem_gateways;
+        progress(format!("memory: {k} idle gateways"));
+        let h = self.start("memory", ContainerSpec::default()).await?;
+        let deadline = Duration::from_secs(40);
+        let names = names_with_distinct_ports("mem", k);
+        let mut pids = Vec::new();
+        for p in &names {
+            fail_unless(h.exec(&["hermes", "profile", "create", p]).await?)?;
+            let slot = slot_dir(p);
+            self.sh(&h, GATEWAY_START, &[p, &slot], deadline).await?;
+            // Serving /health: the run script has exec'd into the gateway, which is initialised.
+            wait_http(&h, expected_port(p), "/health", Duration::from_secs(20)).await?;
+            let o = fail_unless(h.exec(&["/command/s6-svstat", "-o", "pid", &slot]).await?)?;
+            pids.push(o.out().to_string());
+        }
+        let pid_args: Vec<&str> = pids.iter().map(String::as_str).collect();
+        let comm = self
+            .sh(
+                &h,
+                r#"for p in "$@"; do cat /proc/$p/comm; done"#,
+                &pid_args,
+                deadline,
+            )
+            .await?;
+        if let Some(bad) = comm.stdout.lines().find(|c| c.trim() != "hermes") {
+            bail!("a gateway slot's pid runs {bad:?}, not hermes");
+        }
+        let gw = parse_kb_lines(&self.sh(&h, RSS_OF, &pid_args, deadline).await?.stdout)?;
+        let sup = self
+            .sh(
+                &h,
+                &format!("set -- $(pgrep -x s6-supervise); {RSS_OF}"),
+                &[],
+                deadline,
+            )
+            .await?;
+        let sup = parse_kb_lines(&sup.stdout)?;
+        let log = self
+            .sh(
+                &h,
+                &format!("set -- $(pgrep -x s6-log); {RSS_OF}"),
+                &[],
+                deadline,
+            )
+            .await?;
+        let log = parse_kb_lines(&log.stdout)?;
+        let pid1 = parse_kb_lines(&self.sh(&h, RSS_OF, &["1"], deadline).await?.stdout)?;
+        h.remove().await?;
+        self.results.push(
+            Figure::new("memory.gateway", "idle gateway (hermes gateway run) VmRSS", Unit::Bytes, gw)
+                .note("VmRSS from /proc/PID/status of each gateway once it answers /health; one sample per gateway"),
+        );
+        self.results.push(
+            Figure::new("memory.s6_supervise", "s6-supervise VmRSS (each)", Unit::Bytes, sup)
+                .note("every s6-supervise in the container: static services, gateway slots and their loggers"),
+        );
+        self.results.push(Figure::new(
+            "memory.s6_log",
+            "s6-log VmRSS (each)",
+            Unit::Bytes,
+            log,
+        ));
+        self.results.push(Figure::new(
+            "memory.s6_svscan",
+            "s6-svscan (PID 1) VmRSS",
+            Unit::Bytes,
+            pid1,
+        ));
+        Ok(())
+    }
+
+    async fn memory_dashboard(&mut self) -> Result<()> {
+        progress(format!("memory: dashboard x{}", self.opts.dashboard_reps));
+        let mut rss = Vec::new();
+        for _ in 0..self.opts.dashboard_reps {
+            let h = self
+                .start(
+                    "dashboard",
+                    ContainerSpec::default().env("HERMES_DASHBOARD", "1"),
+                )
+                .await?;
+            wait_http(&h, 9119, "/api/status", Duration::from_secs(20)).await?;
+            let o = fail_unless(
+                h.exec(&["/command/s6-svstat", "-o", "pid", "/run/service/dashboard"])
+                    .await?,
+            )?;
+            let pid = o.out().to_string();
+            let o = self
+                .sh(&h, RSS_OF, &[&pid], Duration::from_secs(30))
+                .await?;
+            rss.extend(parse_kb_lines(&o.stdout)?);
+            h.remove().await?;
+        }
+        self.results.push(
+            Figure::new("memory.dashboard", "dashboard (hermes dashboard) VmRSS", Unit::Bytes, rss)
+                .note("HERMES_DASHBOARD=1, read after it answered one GET /api/status; one container per sample"),
+        );
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ suite
+
+    /// `cargo test -p conformance --test suite` once, as a child process, warm.
+    pub async fn suite(&mut self) {
+        let log = config::work_dir().join("bench-suite.log");
+        progress(format!(
+            "suite: cargo test -p conformance --test suite (output in {})",
+            log.display()
+        ));
+        let r = async {
+            let file = std::fs::File::create(&log)
+                .with_context(|| format!("creating {}", log.display()))?;
+            let err = file.try_clone()?;
+            let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = tokio::process::Command::new(cargo_bin);
+            cmd.args(["test", "-p", "conformance", "--test", "suite"])
+                .current_dir(config::repo_root())
+                .stdout(file)
+                .stderr(err);
+            let t = Instant::now();
+            let status =
+                run_with_deadline(cmd, Duration::from_secs(1800), "the conformance suite").await?;
+            let took = t.elapsed();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let summary = text
+                .lines()
+                .rfind(|l| l.starts_with("test result:"))
+                .unwrap_or("no `test result:` line")
+                .to_string();
+            let built = text
+                .lines()
+                .filter(|l| l.contains("] building image"))
+                .count();
+            anyhow::Ok((took, status, summary, built))
+        }
+        .await;
+        match r {
+            Ok((took, status, summary, built)) => {
+                let mut f = Figure::durations(
+                    "suite.wall",
+                    "conformance suite, warm (cargo test --test suite)",
+                    &[took],
+                )
+                .note(format!(
+                    "{summary}; exit {status}; images built during the run: {built}; RUST_TEST_THREADS={}",
+                    std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "default".into())
+                ));
+                if !status.success() {
+                    f.error = Some(format!(
+                        "the suite failed ({status}): {summary}; see {}",
+                        log.display()
+                    ));
+                }
+                self.results.push(f);
+            }
+            Err(e) => self.results.push(Figure::failed(
+                "suite.wall",
+                "conformance suite, warm",
+                Unit::Ms,
+                &e,
+            )),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- helpers
+
+/// Run a child with a deadline; it is killed if the deadline passes.
+async fn run_with_deadline(
+    mut cmd: tokio::process::Command,
+    deadline: Duration,
+    what: &str,
+) -> Result<std::process::ExitStatus> {
+    cmd.kill_on_drop(true);
+    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    match tokio::time::timeout(deadline, child.wait()).await {
+        Ok(status) => Ok(status.with_context(|| format!("waiting for {what}"))?),
+        Err(_) => {
+            let _ = child.kill().await;
+            bail!("{what} did not finish within {deadline:?}; killed")
+        }
+    }
+}
+
+/// One cargo invocation in the bench's own target dir, timed.
+async fn cargo(target: &Path, args: &[&str]) -> Result<Duration> {
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = tokio::process::Command::new(&cargo_bin);
+    cmd.args(args)
+        .current_dir(config::repo_root())
+        .env("CARGO_TARGET_DIR", target)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let t = Instant::now();
+    let status = run_with_deadline(
+        cmd,
+        Duration::from_secs(1800),
+        &format!("cargo {}", args.join(" ")),
+    )
+    .await?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(t.elapsed())
+}
+
+/// `docker build` of `context` (Dockerfile at its root) with the harness's options.
+async fn docker_build(
+    docker: &Docker,
+    context: Vec<u8>,
+    tag: &str,
+    base: &str,
+    nocache: bool,
+) -> Result<Duration> {
+    let args: HashMap<&str, &str> = HashMap::from([("BASE_IMAGE", base)]);
+    let labels: HashMap<&str, String> = HashMap::from([("hermes.variant", "bench".to_string())]);
+    let opts = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .pull("false")
+        .nocache(nocache)
+        .buildargs(&args)
+        .labels(&labels)
+        .build();
+    let t = Instant::now();
+    let build = async {
+        let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
+        let mut built = false;
+        let mut tail = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = item.with_context(|| format!("docker build of {tag}"))?;
+            if let Some(text) = info.stream {
+                tail.push(text);
+                if tail.len() > 20 {
+                    tail.remove(0);
+                }
+            }
+            if let Some(e) = info.error_detail {
+                let msg = e.message.unwrap_or_default();
+                bail!("docker build of {tag}: {msg}\n{}", tail.concat());
+            }
+            if let Some(BuildInfoAux::Default(_)) = info.aux {
+                built = true;
+            }
+        }
+        if !built && docker.inspect_image(tag).await.is_err() {
+            bail!(
+                "docker build of {tag} ended without an image\n{}",
+                tail.concat()
+            );
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(900), build)
+        .await
+        .map_err(|_| anyhow!("docker build of {tag} did not finish within 900 s"))??;
+    Ok(t.elapsed())
+}
+
+/// A copy of the build context tar with a comment line appended to the file `name`.
+fn touch_in_context(context: &[u8], name: &str, nonce: &str) -> Result<Vec<u8>> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut archive = tar::Archive::new(context);
+    let mut found = false;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let mut header = entry.header().clone();
+        let path = entry.path()?.to_string_lossy().into_owned();
+        if path == name && header.entry_type().is_file() {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data)?;
+            data.extend_from_slice(format!("\n# bench {nonce}\n").as_bytes());
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+            out.append(&header, data.as_slice())?;
+            found = true;
+        } else {
+            out.append(&header.clone(), &mut entry)?;
+        }
+    }
+    if !found {
+        bail!("{name} is not in the build context");
+    }
+    Ok(out.into_inner()?)
+}
+
+async fn import_tar(docker: &Docker, tarball: &Path, tag: &str) -> Result<()> {
+    let (repo, version) = tag
+        .split_once(':')
+        .ok_or_else(|| anyhow!("tag {tag} has no colon"))?;
+    let opts = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(version)
+        .build();
+    let file = tokio::fs::File::open(tarball)
+        .await
+        .with_context(|| format!("opening {}", tarball.display()))?;
+    let body = bollard::body_try_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+    let import = async {
+        let mut stream = docker.create_image(Some(opts), Some(body), None);
+        while let Some(item) = stream.next().await {
+            item.with_context(|| format!("importing {} as {tag}", tarball.display()))?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(600), import)
+        .await
+        .map_err(|_| anyhow!("docker import of {tag} did not finish within 600 s"))?
+}
+
+/// Remove a throwaway image; a failure is reported, not fatal.
+async fn remove_image(docker: &Docker, tag: &str) {
+    let opts = RemoveImageOptionsBuilder::default().force(true).build();
+    if let Err(e) = docker.remove_image(tag, Some(opts), None).await {
+        progress(format!("could not remove throwaway image {tag}: {e}"));
+    }
+}
+
+/// Remove throwaway images (`hermes-s6:bench-*`, `hermes-s6-base:bench-*`) left by a bench
+/// run that was killed; those of a live run are left alone.
+pub async fn sweep_images(docker: &Docker) -> Result<usize> {
+    let filters = HashMap::from([(
+        "reference".to_string(),
+        vec![
+            format!("{}:bench-*", crate::image::PRODUCT_REPO),
+            format!("{}:bench-*", crate::image::BASE_REPO),
+        ],
+    )]);
+    let opts = ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let mut removed = 0;
+    for img in docker.list_images(Some(opts)).await? {
+        for tag in img.repo_tags {
+            let Some((_, t)) = tag.split_once(":bench-") else {
+                continue;
+            };
+            // bench-<kind>-<pid>-<i> or bench-<pid>-<i>
+            let pid = t.split('-').find_map(|p| p.parse::<i32>().ok());
+            let alive = pid.is_some_and(|pid| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+            });
+            if !alive {
+                remove_image(docker, &tag).await;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_ports() {
+        let names = names_with_distinct_ports("bench", 40);
+        assert_eq!(names.len(), 40);
+        let ports: HashSet<u16> = names.iter().map(|n| expected_port(n)).collect();
+        assert_eq!(ports.len(), 40);
+    }
+
+    #[test]
+    fn touching_the_context_changes_one_file() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("Dockerfile", &b"FROM x\n"[..]),
+            ("rootfs/etc/hermes-s6/stage2", b"#!/bin/sh\n"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).expect("append");
+        }
+        let ctx = b.into_inner().expect("tar");
+        let out = touch_in_context(&ctx, "rootfs/etc/hermes-s6/stage2", "n1").expect("touch");
+        let mut a = tar::Archive::new(out.as_slice());
+        let mut files = Vec::new();
+        for e in a.entries().expect("entries") {
+            let mut e = e.expect("entry");
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).expect("read");
+            files.push((e.path().expect("path").to_string_lossy().into_owned(), s));
+        }
+        assert_eq!(files[0], ("Dockerfile".into(), "FROM x\n".into()));
+        assert_eq!(files[1].1, "#!/bin/sh\n\n# bench n1\n");
+        assert!(touch_in_context(&ctx, "nope", "n").is_err());
+    }
+
+    #[test]
+    fn rss_lines() {
+        assert_eq!(
+            parse_kb_lines("4\n\n8\n").expect("parse"),
+            vec![4096.0, 8192.0]
+        );
+        assert!(parse_kb_lines("x").is_err());
+    }
+}
