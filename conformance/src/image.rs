@@ -1,8 +1,9 @@
 //! Building the image under test, offline and content-addressed.
 //!
 //! Three layers, each rebuilt only when its inputs change:
-//! 1. the `hermes` binaries (`cargo build --profile image`, in a target dir of their own so a
-//!    nested cargo never contends with the `cargo test` that runs us);
+//! 1. the `hermes` binaries (`cargo build --profile image`; the fast `regression` profile for
+//!    regression variants), in target dirs of their own so a nested cargo never contends with
+//!    the `cargo test` that runs us;
 //! 2. the base image `hermes-s6-base:<hash of docker/base/*>`: a Debian root filesystem made by
 //!    `docker/base/build-rootfs.sh` (mmdebstrap with the host's apt sources) and imported;
 //! 3. the product image `hermes-s6:<hash of the build context>` from `docker/Dockerfile`.
@@ -156,6 +157,13 @@ fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
         } else {
             "regression"
         });
+    // Production: small optimised binaries. Regression variants are compiled once per id, so
+    // they use the fast `regression` profile (see the workspace Cargo.toml).
+    let profile = if variant.is_production() {
+        "image"
+    } else {
+        "regression"
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
@@ -165,7 +173,7 @@ fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
             "-p",
             "hermes",
             "--profile",
-            "image",
+            profile,
             "--bins",
         ])
         .env("CARGO_TARGET_DIR", &target);
@@ -173,7 +181,7 @@ fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
         cmd.args(["--features", &variant.features.join(",")]);
     }
     progress(format!(
-        "compiling the hermes binaries ({}, profile image)",
+        "compiling the hermes binaries ({}, profile {profile})",
         variant.label()
     ));
     let t = Instant::now();
@@ -186,7 +194,7 @@ fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
     progress(format!("binaries compiled in {:.1?}", t.elapsed()));
     // Regression variants share a target dir, so each keeps a copy of its own binaries.
     let out_dir = if variant.is_production() {
-        target.join("image")
+        target.join(profile)
     } else {
         let d = target.join("bins").join(variant.label());
         std::fs::create_dir_all(&d)?;
@@ -195,7 +203,7 @@ fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
     BINARIES
         .iter()
         .map(|b| {
-            let built = target.join("image").join(b);
+            let built = target.join(profile).join(b);
             if !built.is_file() {
                 bail!("cargo reported success but {} is missing", built.display());
             }

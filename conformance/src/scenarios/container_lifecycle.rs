@@ -26,20 +26,31 @@ pub async fn main_exit_code_is_container_exit_code(ctx: Ctx, code: i64) -> Resul
     h.remove().await
 }
 
-/// `docker stop` tears everything down well inside Docker's 10 s grace.
+/// `docker stop` tears everything down well inside Docker's 10 s grace, and nothing needs a
+/// SIGKILL (exit 137): checked three times, each right after readiness, when the container's
+/// command is still handing the gateway to s6 — the moment a slow shutdown once hid in.
 pub async fn docker_stop_is_prompt(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
-    let took = h.stop().await?;
-    progress(format!("docker stop took {:.0?}", took));
-    let code = h.wait_exit(Duration::from_secs(5)).await?;
-    ensure!(
-        took < Duration::from_secs(5),
-        "docker stop took {took:?}: the stage layer did not shut down promptly (exit {code})"
-    );
-    ensure!(
-        code != 137,
-        "container was SIGKILLed by Docker (exit 137) after {took:?}"
-    );
+    let mut h = ctx.start_default().await?;
+    for round in 1..=3 {
+        let took = h.stop().await?;
+        let code = h.wait_exit(Duration::from_secs(5)).await?;
+        progress(format!(
+            "docker stop took {took:.0?} (round {round}, exit {code})"
+        ));
+        ensure!(
+            took < Duration::from_secs(5),
+            "docker stop took {took:?} in round {round}: the stage layer did not shut down promptly (exit {code})\nlog:\n{}",
+            h.logs().await?
+        );
+        ensure!(
+            code != 137,
+            "round {round}: something had to be SIGKILLed (exit 137) during docker stop ({took:?})\nlog:\n{}",
+            h.logs().await?
+        );
+        if round < 3 {
+            h.start_again().await?;
+        }
+    }
     h.remove().await
 }
 
