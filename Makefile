@@ -7,8 +7,6 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-# Scenarios mostly wait on Docker, not the CPU: four at a time suits a 2-core machine.
-export RUST_TEST_THREADS ?= 4
 REPORT := target/conformance/report.jsonl
 
 .PHONY: deps image conformance test lint unit shell repro clean-images help
