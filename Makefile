@@ -22,7 +22,7 @@ image: deps
 
 # The main job: a freshly built image, the whole suite as hermes, a readable summary.
 conformance: deps
-	@mkdir -p target/conformance && rm -f $(REPORT)
+	@mkdir -p target/conformance && rm -f $(REPORT) target/conformance/sensitivity.jsonl
 	@rc=0; $(CARGO) test -p conformance --test suite || rc=$$?; \
 	 $(CARGO) run --quiet -p conformance --bin conformance-summary || true; \
 	 exit $$rc

@@ -62,9 +62,32 @@ impl ExecOutcome {
             .join(" ")
     }
 
+    /// One line for summaries: the expectation, the command, the user, the status and the
+    /// first line of stderr (where a `Permission denied` usually is).
+    pub fn headline(&self, what: &str) -> String {
+        let code = self
+            .code
+            .map_or_else(|| "no status".to_string(), |c| format!("exit {c}"));
+        let err = self
+            .stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let mut line = format!(
+            "{what}: `{}` as {} gave {code}",
+            self.command_line(),
+            self.user
+        );
+        if !err.is_empty() {
+            line.push_str(": ");
+            line.push_str(err.trim());
+        }
+        line
+    }
+
     #[track_caller]
     fn fail(&self, what: &str) -> ! {
-        panic!("{what}\n{self}");
+        panic!("{}\n{self}", self.headline(what));
     }
 
     /// Exit status 0.
@@ -220,6 +243,12 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("user:    hermes"), "{msg}");
+        let first = msg.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("as hermes gave exit 111: s6-svc: fatal"),
+            "{first}"
+        );
+        assert!(first.contains("Permission denied"), "{first}");
         assert!(msg.contains("exit:    111"), "{msg}");
         assert!(msg.contains("Permission denied"), "{msg}");
         assert!(o.hit_permission_error());
