@@ -27,8 +27,9 @@ pub async fn main_exit_code_is_container_exit_code(ctx: Ctx, code: i64) -> Resul
 }
 
 /// `docker stop` tears everything down well inside Docker's 10 s grace, and nothing needs a
-/// SIGKILL (exit 137): checked three times, each right after readiness, when the container's
-/// command is still handing the gateway to s6 — the moment a slow shutdown once hid in.
+/// SIGKILL (exit 137): checked three times right after readiness (the container's command is
+/// still handing the gateway to s6) and three times right after `docker start` (PID 1 may
+/// still be `/init`) — the two moments slow shutdowns were found in.
 pub async fn docker_stop_is_prompt(ctx: Ctx) -> Result<()> {
     let mut h = ctx.start_default().await?;
     for round in 1..=3 {
@@ -50,6 +51,26 @@ pub async fn docker_stop_is_prompt(ctx: Ctx) -> Result<()> {
         if round < 3 {
             h.start_again().await?;
         }
+    }
+    // And while it boots: a stop right after `docker start`, while /init (sh) may still be
+    // PID 1 and cont-init may be running, must be just as prompt.
+    for round in 1..=3 {
+        h.docker()
+            .start_container(
+                &h.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await?;
+        let took = h.stop().await?;
+        let code = h.wait_exit(Duration::from_secs(5)).await?;
+        progress(format!(
+            "docker stop during boot took {took:.0?} (round {round}, exit {code})"
+        ));
+        ensure!(
+            took < Duration::from_secs(5) && code != 137,
+            "docker stop during boot took {took:?} and gave exit {code} (round {round})\nlog:\n{}",
+            h.logs().await?
+        );
     }
     h.remove().await
 }
