@@ -45,7 +45,7 @@ impl Catcher {
             Catcher::DeleteCycles => "lifecycle/delete_cycles",
             Catcher::DashboardStaysDown => "dashboard/disabled/None",
             Catcher::RootLeftoversRepaired => "restart/root_leftovers_repaired",
-            Catcher::StartedSurvivesRestart => "restart/intent/StartedViaS6Only",
+            Catcher::StartedSurvivesRestart => "restart/intent/started_via_s6_only",
         }
     }
 

@@ -13,39 +13,63 @@ const fn unusable() -> Expect {
 }
 
 #[rstest]
-#[case::started(Prior::Started, up("running"))]
+#[case::started("started", Prior::Started, up("running"))]
 // No desired_state: the gateway's own SIGTERM handling must keep `running` across the restart.
-#[case::started_via_s6_only(Prior::StartedViaS6Only, up("running"))]
-#[case::stopped(Prior::Stopped, down("stopped"))]
+#[case::started_via_s6_only("started_via_s6_only", Prior::StartedViaS6Only, up("running"))]
+#[case::stopped("stopped", Prior::Stopped, down("stopped"))]
 #[case::startup_failed(
+    "startup_failed",
     Prior::File(r#"{"gateway_state":"startup_failed","pid":1}"#),
     down("startup_failed")
 )]
-#[case::starting(Prior::File(r#"{"gateway_state":"starting"}"#), down("starting"))]
+#[case::starting(
+    "starting",
+    Prior::File(r#"{"gateway_state":"starting"}"#),
+    down("starting")
+)]
 // Transient running sub-states count as running (SPEC §5), and are logged as such.
-#[case::draining(Prior::File(r#"{"gateway_state":"draining"}"#), up("running"))]
-#[case::degraded(Prior::File(r#"{"gateway_state":"degraded"}"#), up("running"))]
-#[case::no_file(Prior::NoFile, down("None"))]
-#[case::empty_file(Prior::File(""), unusable())]
-#[case::corrupt_json(Prior::File(r#"{"gateway_state": "runn"#), unusable())]
-#[case::json_array(Prior::File(r#"["running"]"#), unusable())]
-#[case::unknown_state(Prior::File(r#"{"gateway_state":"banana"}"#), unusable())]
+#[case::draining(
+    "draining",
+    Prior::File(r#"{"gateway_state":"draining"}"#),
+    up("running")
+)]
+#[case::degraded(
+    "degraded",
+    Prior::File(r#"{"gateway_state":"degraded"}"#),
+    up("running")
+)]
+#[case::no_file("no_file", Prior::NoFile, down("None"))]
+#[case::empty_file("empty_file", Prior::File(""), unusable())]
+#[case::corrupt_json("corrupt_json", Prior::File(r#"{"gateway_state": "runn"#), unusable())]
+#[case::json_array("json_array", Prior::File(r#"["running"]"#), unusable())]
+#[case::unknown_state(
+    "unknown_state",
+    Prior::File(r#"{"gateway_state":"banana"}"#),
+    unusable()
+)]
 // A BOM makes the file unreadable as intent (issue 4: treated as no prior intent).
-#[case::bom(Prior::File("\u{feff}{\"gateway_state\":\"running\"}"), unusable())]
+#[case::bom(
+    "bom",
+    Prior::File("\u{feff}{\"gateway_state\":\"running\"}"),
+    unusable()
+)]
 #[case::desired_running_over_stopped(
+    "desired_running_over_stopped",
     Prior::File(r#"{"gateway_state":"stopped","desired_state":"running"}"#),
     up("running")
 )]
 #[case::desired_stopped_over_running(
+    "desired_stopped_over_running",
     Prior::File(r#"{"gateway_state":"running","desired_state":"stopped"}"#),
     down("stopped")
 )]
 fn intent_survives_restart(
+    #[case] label: &str,
     #[case] prior: Prior,
     #[case] want: Expect,
     #[values(false, true)] tmpfs_run: bool,
 ) {
-    let name = format!("restart/intent/{prior:?}/tmpfs_run={tmpfs_run}");
+    let name = format!("restart/intent/{label}/tmpfs_run={tmpfs_run}");
     run(&name, |ctx| {
         restart::intent_survives_restart(ctx, tmpfs_run, prior, want)
     });
