@@ -800,7 +800,7 @@ impl Bench {
         // sooner would measure that throttle, not us. A deliberate, bounded pause.
         let since = last_start.elapsed();
         if since < Duration::from_millis(1100) {
-            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s respawn throttle
+            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s restart backoff
         }
         for p in &names {
             let slot = slot_dir(p);
@@ -930,7 +930,7 @@ done"#;
         }
         let since = last_start.elapsed();
         if since < Duration::from_millis(1100) {
-            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s respawn throttle, as for the gateways
+            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s restart backoff, as for the gateways
         }
         for i in 0..n {
             let o = fail_unless(
