@@ -194,7 +194,10 @@ pub async fn create_publishes_slot(ctx: Ctx) -> Result<()> {
         } else {
             "(no slot left behind)"
         };
-        bail!("profile create failed {clean}:\n{o}");
+        bail!(
+            "{}\n{o}",
+            o.headline(&format!("profile create failed {clean}"))
+        );
     }
     if !left {
         let status = h.exec(&["hermes", "status"]).await?;
