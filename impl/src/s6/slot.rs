@@ -7,7 +7,7 @@ use crate::paths;
 use nix::sys::stat::Mode;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 /// Targets of the slot's `run`, `finish` and `log/run` links.
@@ -37,7 +37,8 @@ const TIMEOUT_FINISH_MS: &str = "2000\n";
 
 /// Writes a complete slot into `dir` (which must not exist). `down` is added unless `start`.
 pub fn build(dir: &Path, start: bool, tpl: &Template) -> io::Result<()> {
-    mkdir_mode(dir, 0o755)?;
+    // Strict: a slot (or staging dir) that already exists is never built over.
+    mkdir_new(dir, 0o755)?;
     write_file(&dir.join("type"), b"longrun\n", 0o644)?;
     symlink(&tpl.run, dir.join("run"))?;
     symlink(&tpl.finish, dir.join("finish"))?;
@@ -51,7 +52,7 @@ pub fn build(dir: &Path, start: bool, tpl: &Template) -> io::Result<()> {
         write_file(&dir.join("down"), b"", 0o644)?;
     }
     let log = dir.join("log");
-    mkdir_mode(&log, 0o755)?;
+    mkdir_new(&log, 0o755)?;
     symlink(&tpl.log_run, log.join("run"))?;
     // Regression `no-supervise-skeleton`: slots published without it, so s6-supervise (root)
     // creates root-only `supervise/` dirs. Regression `no-log-skeleton`: seeded for the slot
@@ -68,18 +69,41 @@ pub fn build(dir: &Path, start: bool, tpl: &Template) -> io::Result<()> {
 /// `event/` 03730, `supervise/` 0755, `supervise/event/` 03730, `supervise/control` FIFO 0660,
 /// all owned by the caller (hermes at runtime). Modes are set explicitly: the umask would
 /// otherwise strip group bits s6 needs.
+///
+/// Idempotent: an existing skeleton (dirs and FIFO of the right type) is kept and its modes
+/// reset; anything of the wrong type (e.g. a symlink where a dir belongs) is an error.
 pub fn seed_skeleton(root: &Path) -> io::Result<()> {
     mkdir_mode(&root.join("event"), 0o3730)?;
     mkdir_mode(&root.join("supervise"), 0o755)?;
     mkdir_mode(&root.join("supervise/event"), 0o3730)?;
     let control = root.join("supervise/control");
-    nix::unistd::mkfifo(&control, Mode::from_bits_truncate(0o660)).map_err(io::Error::from)?;
+    match nix::unistd::mkfifo(&control, Mode::from_bits_truncate(0o660)) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EEXIST) if is_type(&control, |t| t.is_fifo()) => {}
+        Err(e) => return Err(io::Error::from(e)),
+    }
     fs::set_permissions(&control, fs::Permissions::from_mode(0o660))?;
     Ok(())
 }
 
-fn mkdir_mode(path: &Path, mode: u32) -> io::Result<()> {
+/// True when `path` itself (not a link's target) exists and has the wanted file type.
+fn is_type(path: &Path, want: impl Fn(&fs::FileType) -> bool) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| want(&m.file_type()))
+}
+
+/// Creates a directory that must not exist yet, with exactly `mode`.
+fn mkdir_new(path: &Path, mode: u32) -> io::Result<()> {
     DirBuilder::new().mode(mode & 0o777).create(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+/// Creates a directory, or keeps an existing one (a real dir, not a link), with exactly `mode`.
+fn mkdir_mode(path: &Path, mode: u32) -> io::Result<()> {
+    match DirBuilder::new().mode(mode & 0o777).create(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_type(path, |t| t.is_dir()) => {}
+        Err(e) => return Err(e),
+    }
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
@@ -152,5 +176,36 @@ mod tests {
     fn refuses_existing_dir() {
         let t = tempfile::tempdir().unwrap();
         assert!(build(t.path(), true, &Template::default()).is_err());
+    }
+
+    #[test]
+    fn skeleton_is_idempotent_and_resets_modes() {
+        let t = tempfile::tempdir().unwrap();
+        seed_skeleton(t.path()).unwrap();
+        fs::set_permissions(
+            t.path().join("supervise"),
+            fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        seed_skeleton(t.path()).unwrap();
+        assert_eq!(mode(&t.path().join("supervise")), 0o755);
+        assert_eq!(mode(&t.path().join("event")), 0o3730);
+        let control = t.path().join("supervise/control");
+        assert!(
+            fs::symlink_metadata(&control)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+        assert_eq!(mode(&control), 0o660);
+    }
+
+    #[test]
+    fn skeleton_refuses_a_link_where_a_dir_belongs() {
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        symlink(elsewhere.path(), t.path().join("supervise")).unwrap();
+        fs::create_dir(t.path().join("event")).unwrap();
+        assert!(seed_skeleton(t.path()).is_err());
     }
 }
