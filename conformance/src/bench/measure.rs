@@ -413,23 +413,9 @@ impl Bench {
             self.opts.build_reps,
             context.len() / 1024
         ));
-        let mut cold = Vec::new();
-        let mut err = None;
-        for i in 0..self.opts.build_reps {
-            let tag = format!(
-                "{}:bench-cold-{}-{i}",
-                crate::image::PRODUCT_REPO,
-                std::process::id()
-            );
-            match docker_build(&self.docker, context.clone(), &tag, &base, true).await {
-                Ok(d) => cold.push(d),
-                Err(e) => {
-                    err = Some(e);
-                    break;
-                }
-            }
-            remove_image(&self.docker, &tag).await;
-        }
+        let (cold, err) = self
+            .timed_builds("cold", &base, true, |_| Ok(context.clone()))
+            .await;
         self.push_durations(
             "image.product_cold",
             "product image build, cold (docker build --no-cache)",
@@ -442,31 +428,12 @@ impl Bench {
             "image: product build warm (one rootfs file changed) x{}",
             self.opts.build_reps
         ));
-        let mut warm = Vec::new();
-        let mut err = None;
-        for i in 0..self.opts.build_reps {
-            let tag = format!(
-                "{}:bench-warm-{}-{i}",
-                crate::image::PRODUCT_REPO,
-                std::process::id()
-            );
-            let nonce = format!("{}-{i}-{:?}", std::process::id(), Instant::now());
-            let changed = match touch_in_context(&context, "rootfs/etc/hermes-s6/stage2", &nonce) {
-                Ok(c) => c,
-                Err(e) => {
-                    err = Some(e);
-                    break;
-                }
-            };
-            match docker_build(&self.docker, changed, &tag, &base, false).await {
-                Ok(d) => warm.push(d),
-                Err(e) => {
-                    err = Some(e);
-                    break;
-                }
-            }
-            remove_image(&self.docker, &tag).await;
-        }
+        let (warm, err) = self
+            .timed_builds("warm", &base, false, |i| {
+                let nonce = format!("{}-{i}-{:?}", std::process::id(), Instant::now());
+                touch_in_context(&context, "rootfs/etc/hermes-s6/stage2", &nonce)
+            })
+            .await;
         self.push_durations(
             "image.product_warm",
             "product image build, warm (one rootfs file changed)",
@@ -475,6 +442,37 @@ impl Bench {
             "a comment appended to rootfs/etc/hermes-s6/stage2 in an in-memory copy of the context: \
              the package/user layer is cached, COPY rootfs, COPY bin and the permission RUN are redone",
         );
+    }
+
+    /// `build_reps` builds of the context `make_context(i)` under throwaway tags (removed
+    /// again), timed; stops at the first failure and returns it with the samples so far.
+    async fn timed_builds(
+        &self,
+        kind: &str,
+        base: &str,
+        no_cache: bool,
+        make_context: impl Fn(usize) -> Result<Vec<u8>>,
+    ) -> (Vec<Duration>, Option<anyhow::Error>) {
+        let mut samples = Vec::new();
+        for i in 0..self.opts.build_reps {
+            let tag = format!(
+                "{}:bench-{kind}-{}-{i}",
+                crate::image::PRODUCT_REPO,
+                std::process::id()
+            );
+            let built = match make_context(i) {
+                Ok(context) => docker_build(&self.docker, context, &tag, base, no_cache).await,
+                Err(e) => Err(e),
+            };
+            match built {
+                Ok(d) => {
+                    samples.push(d);
+                    remove_image(&self.docker, &tag).await;
+                }
+                Err(e) => return (samples, Some(e)),
+            }
+        }
+        (samples, None)
     }
 
     fn push_durations(
