@@ -481,11 +481,6 @@ impl Hermes {
         .await
     }
 
-    pub async fn is_running(&self) -> Result<bool> {
-        let info = self.docker.inspect_container(&self.id, None).await?;
-        Ok(info.state.and_then(|s| s.running).unwrap_or(false))
-    }
-
     /// The container's log (stdout and stderr interleaved as Docker stored them).
     pub async fn logs(&self) -> Result<String> {
         let opts = LogsOptionsBuilder::default()
