@@ -12,7 +12,7 @@ use crate::image::Variant;
 use crate::s6probe::{slot_dir, svstat};
 use crate::scenarios::restart::{Expect, Prior};
 use crate::scenarios::{dashboard, lifecycle, restart};
-use crate::{Ctx, Hermes, wait};
+use crate::{Ctx, wait};
 
 /// The scenario that catches a regression. Each is a contract check that passes on the
 /// production image.
@@ -359,19 +359,6 @@ pub fn names_cause(reg: &Regression, message: &str) -> Result<()> {
         missing.is_empty(),
         "{}: the catcher failed, but not for the stated reason (missing {missing:?}):\n{message}",
         reg.id
-    );
-    Ok(())
-}
-
-/// Leftover check shared with the catcher of `unregister-rmtree-first`: nothing of the slot
-/// may still run once `profile delete` has returned.
-pub async fn assert_nothing_runs_for(h: &Hermes, p: &str) -> Result<()> {
-    // pgrep exec'd directly (not through `sh -c`, whose own command line would match).
-    let pattern = format!("s6-supervise gateway-{p}(/log)?$|hermes -p {p} gateway run");
-    let o = h.exec(&["pgrep", "-a", "-f", &pattern]).await?;
-    ensure!(
-        o.code == Some(1) && o.out().is_empty(),
-        "processes of gateway-{p} still running after profile delete returned:\n{o}"
     );
     Ok(())
 }

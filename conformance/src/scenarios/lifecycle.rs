@@ -252,7 +252,7 @@ pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
         h.exec(&["test", "!", "-e", &profile_home(p)])
             .await?
             .succeeds();
-        crate::regressions::assert_nothing_runs_for(&h, p).await?;
+        assert_nothing_runs_for(&h, p).await?;
     }
     h.sh(&format!("ls -A {SCANDIR} | grep -- 'gateway-{p}' || true"))
         .await?
@@ -267,6 +267,19 @@ pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
     create_profile(&h, p).await?;
     assert_slot_layout(&h, p).await?;
     h.remove().await
+}
+
+/// Nothing of the slot (supervisors, logger, gateway) may still run once `profile delete` has
+/// returned: unregister waits for s6 to let go before it removes anything.
+pub async fn assert_nothing_runs_for(h: &Hermes, p: &str) -> Result<()> {
+    // pgrep exec'd directly (not through `sh -c`, whose own command line would match).
+    let pattern = format!("s6-supervise gateway-{p}(/log)?$|hermes -p {p} gateway run");
+    let o = h.exec(&["pgrep", "-a", "-f", &pattern]).await?;
+    ensure!(
+        o.code == Some(1) && o.out().is_empty(),
+        "processes of gateway-{p} still running after profile delete returned:\n{o}"
+    );
+    Ok(())
 }
 
 /// Lines of the container log in which s6-supervise of `gateway-<p>` (or its logger) complains.
