@@ -527,7 +527,8 @@ impl Drop for Hermes {
     }
 }
 
-fn tail(text: &str, n: usize) -> String {
+/// The last `n` lines of `text` (container logs in failure messages).
+pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -33,7 +33,8 @@ use crate::config;
 
 pub const PRODUCT_REPO: &str = "hermes-s6";
 pub const BASE_REPO: &str = "hermes-s6-base";
-/// The binaries the Dockerfile expects under `bin/` in the context.
+/// The `hermes` crate's binaries the Dockerfile expects under `bin/` in the context (next to
+/// `init` and `svscan-handover.so`, see `build_stage_layer`).
 pub const BINARIES: &[&str] = &["hermes", "hermes-boot"];
 
 /// A line of progress on the real stderr, bypassing libtest's output capture.
@@ -144,8 +145,58 @@ pub async fn tag_latest(docker: &Docker, image: &str) -> Result<()> {
         .with_context(|| format!("tagging {image} as {PRODUCT_REPO}:latest"))
 }
 
-/// Compile the binaries for the image with cargo and return their paths.
-fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
+/// Compile the binaries for the image with cargo and return their paths: `/init` and the
+/// library it preloads into s6-svscan (see `build_stage_layer`), then the `hermes` crate's
+/// binaries of `variant`.
+pub fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
+    let mut bins = build_stage_layer()?;
+    bins.extend(build_hermes_binaries(variant)?);
+    Ok(bins)
+}
+
+/// `/init` (crate `hermes-init`) and `svscan-handover.so` (crate `svscan-handover`). They have
+/// no features, so every variant shares them. `/init` is linked statically (`crt-static`) so
+/// that not even the dynamic loader runs before it blocks the stop signals; that flag cannot
+/// build a shared object, so each crate has a target dir of its own (one set of RUSTFLAGS
+/// each, nothing rebuilt twice).
+fn build_stage_layer() -> Result<Vec<PathBuf>> {
+    let init = cargo_build_image("hermes-init", "init", Some("-C target-feature=+crt-static"))?;
+    let lib = cargo_build_image("svscan-handover", "libsvscan_handover.so", None)?;
+    // The Dockerfile takes it under the name it has in the image.
+    let named = lib.with_file_name("svscan-handover.so");
+    std::fs::copy(&lib, &named)
+        .with_context(|| format!("copying {} to {}", lib.display(), named.display()))?;
+    Ok(vec![init, named])
+}
+
+/// `cargo build -p <package> --profile image` in `cargo-target/<package>`; returns `artifact`.
+fn cargo_build_image(package: &str, artifact: &str, rustflags: Option<&str>) -> Result<PathBuf> {
+    let target = config::work_dir().join("cargo-target").join(package);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(config::repo_root())
+        .args(["build", "--quiet", "-p", package, "--profile", "image"])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS");
+    if let Some(flags) = rustflags {
+        cmd.env("RUSTFLAGS", flags);
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {cargo} build -p {package}"))?;
+    if !status.success() {
+        bail!("cargo build of {package} for the image failed ({status})");
+    }
+    let built = target.join("image").join(artifact);
+    if !built.is_file() {
+        bail!("cargo reported success but {} is missing", built.display());
+    }
+    Ok(built)
+}
+
+/// The `hermes` crate's binaries (`BINARIES`) for `variant`.
+fn build_hermes_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
     let root = config::repo_root();
     // Production binaries get a target dir of their own, so regression features can never leak
     // into them; all regression variants share one (their dependencies are identical, only the

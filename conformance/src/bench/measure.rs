@@ -7,7 +7,7 @@
 //! extra exec round trips.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::{Figure, Results, Unit, progress};
 use crate::container::{ContainerSpec, Hermes};
-use crate::image::{BINARIES, base_tag, build_context};
+use crate::image::{Variant, base_tag, build_binaries, build_context};
 use crate::s6probe::{expected_port, slot_dir, wait_http};
 use crate::{ExecOutcome, config};
 
@@ -387,14 +387,19 @@ impl Bench {
         });
         self.record("image.base_size", "base image size", Unit::Bytes, r);
 
-        let bins: Vec<PathBuf> = BINARIES
-            .iter()
-            .map(|b| {
-                config::work_dir()
-                    .join("cargo-target/production/image")
-                    .join(b)
-            })
-            .collect();
+        let bins = match build_binaries(&Variant::production()) {
+            Ok(b) => b,
+            Err(e) => {
+                let e = e.context("compiling the production binaries");
+                self.results.push(Figure::failed(
+                    "image.product_cold",
+                    "product image build, cold",
+                    Unit::Ms,
+                    &e,
+                ));
+                return;
+            }
+        };
         let context = match build_context(&bins, None) {
             Ok(c) => c,
             Err(e) => {

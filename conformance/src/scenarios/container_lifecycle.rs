@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 
+use crate::container::tail;
 use crate::image::progress;
 use crate::{ContainerSpec, Ctx};
 
@@ -26,50 +27,62 @@ pub async fn main_exit_code_is_container_exit_code(ctx: Ctx, code: i64) -> Resul
     h.remove().await
 }
 
+/// Offsets into a boot at which `docker_stop_is_prompt` stops the container. Zero means the
+/// stop request follows the start request on the API socket at once — it then reaches PID 1
+/// some 12–22 ms after `/init` started, the moment s6-svscan is starting; the others spread
+/// over the boot (stage 2 and cont-init run until about 300 ms).
+pub const STOP_OFFSETS_MS: [u64; 20] = [
+    0, 0, 0, 0, 1, 2, 4, 6, 8, 10, 13, 16, 20, 25, 35, 50, 80, 120, 200, 300,
+];
+/// A stop slower than this is a stop that waited for something it should not have.
+pub const PROMPT_STOP: Duration = Duration::from_secs(2);
+
 /// `docker stop` tears everything down well inside Docker's 10 s grace, and nothing needs a
-/// SIGKILL (exit 137): checked three times right after readiness (the container's command is
-/// still handing the gateway to s6) and three times right after `docker start` (PID 1 may
-/// still be `/init`) — the two moments slow shutdowns were found in.
+/// SIGKILL (exit 137): twenty times during a boot at the offsets above (a stop that reaches
+/// PID 1 before s6-svscan listens must not be lost), then three times right after readiness
+/// (the container's command is still handing the gateway to s6).
 pub async fn docker_stop_is_prompt(ctx: Ctx) -> Result<()> {
-    let mut h = ctx.start_default().await?;
-    for round in 1..=3 {
-        let took = h.stop().await?;
-        let code = h.wait_exit(Duration::from_secs(5)).await?;
-        progress(format!(
-            "docker stop took {took:.0?} (round {round}, exit {code})"
-        ));
-        ensure!(
-            took < Duration::from_secs(5),
-            "docker stop took {took:?} in round {round}: the stage layer did not shut down promptly (exit {code})\nlog:\n{}",
-            h.logs().await?
-        );
-        ensure!(
-            code != 137,
-            "round {round}: something had to be SIGKILLed (exit 137) during docker stop ({took:?})\nlog:\n{}",
-            h.logs().await?
-        );
-        if round < 3 {
-            h.start_again().await?;
-        }
-    }
-    // And while it boots: a stop right after `docker start`, while /init (sh) may still be
-    // PID 1 and cont-init may be running, must be just as prompt.
-    for round in 1..=3 {
+    let mut h = ctx.start(ContainerSpec::default().no_wait()).await?;
+    h.stop().await?;
+    h.wait_exit(Duration::from_secs(15)).await?;
+    for (round, offset_ms) in STOP_OFFSETS_MS.iter().enumerate() {
+        let offset = Duration::from_millis(*offset_ms);
+        let started = tokio::time::Instant::now();
         h.docker()
             .start_container(
                 &h.id,
                 None::<bollard::query_parameters::StartContainerOptions>,
             )
             .await?;
+        // The stop's offset into the boot is the variable under test, not a wait for anything.
+        tokio::time::sleep_until(started + offset).await;
         let took = h.stop().await?;
         let code = h.wait_exit(Duration::from_secs(5)).await?;
-        progress(format!(
-            "docker stop during boot took {took:.0?} (round {round}, exit {code})"
-        ));
         ensure!(
-            took < Duration::from_secs(5) && code != 137,
-            "docker stop during boot took {took:?} and gave exit {code} (round {round})\nlog:\n{}",
-            h.logs().await?
+            took < PROMPT_STOP && code != 137,
+            "docker stop {offset_ms} ms into a boot took {took:.2?} and gave exit {code} (round {}): \
+             {}\nlog (last 30 lines):\n{}",
+            round + 1,
+            if code == 137 {
+                "Docker had to SIGKILL the container"
+            } else {
+                "slower than 2 s"
+            },
+            tail(&h.logs().await?, 30)
+        );
+    }
+    progress(format!(
+        "docker stop during boot: {} stops at 0–300 ms, all under {PROMPT_STOP:?} without SIGKILL",
+        STOP_OFFSETS_MS.len()
+    ));
+    for round in 1..=3 {
+        h.start_again().await?;
+        let took = h.stop().await?;
+        let code = h.wait_exit(Duration::from_secs(5)).await?;
+        ensure!(
+            took < PROMPT_STOP && code != 137,
+            "docker stop right after readiness took {took:.2?} and gave exit {code} (round {round})\nlog (last 30 lines):\n{}",
+            tail(&h.logs().await?, 30)
         );
     }
     h.remove().await

@@ -1,0 +1,227 @@
+//! `/init`, the image's entrypoint: stage 1 of the boot (SPEC §2 points 1–4), and PID 1 until
+//! it execs s6-svscan.
+//!
+//! Why it is a program and not a shell script: a signal sent to a PID namespace's init while
+//! init has no handler for it is discarded by the kernel, not kept pending. The shell `/init`
+//! this replaces lost a `docker stop` that landed before its `trap`, or after its
+//! `exec s6-svscan` and before s6-svscan trapped its signals; Docker then waited its whole 10 s
+//! grace and SIGKILLed the container (exit 137). Sent right after `docker start`, a stop
+//! reaches PID 1 some 12–22 ms after `/init` started (measured through the API here), which
+//! is when that exec happened.
+//!
+//! As PID 1 and root, this program:
+//! 1. blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT before anything else, so a stop that arrives
+//!    from now on stays pending. There is no Rust runtime start-up (`no_main`), no dependency
+//!    and no dynamic loader (the binary is linked statically) in front of the block;
+//! 2. makes an empty scandir (`fresh_run::fresh_scandir`: a handful of filesystem calls; a
+//!    previous boot's scandir is set aside with one rename);
+//! 3. forks the rest of stage 1 (`stage1_rest`: stale state, container environment, live
+//!    service dirs), which then execs stage 2 with a clean signal mask;
+//! 4. execs `s6-svscan /run/service` with the signals still blocked and the hand-over library
+//!    preloaded (crate `svscan-handover`): s6-svscan unblocks every signal for a moment while
+//!    it starts, and the library keeps a pending stop from being discarded then.
+//!
+//! Not PID 1 (`docker run --init`) or not root (`docker run --user`): no supervision tree.
+//! Nothing is blocked, and the command runs without s6 (SPEC §2 point 1).
+
+// The unit tests (of the modules) run under libtest's own `main`: never this one, which would
+// rearrange the test machine's `/run`.
+#![cfg_attr(not(test), no_main)]
+// …and so, under test, the code only `main` calls is unused.
+#![cfg_attr(test, allow(dead_code))]
+
+mod environment;
+mod fresh_run;
+mod sys;
+
+use std::ffi::{OsString, c_int};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use fresh_run::Layout;
+
+const STAGE2: &str = "/etc/hermes-s6/stage2";
+const SVSCAN: &str = "/command/s6-svscan";
+/// PATH for stage 2 and the cont-init scripts (`/command` first, as in s6-overlay).
+const STAGE_PATH: &str = "/command:/usr/bin:/bin:/usr/sbin:/sbin";
+/// PID 1's whole environment, as in s6-overlay: services get the container's environment
+/// through `with-contenv`, not from their supervisor.
+const SVSCAN_ENV: &str = "PATH=/command:/usr/bin:/bin";
+/// See crate `svscan-handover`; it removes itself from the environment once loaded.
+const SVSCAN_PRELOAD: &str = "LD_PRELOAD=/opt/hermes/lib/svscan-handover.so";
+const HERMES_HOME_DEFAULT: &str = "/opt/data";
+/// hermes' group when `/etc/group` does not say (SPEC §1).
+const HERMES_GID_DEFAULT: u32 = 10000;
+
+/// Entry point called by the C runtime.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c_int {
+    let as_pid1 = sys::pid() == 1 && sys::euid() == 0;
+    if as_pid1 {
+        sys::block_stop_signals();
+    }
+    let cmd: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if sys::euid() != 0 {
+        not_root(cmd)
+    } else if !as_pid1 {
+        not_pid1(cmd)
+    } else {
+        pid1(cmd)
+    }
+}
+
+fn say(msg: &str) {
+    eprintln!("/init: {msg}");
+}
+
+fn fatal(msg: impl std::fmt::Display) -> c_int {
+    say(&format!("fatal: {msg}"));
+    111
+}
+
+/// `docker run --user X`: no supervision tree and no cont-init; the command runs as given.
+fn not_root(cmd: Vec<OsString>) -> c_int {
+    say(&format!(
+        "warning: not running as root (uid {}): no supervision tree and no cont-init; running the command directly",
+        sys::euid()
+    ));
+    let Some((prog, args)) = cmd.split_first() else {
+        return 0;
+    };
+    let err = Command::new(prog)
+        .args(args)
+        .env("HOME", HERMES_HOME_DEFAULT)
+        .exec();
+    exec_failed(prog, &err)
+}
+
+/// `docker run --init`: Docker's init is PID 1. cont-init runs once, without s6, then the
+/// command runs as hermes (stage 2 `--no-supervision`); never "can only run as pid 1".
+fn not_pid1(cmd: Vec<OsString>) -> c_int {
+    let pid1 = std::fs::read_to_string("/proc/1/comm").unwrap_or_else(|_| "unknown".into());
+    say(&format!(
+        "warning: not PID 1 (pid {}, PID 1 is '{}', e.g. docker run --init): running without s6 supervision; cont-init runs once, then the command runs as hermes",
+        sys::pid(),
+        pid1.trim()
+    ));
+    // No scandir and no /run/s6/basedir (so nothing detects s6), but the container
+    // environment for with-contenv and /run/hermes.
+    let layout = Layout::image();
+    if let Err(e) = prepare_common(&layout, true) {
+        return fatal(e);
+    }
+    let err = Command::new(STAGE2)
+        .arg("--no-supervision")
+        .args(&cmd)
+        .env("PATH", STAGE_PATH)
+        .env("LC_ALL", "C")
+        .exec();
+    exec_failed(STAGE2.as_ref(), &err)
+}
+
+/// The supervised boot; see the module documentation for the order and why.
+fn pid1(cmd: Vec<OsString>) -> c_int {
+    let layout = Layout::image();
+    if let Err(e) = fresh_run::fresh_scandir(&layout) {
+        return fatal(format!("{e} (is /run writable?)"));
+    }
+    match sys::fork() {
+        Err(e) => return fatal(format!("cannot fork stage 1: {e}")),
+        Ok(0) => sys::exit(stage1_rest(&layout, cmd)),
+        Ok(_) => {}
+    }
+    // Not Command::exec: it would unblock the stop signals before s6-svscan runs.
+    let scandir = layout.scandir();
+    let err = sys::execve_keeping_mask(
+        SVSCAN,
+        &["s6-svscan", &scandir.to_string_lossy()],
+        &[SVSCAN_ENV, SVSCAN_PRELOAD],
+    );
+    fatal(format!("cannot exec {SVSCAN}: {err}"))
+}
+
+/// The child of PID 1 that finishes stage 1 while s6-svscan already runs, then becomes
+/// stage 2 (which rescans the scandir before it waits for the services). Returns only on
+/// failure; the container is then stopped, as it can never become ready.
+fn stage1_rest(layout: &Layout, cmd: Vec<OsString>) -> c_int {
+    let prepared = prepare_common(layout, false).and_then(|()| {
+        fresh_run::make_supervision_tree(layout)
+            .map(|warnings| warnings.iter().for_each(|w| say(&format!("warning: {w}"))))
+    });
+    if let Err(e) = prepared {
+        say(&format!(
+            "fatal: {e} (is /run writable?); stopping the container"
+        ));
+        stop_container();
+        return 111;
+    }
+    stamp_boot(layout);
+    // Command::exec gives stage 2 a clean signal mask and default dispositions: the stop
+    // signals are blocked only in PID 1, until s6-svscan takes them over.
+    let err = Command::new(STAGE2)
+        .args(&cmd)
+        .env("PATH", STAGE_PATH)
+        .env("LC_ALL", "C")
+        .exec();
+    say(&format!(
+        "fatal: cannot run {STAGE2}: {err}; stopping the container"
+    ));
+    stop_container();
+    111
+}
+
+/// Asks s6-svscan (PID 1) to tear everything down, once it answers (at most 5 s).
+fn stop_container() {
+    for _ in 0..1000 {
+        let asked = Command::new("/command/s6-svscanctl")
+            .args(["-t", "/run/service"])
+            .stderr(std::process::Stdio::null())
+            .status();
+        if asked.is_ok_and(|s| s.success()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// What every boot with root needs: a fresh `/run` for the stage layer (`with_scandir`: the
+/// scandir too, when no s6-svscan will run) and the container environment for `with-contenv`.
+fn prepare_common(layout: &Layout, with_scandir: bool) -> std::io::Result<()> {
+    fresh_run::remove_stale(layout, with_scandir)?;
+    fresh_run::make_common_dirs(layout)?;
+    let owner = (0, hermes_gid());
+    environment::dump(&layout.envdir(), std::env::vars_os(), owner)
+}
+
+/// `/proc/uptime` when stage 1 ran: half of the per-boot id stage 2 writes into the readiness
+/// marker (PID 1's start time is the other half).
+fn stamp_boot(layout: &Layout) {
+    if let Ok(up) = std::fs::read_to_string("/proc/uptime")
+        && let Some(first) = up.split_whitespace().next()
+    {
+        let _ = std::fs::write(layout.run.join("s6/init-uptime"), format!("{first}\n"));
+    }
+}
+
+/// hermes' group id from `/etc/group`.
+fn hermes_gid() -> u32 {
+    std::fs::read_to_string("/etc/group")
+        .ok()
+        .and_then(|g| {
+            g.lines().find_map(|l| {
+                let mut f = l.split(':');
+                (f.next() == Some("hermes")).then(|| f.nth(1)?.parse().ok())?
+            })
+        })
+        .unwrap_or(HERMES_GID_DEFAULT)
+}
+
+fn exec_failed(prog: &std::ffi::OsStr, err: &std::io::Error) -> c_int {
+    say(&format!("cannot run {}: {err}", prog.to_string_lossy()));
+    if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    }
+}
