@@ -34,8 +34,8 @@ use crate::config;
 pub const PRODUCT_REPO: &str = "hermes-s6";
 pub const BASE_REPO: &str = "hermes-s6-base";
 /// The `hermes` crate's binaries the Dockerfile expects under `bin/` in the context (next to
-/// `init` and `svscan-handover.so`, see `build_stage_layer`).
-pub const BINARIES: &[&str] = &["hermes", "hermes-boot"];
+/// `init`, `stage1` and `svscan-handover.so`, see `build_stage_layer`).
+pub const BINARIES: &[&str] = &["hermes", "hermes-boot", "hermes-registrar"];
 
 /// A line of progress on the real stderr, bypassing libtest's output capture.
 pub fn progress(msg: impl AsRef<str>) {
@@ -145,54 +145,61 @@ pub async fn tag_latest(docker: &Docker, image: &str) -> Result<()> {
         .with_context(|| format!("tagging {image} as {PRODUCT_REPO}:latest"))
 }
 
-/// Compile the binaries for the image with cargo and return their paths: `/init` and the
-/// library it preloads into s6-svscan (see `build_stage_layer`), then the `hermes` crate's
-/// binaries of `variant`.
+/// Compile the binaries for the image and return their paths: the stage layer's (see
+/// `build_stage_layer`), then the `hermes` crate's binaries of `variant`.
 pub fn build_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
     let mut bins = build_stage_layer()?;
     bins.extend(build_hermes_binaries(variant)?);
     Ok(bins)
 }
 
-/// `/init` (crate `hermes-init`) and `svscan-handover.so` (crate `svscan-handover`). They have
-/// no features, so every variant shares them. `/init` is linked statically (`crt-static`) so
-/// that not even the dynamic loader runs before it blocks the stop signals; that flag cannot
-/// build a shared object, so each crate has a target dir of its own (one set of RUSTFLAGS
-/// each, nothing rebuilt twice).
+/// The stage layer's programs, the same for every variant: `/init` (`init/trampoline.S`,
+/// assembled with the C compiler the Rust toolchain already needs), `stage1` (crate
+/// `hermes-init`) and `svscan-handover.so` (crate `svscan-handover`).
 fn build_stage_layer() -> Result<Vec<PathBuf>> {
-    let init = cargo_build_image("hermes-init", "init", Some("-C target-feature=+crt-static"))?;
-    let lib = cargo_build_image("svscan-handover", "libsvscan_handover.so", None)?;
+    let target = config::work_dir().join("cargo-target").join("stage-layer");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(config::repo_root())
+        .args(["build", "--quiet", "--profile", "image"])
+        .args(["-p", "hermes-init", "-p", "svscan-handover"])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .with_context(|| format!("running {cargo} build for the stage layer"))?;
+    if !status.success() {
+        bail!("cargo build of the stage layer (hermes-init, svscan-handover) failed ({status})");
+    }
+    let built = target.join("image");
+    let lib = built.join("libsvscan_handover.so");
     // The Dockerfile takes it under the name it has in the image.
-    let named = lib.with_file_name("svscan-handover.so");
+    let named = built.join("svscan-handover.so");
     std::fs::copy(&lib, &named)
         .with_context(|| format!("copying {} to {}", lib.display(), named.display()))?;
-    Ok(vec![init, named])
+    Ok(vec![assemble_init(&built)?, built.join("stage1"), named])
 }
 
-/// `cargo build -p <package> --profile image` in `cargo-target/<package>`; returns `artifact`.
-fn cargo_build_image(package: &str, artifact: &str, rustflags: Option<&str>) -> Result<PathBuf> {
-    let target = config::work_dir().join("cargo-target").join(package);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(config::repo_root())
-        .args(["build", "--quiet", "-p", package, "--profile", "image"])
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS");
-    if let Some(flags) = rustflags {
-        cmd.env("RUSTFLAGS", flags);
-    }
-    let status = cmd
+/// `/init` from `init/trampoline.S`: no C runtime, text at the start of the file (see there
+/// for why). `$CC` if set, else `cc`.
+fn assemble_init(out_dir: &Path) -> Result<PathBuf> {
+    let source = config::repo_root().join("init/trampoline.S");
+    let out = out_dir.join("init");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&cc)
+        .args([
+            "-nostdlib",
+            "-static",
+            "-Wl,-n",
+            "-Wl,--build-id=none",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&source)
         .status()
-        .with_context(|| format!("running {cargo} build -p {package}"))?;
+        .with_context(|| format!("running {cc} to assemble {}", source.display()))?;
     if !status.success() {
-        bail!("cargo build of {package} for the image failed ({status})");
+        bail!("{cc} could not assemble {} ({status})", source.display());
     }
-    let built = target.join("image").join(artifact);
-    if !built.is_file() {
-        bail!("cargo reported success but {} is missing", built.display());
-    }
-    Ok(built)
+    Ok(out)
 }
 
 /// The `hermes` crate's binaries (`BINARIES`) for `variant`.

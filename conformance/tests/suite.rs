@@ -15,5 +15,7 @@ mod lifecycle;
 mod regressions;
 #[path = "suite/restart.rs"]
 mod restart;
+#[path = "suite/security.rs"]
+mod security;
 #[path = "suite/zombies.rs"]
 mod zombies;

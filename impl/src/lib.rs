@@ -6,7 +6,19 @@ pub mod dashboard;
 pub mod gateway;
 pub mod names;
 pub mod paths;
+pub mod poll;
+pub mod profile;
 pub mod reconcile;
+pub mod registrar;
 pub mod s6;
 pub mod state;
 pub mod timefmt;
+
+/// Appended to what each binary says about itself (`--version`, the registrar's log lines) in
+/// a regression build (contract §9), so the suite can tell one from a production build, which
+/// carries no regression code and not this text either.
+pub const BUILD_NOTE: &str = if cfg!(feature = "regression") {
+    " (hermes-s6 regression build)"
+} else {
+    ""
+};

@@ -101,6 +101,21 @@ pub fn profile_of_slot(slot: &str) -> Option<&str> {
     slot.strip_prefix(SLOT_PREFIX).filter(|p| !p.is_empty())
 }
 
+/// A name as it may appear in a log line: printable ASCII other than `\\` and space kept,
+/// every other byte written `\\xNN`. A name read from disk or from a client can then never
+/// forge a line, a field or a terminal escape (contract §5).
+pub fn escape_for_log(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for &b in name {
+        if b.is_ascii_graphic() && b != b'\\' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 /// Deterministic per-profile port in [9200, 9800): 9200 + (first 8 hex digits of sha256) mod 600.
 pub fn derived_port(profile: &str) -> u16 {
     let digest = Sha256::digest(profile.as_bytes());
@@ -174,6 +189,16 @@ mod tests {
                 .contains("reserved")
         );
         assert!(NameError::BadChar('/').to_string().contains("not allowed"));
+    }
+
+    #[test]
+    fn log_escaping_keeps_lines_whole() {
+        assert_eq!(escape_for_log(b"work-1"), "work-1");
+        assert_eq!(
+            escape_for_log(b"a\nprofile=x action=started"),
+            "a\\x0aprofile=x\\x20action=started"
+        );
+        assert_eq!(escape_for_log("é\\".as_bytes()), "\\xc3\\xa9\\x5c");
     }
 
     #[test]

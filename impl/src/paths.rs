@@ -15,6 +15,23 @@ pub const GATEWAY_LOG_RUN: &str = "/etc/hermes-s6/gateway/log-run";
 pub const HERMES_UID: u32 = 10000;
 pub const HERMES_GID: u32 = 10000;
 
+/// hermes' uid and gid as the image's user database says (`/etc/passwd`), which a boot-time
+/// remap may have changed; the defaults when it cannot be read.
+pub fn hermes_ids() -> (u32, u32) {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|db| passwd_ids(&db, "hermes"))
+        .unwrap_or((HERMES_UID, HERMES_GID))
+}
+
+/// `(uid, gid)` of `user` in a passwd file's text.
+pub fn passwd_ids(db: &str, user: &str) -> Option<(u32, u32)> {
+    db.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 4 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+    })
+}
+
 /// The filesystem roots hermes works against.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -37,6 +54,18 @@ impl Paths {
         Paths {
             hermes_home: var("HERMES_HOME", DEFAULT_HERMES_HOME),
             scandir: var("HERMES_S6_SCANDIR", DEFAULT_SCANDIR),
+            proc_root: PathBuf::from("/proc"),
+            s6_basedir: PathBuf::from(S6_BASEDIR),
+            command_dir: PathBuf::from(COMMAND_DIR),
+        }
+    }
+
+    /// The image's layout, whatever the environment says: for root programs that serve
+    /// hermes' requests (the registrar helper), whose environment is not to be trusted.
+    pub fn image() -> Self {
+        Paths {
+            hermes_home: PathBuf::from(DEFAULT_HERMES_HOME),
+            scandir: PathBuf::from(DEFAULT_SCANDIR),
             proc_root: PathBuf::from("/proc"),
             s6_basedir: PathBuf::from(S6_BASEDIR),
             command_dir: PathBuf::from(COMMAND_DIR),
@@ -102,6 +131,14 @@ mod tests {
             assert!(!truthy(Some(v)), "{v}");
         }
         assert!(!truthy(None));
+    }
+
+    #[test]
+    fn ids_from_a_passwd_file() {
+        let db = "root:x:0:0:root:/root:/bin/sh\nhermes:x:1000:1001:hermes:/opt/data:/usr/sbin/nologin\n";
+        assert_eq!(passwd_ids(db, "hermes"), Some((1000, 1001)));
+        assert_eq!(passwd_ids(db, "nobody"), None);
+        assert_eq!(passwd_ids("hermes:x:abc:1:\n", "hermes"), None);
     }
 
     #[test]

@@ -1,13 +1,28 @@
-//! Boot reconciliation (SPEC §5), run as hermes: re-create every gateway slot from the intent
-//! recorded on the volume. `gateway-default` first, then each `profiles/<name>/` holding
-//! `SOUL.md` in sorted order. A bad profile is skipped and logged; it never aborts the boot.
+//! Boot reconciliation (contract §5): every boot rebuilds each profile's slot from the intent
+//! recorded on the volume — `gateway-default` first, then each `profiles/<name>/` holding
+//! `SOUL.md`, sorted. A bad profile is skipped and logged; it never aborts the boot.
+//!
+//! Split by privilege, because profile data belongs to hermes and slots to root:
+//! 1. `plan` runs as hermes: reads each recorded intent, removes stale runtime files and
+//!    decides, per profile, `started`, `registered` or `skipped` (with the reason);
+//! 2. `apply` runs as root: registers every planned slot in one batch through the registrar's
+//!    code path (`s6::scandir`: one rescan, supervisors awaited together); a slot that cannot
+//!    be had turns its line into `skipped` with s6's reason — never `registered`;
+//! 3. `write_log` runs as hermes: the boot log lives in `$HERMES_HOME`, where root must not
+//!    write.
+//!
+//! `hermes-boot reconcile` (root) drives the three and passes the actions between them as JSON.
 
 use crate::names;
 use crate::paths::Paths;
+use crate::profile;
+use crate::s6::scandir::{Request, Scandir};
 use crate::state;
 use crate::timefmt;
+use serde::{Deserialize, Serialize};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub const BOOT_LOG: &str = "container-boot.log";
@@ -15,23 +30,35 @@ pub const ROTATE_AT: u64 = 256 * 1024;
 /// Runtime files a previous boot may have left; nothing runs yet, so they are stale.
 const STALE_FILES: &[&str] = &["gateway.pid", "processes.json"];
 
-/// Registers a slot. Implemented by the s6 manager; tests use a recorder.
-pub trait Registrar {
-    fn register(&self, profile: &str, start: bool) -> Result<(), String>;
+/// What the boot does with one profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Act {
+    /// Slot registered without `down`: the gateway starts (prior intent `running`).
+    Started,
+    /// Slot registered down.
+    Registered,
+    /// No slot: the profile is unusable or s6 refused its slot (see the reason).
+    Skipped,
 }
 
-impl Registrar for crate::s6::manager::Manager {
-    fn register(&self, profile: &str, start: bool) -> Result<(), String> {
-        crate::s6::manager::Manager::register(self, profile, start).map_err(|e| e.to_string())
+impl Act {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Act::Started => "started",
+            Act::Registered => "registered",
+            Act::Skipped => "skipped",
+        }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One profile's line in the boot log. `profile` is log-safe: a name read from disk that is
+/// not a valid profile name is escaped (`names::escape_for_log`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
     pub profile: String,
     pub prior_state: Option<String>,
-    /// `started`, `registered` or `skipped`.
-    pub action: &'static str,
+    pub action: Act,
     pub reason: Option<String>,
 }
 
@@ -41,7 +68,7 @@ impl Action {
             "{ts} profile={} prior_state={} action={}",
             self.profile,
             self.prior_state.as_deref().unwrap_or("None"),
-            self.action
+            self.action.as_str()
         );
         if let Some(r) = &self.reason {
             s.push_str(" reason=");
@@ -51,8 +78,9 @@ impl Action {
     }
 }
 
-pub fn reconcile(paths: &Paths, reg: &dyn Registrar) -> Vec<Action> {
-    let mut actions = vec![reconcile_one(paths, reg, names::DEFAULT_PROFILE)];
+/// Step 1, as hermes: what the boot should do with each profile.
+pub fn plan(paths: &Paths) -> Vec<Action> {
+    let mut actions = vec![plan_one(paths, names::DEFAULT_PROFILE)];
     let profiles = paths.profiles_dir();
     let entries = match fs::read_dir(&profiles) {
         Ok(rd) => rd,
@@ -72,16 +100,16 @@ pub fn reconcile(paths: &Paths, reg: &dyn Registrar) -> Vec<Action> {
         .collect();
     names.sort();
     for os_name in names {
-        let display = os_name.to_string_lossy().into_owned();
-        // Hidden entries are staging dirs of `profile create`, never profiles.
-        if display.starts_with('.') {
+        // Hidden entries are staging dirs of `profile create`/`delete`, never profiles.
+        if os_name.as_bytes().starts_with(b".") {
             continue;
         }
+        let display = names::escape_for_log(os_name.as_bytes());
         let dir = profiles.join(&os_name);
         match fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
             Ok(m) if m.file_type().is_symlink() => {
-                if dir.join(PROFILE_MARKER).exists() {
+                if dir.join(profile::MARKER_FOR_RECONCILE).exists() {
                     actions.push(skipped(&display, None, "profile dir is a symlink".into()));
                 }
                 continue;
@@ -92,7 +120,7 @@ pub fn reconcile(paths: &Paths, reg: &dyn Registrar) -> Vec<Action> {
                 continue;
             }
         }
-        match fs::symlink_metadata(dir.join(PROFILE_MARKER)) {
+        match fs::symlink_metadata(dir.join(profile::MARKER_FOR_RECONCILE)) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -100,19 +128,19 @@ pub fn reconcile(paths: &Paths, reg: &dyn Registrar) -> Vec<Action> {
                 continue;
             }
         }
-        let Some(name) = os_name.to_str() else {
-            actions.push(skipped(
-                &display,
-                None,
-                "invalid profile name: not UTF-8".into(),
-            ));
-            continue;
+        let name = match os_name.to_str().map(names::validate_new) {
+            Some(Ok(())) => os_name.to_str().unwrap_or_default(),
+            Some(Err(e)) => {
+                actions.push(skipped(&display, None, e.to_string()));
+                continue;
+            }
+            None => {
+                let why = "invalid profile name: not UTF-8".to_string();
+                actions.push(skipped(&display, None, why));
+                continue;
+            }
         };
-        if let Err(e) = names::validate_new(name) {
-            actions.push(skipped(name, None, e.to_string()));
-            continue;
-        }
-        actions.push(reconcile_one(paths, reg, name));
+        actions.push(plan_one(paths, name));
     }
     actions
 }
@@ -121,20 +149,12 @@ fn skipped(profile: &str, prior: Option<String>, reason: String) -> Action {
     Action {
         profile: profile.to_string(),
         prior_state: prior,
-        action: "skipped",
+        action: Act::Skipped,
         reason: Some(reason),
     }
 }
 
-/// The file that makes a directory under `profiles/` a profile (written by `profile create`).
-/// Regression `reconcile-config-yaml`: keyed on `config.yaml`, which profiles do not have.
-const PROFILE_MARKER: &str = if cfg!(feature = "regress-reconcile-config-yaml") {
-    "config.yaml"
-} else {
-    "SOUL.md"
-};
-
-fn reconcile_one(paths: &Paths, reg: &dyn Registrar, profile: &str) -> Action {
+fn plan_one(paths: &Paths, profile: &str) -> Action {
     let home = paths.profile_home(profile);
     let mut reasons = Vec::new();
     let prior = match state::read(&home) {
@@ -160,18 +180,39 @@ fn reconcile_one(paths: &Paths, reg: &dyn Registrar, profile: &str) -> Action {
         }
     }
     let start = prior.as_deref() == Some("running");
-    match reg.register(profile, start) {
-        Ok(()) => Action {
-            profile: profile.to_string(),
-            prior_state: prior,
-            action: if start { "started" } else { "registered" },
-            reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
-        },
-        Err(e) => {
-            reasons.insert(0, e);
-            skipped(profile, prior, reasons.join("; "))
+    Action {
+        profile: profile.to_string(),
+        prior_state: prior,
+        action: if start { Act::Started } else { Act::Registered },
+        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+    }
+}
+
+/// Step 2, as root: registers every planned slot in one batch. The plan came from an
+/// unprivileged process, so nothing in it is trusted: the registrar's code path validates
+/// every name and only ever makes `gateway-<valid name>` slots.
+pub fn apply(plan: Vec<Action>, scandir: &Scandir) -> Vec<Action> {
+    let wanted: Vec<usize> = (0..plan.len())
+        .filter(|&i| plan[i].action != Act::Skipped)
+        .collect();
+    let requests: Vec<Request> = wanted
+        .iter()
+        .map(|&i| (plan[i].profile.clone(), plan[i].action == Act::Started))
+        .collect();
+    let results = scandir.register_all(&requests);
+    let mut out = plan;
+    for (&i, result) in wanted.iter().zip(results) {
+        if let Err(e) = result {
+            let a = &mut out[i];
+            let mut reason = e.to_string();
+            if let Some(r) = a.reason.take() {
+                reason = format!("{reason}; {r}");
+            }
+            a.action = Act::Skipped;
+            a.reason = Some(reason);
         }
     }
+    out
 }
 
 /// Appends one line per action to `$HERMES_HOME/logs/container-boot.log`, rotating it to
@@ -201,23 +242,10 @@ pub fn write_log(logs_dir: &Path, actions: &[Action], now: i64) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-
-    #[derive(Default)]
-    struct Recorder {
-        calls: RefCell<Vec<(String, bool)>>,
-        fail: Option<&'static str>,
-    }
-
-    impl Registrar for Recorder {
-        fn register(&self, profile: &str, start: bool) -> Result<(), String> {
-            if self.fail == Some(profile) {
-                return Err("s6-svscanctl failed (exit 111)".into());
-            }
-            self.calls.borrow_mut().push((profile.to_string(), start));
-            Ok(())
-        }
-    }
+    use crate::s6::programs::fake;
+    use crate::s6::slot::Owners;
+    use std::os::unix::fs::MetadataExt;
+    use std::time::Duration;
 
     fn profile(paths: &Paths, name: &str, state: Option<&str>) {
         let home = paths.profile_home(name);
@@ -230,8 +258,15 @@ mod tests {
         }
     }
 
+    fn triples(actions: &[Action]) -> Vec<(&str, Option<&str>, Act)> {
+        actions
+            .iter()
+            .map(|a| (a.profile.as_str(), a.prior_state.as_deref(), a.action))
+            .collect()
+    }
+
     #[test]
-    fn full_pass() {
+    fn plan_reads_every_intent() {
         let t = tempfile::tempdir().unwrap();
         let paths = Paths::under(t.path());
         profile(&paths, "default", Some(r#"{"gateway_state":"running"}"#));
@@ -250,29 +285,26 @@ mod tests {
         profile(&paths, "e-none", None);
         profile(&paths, "f-array", Some("[]"));
         profile(&paths, "Bad", None);
+        profile(&paths, "new\nline", None);
         fs::create_dir_all(paths.profiles_dir().join("no-soul")).unwrap();
         fs::write(paths.profiles_dir().join("no-soul/config.yaml"), "").unwrap();
         fs::create_dir_all(paths.profiles_dir().join(".x.tmp-1")).unwrap();
         fs::write(paths.profile_home("a-run").join("gateway.pid"), "1").unwrap();
         fs::write(paths.profile_home("a-run").join("processes.json"), "[]").unwrap();
 
-        let rec = Recorder::default();
-        let actions = reconcile(&paths, &rec);
-        let got: Vec<_> = actions
-            .iter()
-            .map(|a| (a.profile.as_str(), a.prior_state.as_deref(), a.action))
-            .collect();
+        let actions = plan(&paths);
         assert_eq!(
-            got,
+            triples(&actions),
             vec![
-                ("default", Some("running"), "started"),
-                ("Bad", None, "skipped"),
-                ("a-run", Some("running"), "started"),
-                ("b-stopped", Some("stopped"), "registered"),
-                ("c-drain", Some("running"), "started"),
-                ("d-corrupt", None, "registered"),
-                ("e-none", None, "registered"),
-                ("f-array", None, "registered"),
+                ("default", Some("running"), Act::Started),
+                ("Bad", None, Act::Skipped),
+                ("a-run", Some("running"), Act::Started),
+                ("b-stopped", Some("stopped"), Act::Registered),
+                ("c-drain", Some("running"), Act::Started),
+                ("d-corrupt", None, Act::Registered),
+                ("e-none", None, Act::Registered),
+                ("f-array", None, Act::Registered),
+                ("new\\x0aline", None, Act::Skipped),
             ]
         );
         assert!(
@@ -285,24 +317,89 @@ mod tests {
         assert!(actions[5].reason.as_deref().unwrap().contains("corrupt"));
         assert!(!paths.profile_home("a-run").join("gateway.pid").exists());
         assert!(!paths.profile_home("a-run").join("processes.json").exists());
-        assert_eq!(rec.calls.borrow()[0], ("default".to_string(), true));
+        let line = actions[8].line("T");
+        assert!(!line.contains('\n'), "a name cannot forge a line: {line:?}");
+    }
+
+    /// A scandir whose fake s6-svok answers only for the slots named in `supervised`.
+    fn scandir(t: &Path, supervised: &str) -> Scandir {
+        let paths = Paths::under(t);
+        fs::create_dir_all(&paths.scandir).unwrap();
+        fake::install(&paths.command_dir, "s6-svscanctl", "exit 0");
+        fake::install(&paths.command_dir, "s6-svok", supervised);
+        let m = fs::metadata(t).unwrap();
+        let owners = Owners {
+            owner: m.uid(),
+            hermes_uid: m.uid(),
+            hermes_gid: m.gid(),
+        };
+        let mut s = Scandir::new(paths, owners);
+        s.supervise_wait = Duration::from_millis(100);
+        s.poll = Duration::from_millis(5);
+        s
     }
 
     #[test]
-    fn register_failure_is_skipped_not_fatal() {
+    fn apply_registers_in_one_batch_and_never_claims_an_unsupervised_slot() {
         let t = tempfile::tempdir().unwrap();
-        let paths = Paths::under(t.path());
-        profile(&paths, "default", None);
-        profile(&paths, "a", Some(r#"{"desired_state":"running"}"#));
-        profile(&paths, "b", None);
-        let rec = Recorder {
-            fail: Some("a"),
-            ..Default::default()
-        };
-        let actions = reconcile(&paths, &rec);
-        assert_eq!(actions[1].action, "skipped");
-        assert_eq!(actions[1].prior_state.as_deref(), Some("running"));
-        assert_eq!(actions[2].action, "registered");
+        // gateway-b never gets a supervisor (as when s6-svscan hits its service limit).
+        let s = scandir(
+            t.path(),
+            r#"case "$1" in *gateway-b*) exit 1;; *) exit 0;; esac"#,
+        );
+        fake::install(&s.paths.command_dir, "s6-svc", "exit 0");
+        fake::install(
+            &s.paths.command_dir,
+            "s6-svstat",
+            "echo 'false false true -1 0 NA 1'",
+        );
+        let plan = vec![
+            Action {
+                profile: "default".into(),
+                prior_state: Some("running".into()),
+                action: Act::Started,
+                reason: None,
+            },
+            Action {
+                profile: "b".into(),
+                prior_state: None,
+                action: Act::Registered,
+                reason: Some("state file is empty".into()),
+            },
+            skipped("Bad", None, "invalid profile name".into()),
+            Action {
+                profile: "../x".into(),
+                prior_state: None,
+                action: Act::Registered,
+                reason: None,
+            },
+        ];
+        let out = apply(plan, &s);
+        assert_eq!(out[0].action, Act::Started);
+        assert!(!s.paths.slot_dir("default").join("down").exists());
+        assert_eq!(out[1].action, Act::Skipped);
+        let why = out[1].reason.as_deref().unwrap();
+        assert!(
+            why.contains("no supervisor") && why.contains("state file is empty"),
+            "{why}"
+        );
+        assert!(
+            !s.paths.slot_dir("b").exists(),
+            "withdrawn, never left registered"
+        );
+        assert_eq!(out[2].action, Act::Skipped);
+        assert_eq!(
+            out[3].action,
+            Act::Skipped,
+            "a name from the plan is validated again"
+        );
+        assert!(
+            out[3]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("invalid profile name")
+        );
     }
 
     #[test]
@@ -313,7 +410,7 @@ mod tests {
             Action {
                 profile: "default".into(),
                 prior_state: None,
-                action: "registered",
+                action: Act::Registered,
                 reason: None,
             },
             skipped("x", Some("running".into()), "bad\nthing".into()),

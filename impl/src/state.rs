@@ -8,6 +8,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "gateway_state.json";
+/// The lock every read-modify-write of the state file holds (see `update`).
+pub const LOCK_FILE: &str = ".gateway_state.lock";
 /// Anything bigger is not a state file we wrote; refuse to parse it.
 pub const MAX_STATE_BYTES: u64 = 1024 * 1024;
 
@@ -113,17 +115,36 @@ pub fn update(home: &Path, f: impl FnOnce(&mut State)) -> io::Result<State> {
 }
 
 /// Exclusive lock serialising read-modify-write cycles of one profile's state file.
+///
+/// Opened without following a link and without blocking: a FIFO planted in its place fails
+/// at once (ENXIO) instead of hanging, and anything but a regular file is refused.
 fn lock(home: &Path) -> io::Result<nix::fcntl::Flock<fs::File>> {
-    let path = home.join(".gateway_state.lock");
+    let path = home.join(LOCK_FILE);
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
         .mode(0o644)
-        .open(&path)?;
+        .open(&path)
+        .map_err(|e| with_path(e, "cannot open", &path))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| with_path(e, "cannot stat", &path))?;
+    if !meta.is_file() {
+        return Err(with_path(
+            io::Error::other("not a regular file"),
+            "refusing to use",
+            &path,
+        ));
+    }
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| io::Error::from(e))
+        .map_err(|(_, e)| with_path(io::Error::from(e), "cannot lock", &path))
+}
+
+/// `what path: error`, keeping the error's kind.
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 
 /// Records the operator's intent (`running`/`stopped`), keeping every other key.
@@ -147,10 +168,11 @@ pub fn write_atomic(home: &Path, state: &State) -> io::Result<()> {
             .create_new(true)
             .mode(0o644)
             .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)?;
+            .open(&tmp)
+            .map_err(|e| with_path(e, "cannot create", &tmp))?;
         f.write_all(&body)?;
         f.sync_all()?;
-        fs::rename(&tmp, &path)?;
+        fs::rename(&tmp, &path).map_err(|e| with_path(e, "cannot replace", &path))?;
         if let Ok(d) = File::open(home) {
             let _ = d.sync_all();
         }

@@ -1,31 +1,32 @@
-//! `/init`, the image's entrypoint: stage 1 of the boot (SPEC §2 points 1–4), and PID 1 until
-//! it execs s6-svscan.
+//! Stage 1 of the boot (contract §2 points 1–4), run by `/init` (`trampoline.S`) as PID 1 and
+//! turned into s6-svscan by an exec.
 //!
-//! Why it is a program and not a shell script: a signal sent to a PID namespace's init while
-//! init has no handler for it is discarded by the kernel, not kept pending. The shell `/init`
-//! this replaces lost a `docker stop` that landed before its `trap`, or after its
-//! `exec s6-svscan` and before s6-svscan trapped its signals; Docker then waited its whole 10 s
-//! grace and SIGKILLed the container (exit 137). Sent right after `docker start`, a stop
-//! reaches PID 1 some 12–22 ms after `/init` started (measured through the API here), which
-//! is when that exec happened.
+//! Why `/init` is not a shell script: a signal sent to a PID namespace's init while init has
+//! no handler for it is discarded by the kernel, not kept pending. The shell `/init` this
+//! replaces lost a `docker stop` that landed before its `trap`, or after its
+//! `exec s6-svscan` and before s6-svscan trapped its signals; Docker then waited its whole
+//! 10 s grace and SIGKILLed the container (exit 137). Sent right after `docker start`, a stop
+//! reaches PID 1 some 12–22 ms after it started (measured through the API here).
 //!
-//! As PID 1 and root, this program:
-//! 1. blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT before anything else, so a stop that arrives
-//!    from now on stays pending. There is no Rust runtime start-up (`no_main`), no dependency
-//!    and no dynamic loader (the binary is linked statically) in front of the block;
-//! 2. makes an empty scandir (`fresh_run::fresh_scandir`: a handful of filesystem calls; a
+//! So `/init` blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT with its first instruction (see
+//! `trampoline.S` for why that has to be a separate, tiny program) and execs this one, with
+//! the signals still blocked: a stop that arrives from then on stays pending. As PID 1 and
+//! root, this program then:
+//! 1. makes an empty scandir (`fresh_run::fresh_scandir`: a handful of filesystem calls; a
 //!    previous boot's scandir is set aside with one rename);
-//! 3. forks the rest of stage 1 (`stage1_rest`: stale state, container environment, live
+//! 2. forks the rest of stage 1 (`stage1_rest`: stale state, container environment, live
 //!    service dirs), which then execs stage 2 with a clean signal mask;
-//! 4. execs `s6-svscan /run/service` with the signals still blocked and the hand-over library
+//! 3. execs `s6-svscan /run/service` with the signals still blocked and the hand-over library
 //!    preloaded (crate `svscan-handover`): s6-svscan unblocks every signal for a moment while
 //!    it starts, and the library keeps a pending stop from being discarded then.
 //!
-//! Not PID 1 (`docker run --init`) or not root (`docker run --user`): no supervision tree.
-//! Nothing is blocked, and the command runs without s6 (SPEC §2 point 1).
+//! Not PID 1 (`docker run --init`) or not root (`docker run --user`): no supervision tree. The
+//! signals are unblocked again, and the command runs without s6 (contract §2 point 1).
 
-// The unit tests (of the modules) run under libtest's own `main`: never this one, which would
-// rearrange the test machine's `/run`.
+// A C `main` rather than Rust's: Rust's start-up sets SIGPIPE to "ignore", and an ignored
+// signal survives exec — into s6-svscan and from there into every service. The unit tests (of
+// the modules) run under libtest's own `main`: never this one, which would rearrange the test
+// machine's `/run`.
 #![cfg_attr(not(test), no_main)]
 // …and so, under test, the code only `main` calls is unused.
 #![cfg_attr(test, allow(dead_code))]
@@ -58,8 +59,13 @@ const HERMES_GID_DEFAULT: u32 = 10000;
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c_int {
     let as_pid1 = sys::pid() == 1 && sys::euid() == 0;
+    // `/init` blocked the stop signals already (blocking again costs nothing and covers a
+    // stage 1 started some other way). Only a PID 1 that becomes s6-svscan keeps them
+    // blocked: elsewhere the command runs without s6 and must get them.
     if as_pid1 {
         sys::block_stop_signals();
+    } else {
+        sys::unblock_stop_signals();
     }
     let cmd: Vec<OsString> = std::env::args_os().skip(1).collect();
     if sys::euid() != 0 {

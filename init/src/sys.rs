@@ -4,6 +4,7 @@
 use std::ffi::{c_char, c_int};
 
 const SIG_BLOCK: c_int = 0;
+const SIG_UNBLOCK: c_int = 1;
 /// The stop signals: `docker stop` (TERM), ^C (INT), and the two s6-svscan also tears down on
 /// (HUP, QUIT).
 const STOP_SIGNALS: [c_int; 4] = [15, 2, 1, 3];
@@ -24,16 +25,26 @@ unsafe extern "C" {
     -> c_int;
 }
 
-/// Blocks the stop signals: while blocked, a stop sent to PID 1 waits instead of being
-/// discarded, and the mask survives `execve`.
-pub fn block_stop_signals() {
+fn stop_set() -> SigSet {
     let mut set = SigSet([0; 16]);
     for sig in STOP_SIGNALS {
         let bit = (sig - 1) as usize;
         set.0[bit / 64] |= 1 << (bit % 64);
     }
+    set
+}
+
+/// Blocks the stop signals: while blocked, a stop sent to PID 1 waits instead of being
+/// discarded, and the mask survives `execve`.
+pub fn block_stop_signals() {
     // SAFETY: a valid set; the old mask is not wanted.
-    unsafe { sigprocmask(SIG_BLOCK, &set, std::ptr::null_mut()) };
+    unsafe { sigprocmask(SIG_BLOCK, &stop_set(), std::ptr::null_mut()) };
+}
+
+/// Undoes the entry point's block, for the boots that do not become s6-svscan.
+pub fn unblock_stop_signals() {
+    // SAFETY: a valid set; the old mask is not wanted.
+    unsafe { sigprocmask(SIG_UNBLOCK, &stop_set(), std::ptr::null_mut()) };
 }
 
 pub fn pid() -> i32 {

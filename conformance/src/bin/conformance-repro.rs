@@ -9,13 +9,16 @@
 use std::process::ExitCode;
 
 use conformance::image::{Variant, progress};
-use conformance::regressions::{CATALOG, find, names_cause, outcome_of};
+use conformance::regressions::{CATALOG, RETIRED, find, names_cause, outcome_of};
 use conformance::{Ctx, config, docker, runner};
 
 fn list() {
     println!("regression ids (SPEC §9); reproduce one with `make repro BUG=<id>`:");
     for r in CATALOG {
-        println!("  {:<27} {}", r.id, r.bug);
+        println!("  {:<28} {}", r.id, r.bug);
+    }
+    for (id, why) in RETIRED {
+        println!("  {id:<28} {}", why.split(':').next().unwrap_or("retired"));
     }
 }
 
@@ -28,6 +31,10 @@ fn main() -> ExitCode {
         println!("usage: conformance-repro [<id>]\n");
         list();
         return ExitCode::SUCCESS;
+    }
+    if let Some((_, why)) = RETIRED.iter().find(|(r, _)| *r == id) {
+        eprintln!("conformance-repro: {id} is {why}");
+        return ExitCode::from(2);
     }
     let Some(reg) = find(&id) else {
         eprintln!("conformance-repro: unknown regression id {id:?}\n");

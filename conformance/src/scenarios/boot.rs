@@ -11,7 +11,10 @@ pub const CONT_INIT: &[&str] = &[
     "015-supervise-perms",
     "02-reconcile-profiles",
 ];
+/// The static services hermes may read and control (contract §2 `015`).
 pub const STATIC_SERVICES: &[&str] = &["dashboard", "main-hermes"];
+/// The root static service hermes reaches only through its socket, never its supervisor.
+pub const REGISTRAR: &str = "registrar";
 
 /// PID 1 is s6-svscan, seen the way hermes can see it: through `/proc/1/comm`.
 pub async fn pid1_is_s6_svscan(h: &Hermes) -> Result<()> {
@@ -48,24 +51,21 @@ pub async fn proc1_exe_is_root_only(h: &Hermes) -> Result<()> {
     Ok(())
 }
 
-/// `/run/service` and the scanner's control files are hermes's, so hermes can rescan.
-pub async fn scandir_is_controllable(h: &Hermes) -> Result<()> {
-    h.exec(&["stat", "-c", "%U", "/run/service"])
+/// The scandir and PID 1's scanner are root's (contract §2, §10): hermes reaches slots only
+/// through the registrar, which listens on its socket once the boot is ready.
+pub async fn scandir_is_roots(h: &Hermes) -> Result<()> {
+    h.exec(&["stat", "-c", "%U:%G %a", "/run/service"])
         .await?
         .succeeds()
-        .stdout_is("hermes");
-    // `.s6-svscan` is traversable (hermes can stat inside it) and control/lock are hermes's.
-    h.exec(&[
-        "stat",
-        "-c",
-        "%U",
-        "/run/service/.s6-svscan/control",
-        "/run/service/.s6-svscan/lock",
-    ])
-    .await?
-    .succeeds()
-    .stdout_is("hermes\nhermes");
-    h.exec(&["/command/s6-svscanctl", "-a", "/run/service"])
+        .stdout_is("root:root 755");
+    // hermes cannot even look inside the scanner's control directory.
+    let control = h.exec(&["stat", "/run/service/.s6-svscan/control"]).await?;
+    control.fails();
+    ensure!(
+        control.stderr.contains("Permission denied"),
+        "stat of .s6-svscan/control as hermes should be refused (EACCES)\n{control}"
+    );
+    h.exec(&["test", "-S", "/run/hermes/registrar.sock"])
         .await?
         .succeeds();
     Ok(())
@@ -80,6 +80,15 @@ pub async fn static_services_supervised(h: &Hermes) -> Result<()> {
             .await?
             .succeeds();
     }
+    // Root opt-in: hermes is given no rights on the registrar's supervisor (contract §2 `015`),
+    // so only root can see that it is supervised and up.
+    let dir = format!("/run/service/{REGISTRAR}");
+    h.exec_as_root(&["/command/s6-svstat", "-o", "up", &dir])
+        .await?
+        .succeeds()
+        .stdout_is("true");
+    let hermes_view = h.exec(&["/command/s6-svstat", &dir]).await?;
+    hermes_view.fails();
     Ok(())
 }
 
@@ -114,7 +123,7 @@ pub async fn cont_init_ran_in_order(h: &Hermes) -> Result<()> {
 pub async fn boot_contract(h: &Hermes) -> Result<()> {
     pid1_is_s6_svscan(h).await?;
     proc1_exe_is_root_only(h).await?;
-    scandir_is_controllable(h).await?;
+    scandir_is_roots(h).await?;
     static_services_supervised(h).await?;
     cont_init_ran_in_order(h).await?;
     Ok(())

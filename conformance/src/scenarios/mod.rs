@@ -7,4 +7,5 @@ pub mod dashboard;
 pub mod detection;
 pub mod lifecycle;
 pub mod restart;
+pub mod security;
 pub mod zombies;

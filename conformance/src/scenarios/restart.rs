@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail, ensure};
 
 use crate::s6probe::{HERMES_HOME, profile_home, slot_dir, svstat, wait_svstat};
 use crate::scenarios::lifecycle::create_profile;
@@ -126,23 +126,49 @@ async fn set_prior(h: &Hermes, p: &str, prior: Prior) -> Result<()> {
     Ok(())
 }
 
-/// The last boot-log line for profile `p`.
+/// The line of the last boot for profile `p`. Every boot logs `default` first, so the last
+/// boot's lines start at the last `profile=default` line: a line an earlier boot wrote for `p`
+/// can never stand in for one this boot failed to write.
 pub async fn last_boot_line(h: &Hermes, p: &str) -> Result<String> {
-    let o = h
-        .sh(&format!("grep -F ' profile={p} ' {BOOT_LOG} | tail -n 1"))
-        .await?;
+    let o = h.exec(&["cat", BOOT_LOG]).await?;
     o.succeeds();
-    ensure!(
-        !o.out().is_empty(),
-        "no boot-log line for profile {p} in {BOOT_LOG}\n{o}"
-    );
-    Ok(o.out().to_string())
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.contains(" profile=default "))
+        .unwrap_or(0);
+    let needle = format!(" profile={p} ");
+    let found = lines[start..].iter().rev().find(|l| l.contains(&needle));
+    match found {
+        Some(l) => Ok(l.to_string()),
+        None => bail!(
+            "no boot-log line for profile {p} from the last boot: the boot did not see it; \
+             the last boot logged:\n{}",
+            lines[start..].join("\n")
+        ),
+    }
 }
 
-/// After the restart the slot exists, is up exactly when intended, and the boot log says why.
+/// After the restart the boot log says what the boot did with `p`, the slot exists, and it is
+/// up exactly when intended. The boot log is read first: when the intent was lost it says
+/// how (`prior_state=…`, `reason=…`), in the product's own words.
 pub async fn assert_restored(h: &Hermes, p: &str, want: Expect) -> Result<()> {
+    let line = last_boot_line(h, p).await?;
+    for needle in [
+        format!("prior_state={}", want.prior),
+        format!("action={}", want.action),
+    ] {
+        ensure!(
+            line.contains(&needle),
+            "the boot did not restore {p} as intended: expected {needle:?}, the boot log says: {line}"
+        );
+    }
     let dir = slot_dir(p);
-    h.exec(&["test", "-d", &dir]).await?.succeeds();
+    let slot = h.exec(&["test", "-d", &dir]).await?;
+    ensure!(
+        slot.success(),
+        "the boot logged `{line}` but left no slot {dir}\n{slot}"
+    );
     let st = if want.up {
         wait_svstat(h, &dir, "up", STATE_DEADLINE, |s| s.up).await?
     } else {
@@ -153,16 +179,6 @@ pub async fn assert_restored(h: &Hermes, p: &str, want: Expect) -> Result<()> {
         "{p}: expected up={}, s6 says {st:?}",
         want.up
     );
-    let line = last_boot_line(h, p).await?;
-    for needle in [
-        format!("prior_state={}", want.prior),
-        format!("action={}", want.action),
-    ] {
-        ensure!(
-            line.contains(&needle),
-            "{p}: boot log line lacks {needle:?}: {line}"
-        );
-    }
     Ok(())
 }
 
@@ -278,16 +294,25 @@ pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
     let mut h = ctx.start_default().await?;
     create_profile(&h, "mixed").await?;
     set_prior(&h, "mixed", Prior::Started).await?;
-    let file = format!("{}/written-by-root", profile_home("mixed"));
-    // Root opt-in: this is the leftover a person's root `docker exec` would create.
+    let home = profile_home("mixed");
+    let file = format!("{home}/written-by-root");
+    // Root opt-in: the leftovers of a person's root `docker exec` with a private umask —
+    // files of its own, and the profile's state file and its lock rewritten as root 0600.
+    // Unrepaired, the reconciler (hermes) cannot read the intent and the gateway stays down
+    // (and the gateway, which cannot take the lock, cannot rewrite the file on its way out).
     h.exec_as_root(&[
         "sh",
         "-c",
-        &format!("echo x > {file} && mkdir -p {file}.d && touch {file}.d/inner"),
+        &format!(
+            "umask 077 && echo x > {file} && mkdir -p {file}.d && touch {file}.d/inner && \
+             cp {home}/gateway_state.json {home}/.state.tmp && mv {home}/.state.tmp {home}/gateway_state.json && \
+             rm -f {home}/.gateway_state.lock && touch {home}/.gateway_state.lock"
+        ),
     ])
     .await?
     .succeeds();
     h.restart().await?;
+    assert_restored(&h, "mixed", Expect::started("running")).await?;
     h.exec(&[
         "stat",
         "-c",
@@ -299,7 +324,6 @@ pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
     .await?
     .succeeds()
     .stdout_is("hermes\nhermes\nhermes");
-    assert_restored(&h, "mixed", Expect::started("running")).await?;
     h.remove().await
 }
 

@@ -7,7 +7,7 @@ use rstest::rstest;
 
 #[rstest]
 #[case("proc1-exe-probe")]
-#[case("svscan-control-root-owned")]
+#[case("registrar-denies-hermes")]
 #[case("no-supervise-skeleton")]
 #[case("no-static-supervise-perms")]
 #[case("no-log-skeleton")]
@@ -16,6 +16,9 @@ use rstest::rstest;
 #[case("profiles-not-chowned")]
 #[case("reconcile-config-yaml")]
 #[case("sigterm-persists-stopped")]
+#[case("scandir-writable-by-hermes")]
+#[case("supervise-owned-by-hermes")]
+#[case("event-dir-writable-by-hermes")]
 fn regression_is_caught_for_its_stated_reason(#[case] id: &'static str) {
     run(&format!("sensitivity/{id}"), |ctx| {
         regressions::sensitivity(ctx, id)
@@ -32,7 +35,7 @@ fn every_catalogue_id_is_tested() {
             r.id
         );
     }
-    assert_eq!(regressions::CATALOG.len(), 10);
+    assert_eq!(regressions::CATALOG.len(), 13);
 }
 
 #[test]

@@ -1,15 +1,24 @@
-//! `hermes-boot`: the cont-init programs (SPEC §2). `setup`, `supervise-perms` and
-//! `scandir-perms` run as root; `reconcile` runs as hermes (it drops to hermes itself if
-//! started as root, so a mis-written cont-init script cannot make root-owned slots).
+//! `hermes-boot`: the cont-init programs (contract §2).
+//!   setup            01: `$HERMES_HOME` dirs, repair of root-owned files          (root)
+//!   supervise-perms  015: hermes' group rights on the static services           (root)
+//!   reconcile        02: stale staging removed, profiles read as hermes
+//!                    (`reconcile-plan`), slots registered in one batch, boot log
+//!                    written as hermes (`reconcile-log`)                          (root)
+//!   registrar-rules  the registrar's access rules, written when it starts        (root)
+//! `reconcile-plan` and `reconcile-log` drop to hermes themselves if started as root.
 
-use hermes::boot::{Reporter, scandir_perms, setup, supervise_perms};
-use hermes::paths::{self, HERMES_GID, HERMES_UID, Paths};
-use hermes::reconcile;
-use hermes::s6::manager::Manager;
+use hermes::boot::{Reporter, as_hermes, setup, supervise_perms};
+use hermes::paths::{self, Paths};
+use hermes::reconcile::{self, Action};
+use hermes::registrar::{self, server};
+use hermes::s6::scandir::Scandir;
+use hermes::s6::slot::Owners;
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: hermes-boot <setup|supervise-perms|scandir-perms|reconcile>";
+const USAGE: &str = "usage: hermes-boot <setup|supervise-perms|reconcile|registrar-rules>";
 
 fn finish(rep: Reporter) -> ExitCode {
     if rep.ok() {
@@ -19,19 +28,83 @@ fn finish(rep: Reporter) -> ExitCode {
     }
 }
 
+/// Prints to stdout without ever aborting: a full or non-blocking log pipe loses the line,
+/// it does not kill the boot.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+fn fail(step: &str, msg: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "hermes-boot: {step}: {msg}");
+    ExitCode::FAILURE
+}
+
 fn drop_to_hermes() -> Result<(), String> {
     use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
     if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
+    let (uid, gid) = paths::hermes_ids();
     // Order matters: supplementary groups and gid while still root, uid last.
-    setgroups(&[Gid::from_raw(HERMES_GID)])
-        .and_then(|()| setgid(Gid::from_raw(HERMES_GID)))
-        .and_then(|()| setuid(Uid::from_raw(HERMES_UID)))
+    setgroups(&[Gid::from_raw(gid)])
+        .and_then(|()| setgid(Gid::from_raw(gid)))
+        .and_then(|()| setuid(Uid::from_raw(uid)))
         .map_err(|e| format!("cannot drop to hermes: {e}"))?;
     // SAFETY: single-threaded at this point; nothing else reads the environment concurrently.
     unsafe { std::env::set_var("HOME", paths::DEFAULT_HERMES_HOME) };
     Ok(())
+}
+
+/// 02-reconcile-profiles, as root: see `hermes::reconcile` for the three steps.
+fn reconcile_as_root(paths: &Paths) -> ExitCode {
+    const STEP: &str = "reconcile";
+    if !nix::unistd::geteuid().is_root() {
+        return fail(STEP, "must run as root (it registers slots)");
+    }
+    let (hermes_uid, hermes_gid) = paths::hermes_ids();
+    let owners = Owners {
+        owner: 0,
+        hermes_uid,
+        hermes_gid,
+    };
+    let scandir = Scandir::new(paths.clone(), owners);
+    // The registrar is not serving yet, but its lock is what every slot change holds.
+    let _lock = match server::lock(Path::new(registrar::LOCK)) {
+        Ok(l) => l,
+        Err(e) => return fail(STEP, format!("cannot take {}: {e}", registrar::LOCK)),
+    };
+    match scandir.remove_stale_staging() {
+        Ok(removed) => removed.iter().for_each(|p| {
+            say(&format!(
+                "reconcile: removed stale staging dir {}",
+                p.display()
+            ))
+        }),
+        Err(e) => return fail(STEP, e),
+    }
+    let plan: Vec<Action> = match as_hermes::run(&["reconcile-plan"], b"")
+        .and_then(|out| serde_json::from_slice(&out).map_err(std::io::Error::other))
+    {
+        Ok(p) => p,
+        Err(e) => return fail(STEP, format!("reading the profiles as hermes: {e}")),
+    };
+    let actions = reconcile::apply(plan, &scandir);
+    let now = hermes::timefmt::now_epoch();
+    let ts = hermes::timefmt::iso8601(now);
+    for a in &actions {
+        say(&format!("reconcile: {}", a.line(&ts)));
+    }
+    #[cfg(feature = "regress-scandir-writable-by-hermes")]
+    {
+        let mut rep = Reporter::new("scandir-perms");
+        hermes::boot::scandir_perms::run(&paths.scandir, hermes_uid, hermes_gid, &mut rep);
+    }
+    let body = serde_json::to_vec(&(now, &actions)).expect("actions serialise");
+    if let Err(e) = as_hermes::run(&["reconcile-log"], &body) {
+        return fail(STEP, format!("writing the boot log as hermes: {e}"));
+    }
+    // Skipped profiles are logged, never fatal: the boot must go on.
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -45,39 +118,73 @@ fn main() -> ExitCode {
         }
         Some("supervise-perms") if args.len() == 1 => {
             let mut rep = Reporter::new("supervise-perms");
-            supervise_perms::run(&paths.scandir, HERMES_GID, Duration::from_secs(3), &mut rep);
+            let (_, gid) = paths::hermes_ids();
+            supervise_perms::run(&paths.scandir, gid, Duration::from_secs(3), &mut rep);
             finish(rep)
         }
-        Some("scandir-perms") if args.len() == 1 => {
-            let mut rep = Reporter::new("scandir-perms");
-            scandir_perms::run(&paths.scandir, HERMES_UID, HERMES_GID, &mut rep);
-            finish(rep)
-        }
-        Some("reconcile") if args.len() == 1 => {
+        Some("reconcile") if args.len() == 1 => reconcile_as_root(&paths),
+        Some("reconcile-plan") if args.len() == 1 => {
             if let Err(e) = drop_to_hermes() {
-                eprintln!("hermes-boot: reconcile: {e}");
-                return ExitCode::FAILURE;
+                return fail("reconcile-plan", e);
             }
-            let actions = reconcile::reconcile(&paths, &Manager::new(paths.clone()));
-            let now = hermes::timefmt::now_epoch();
-            for a in &actions {
-                println!("reconcile: {}", a.line(&hermes::timefmt::iso8601(now)));
+            let plan = reconcile::plan(&paths);
+            let json = serde_json::to_vec(&plan).expect("actions serialise");
+            match std::io::stdout().write_all(&json) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail("reconcile-plan", e),
             }
-            if let Err(e) = reconcile::write_log(&paths.logs_dir(), &actions, now) {
-                eprintln!(
-                    "hermes-boot: reconcile: cannot write {}: {e}",
-                    paths.logs_dir().join(reconcile::BOOT_LOG).display()
-                );
+        }
+        Some("reconcile-log") if args.len() == 1 => {
+            if let Err(e) = drop_to_hermes() {
+                return fail("reconcile-log", e);
             }
-            // Skipped profiles are logged, never fatal: the boot must go on.
-            ExitCode::SUCCESS
+            let mut input = Vec::new();
+            let parsed = std::io::stdin()
+                .read_to_end(&mut input)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    serde_json::from_slice::<(i64, Vec<Action>)>(&input).map_err(|e| e.to_string())
+                });
+            let (now, actions) = match parsed {
+                Ok(p) => p,
+                Err(e) => return fail("reconcile-log", e),
+            };
+            match reconcile::write_log(&paths.logs_dir(), &actions, now) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(
+                    "reconcile-log",
+                    format!(
+                        "cannot write {}: {e}",
+                        paths.logs_dir().join(reconcile::BOOT_LOG).display()
+                    ),
+                ),
+            }
+        }
+        Some("registrar-rules") if args.len() == 1 => {
+            match registrar::write_rules(Path::new(registrar::RULES_DIR)) {
+                Ok(uids) => {
+                    say(&format!(
+                        "hermes-boot: registrar-rules: admitting uids {uids:?}"
+                    ));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail("registrar-rules", e),
+            }
         }
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+            say(USAGE);
+            ExitCode::SUCCESS
+        }
+        Some("-V" | "--version") => {
+            say(&format!(
+                "hermes-boot {}{}",
+                env!("CARGO_PKG_VERSION"),
+                hermes::BUILD_NOTE
+            ));
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("{USAGE}");
+            let _ = writeln!(std::io::stderr(), "{USAGE}");
             ExitCode::from(2)
         }
     }

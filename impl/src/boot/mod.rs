@@ -3,7 +3,10 @@
 //! with `fstatat`/`fchownat(AT_SYMLINK_NOFOLLOW)`, so hermes cannot swap a path component
 //! for a link between our check and our chown and have root hand it e.g. `/etc/shadow`.
 
+pub mod as_hermes;
 pub mod fsat;
+/// Only in the regression image `scandir-writable-by-hermes` (contract §9): the seeds' `02`.
+#[cfg(feature = "regress-scandir-writable-by-hermes")]
 pub mod scandir_perms;
 pub mod setup;
 pub mod supervise_perms;
@@ -38,7 +41,9 @@ impl Reporter {
     pub fn info(&mut self, msg: impl Into<String>) {
         let line = format!("hermes-boot: {}: {}", self.step, msg.into());
         if !self.quiet {
-            eprintln!("{line}");
+            // Never `eprintln!`: a full or closed log pipe must not abort the boot.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
         self.messages.push(line);
     }

@@ -1,8 +1,13 @@
 //! `015-supervise-perms` (root): s6-supervise creates each static service's `supervise/`
-//! (0700), `supervise/control` (0600) and `event/` root-only, so hermes gets EACCES from
-//! s6-svstat/s6-svc. Grant hermes's group the rights `s6-svperms -G hermes -E hermes` would:
-//! `supervise/` 0710 root:hermes, `control` 0620 root:hermes, `event/` 03730 root:hermes —
-//! root keeps ownership, so hermes cannot tamper with `status`/`lock`.
+//! (0700) and `supervise/control` (0600) root-only, so hermes gets EACCES from
+//! s6-svstat/s6-svc. Grant hermes's group the rights `s6-svperms -G hermes` would:
+//! `supervise/` 0710 root:hermes, `control` 0620 root:hermes — root keeps ownership, so hermes
+//! cannot tamper with `status`/`lock`.
+//!
+//! Not `event/` (contract §10): s6-supervise (root) writes an event byte through every entry
+//! there, so a hermes-writable `event/` lets hermes plant a link and have root write into any
+//! file. hermes waits by polling the status instead. And not the `registrar`: hermes has no
+//! business stopping or signalling the root service that serves its requests.
 
 use super::Reporter;
 use super::fsat;
@@ -18,14 +23,18 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Static services, not gateway slots (those carry their own hermes-owned skeleton) and not
-/// s6-rc/s6-linux-init internals.
+/// The root service hermes reaches through its socket, never through its supervisor.
+pub const REGISTRAR_SERVICE: &str = "registrar";
+
+/// Static services hermes gets control of: not gateway slots (the registrar seeds their
+/// skeleton), not s6-rc/s6-linux-init internals, not the registrar.
 pub fn is_static_service(name: &OsStr) -> bool {
     let b = name.as_bytes();
     !(b.starts_with(b".")
         || b.starts_with(SLOT_PREFIX.as_bytes())
         || b.starts_with(b"s6rc-")
-        || b.starts_with(b"s6-linux-"))
+        || b.starts_with(b"s6-linux-")
+        || b == REGISTRAR_SERVICE.as_bytes())
 }
 
 /// `wait`: how long to give a just-spawned s6-supervise to create `supervise/control` before
@@ -160,14 +169,11 @@ fn apply(svc: &OwnedFd, path: &Path, gid: u32, wait: Duration, rep: &mut Reporte
         rep.fail(format!("cannot chmod {}: {e}", control_path.display()));
     }
 
-    prepare_dir(
-        svc,
-        OsStr::new("event"),
-        &path.join("event"),
-        0o3730,
-        gid,
-        rep,
-    );
+    // Regression `event-dir-writable-by-hermes`: the seeds' `s6-svperms -E hermes`.
+    if cfg!(feature = "regress-event-dir-writable-by-hermes") {
+        let event = path.join("event");
+        prepare_dir(svc, OsStr::new("event"), &event, 0o3730, gid, rep);
+    }
 }
 
 /// Ensures `name` is a real directory owned root:<gid> with `mode`.
@@ -217,8 +223,7 @@ fn wait_for_control(svc: &OwnedFd, wait: Duration) {
             "supervise/control",
             AtFlags::AT_SYMLINK_NOFOLLOW,
         )
-        .is_ok()
-            && nix::sys::stat::fstatat(svc.as_fd(), "event", AtFlags::AT_SYMLINK_NOFOLLOW).is_ok();
+        .is_ok();
         if ok {
             return;
         }
@@ -247,6 +252,7 @@ mod tests {
             "gateway-default",
             "s6rc-oneshot-runner",
             "s6-linux-init-shutdownd",
+            "registrar",
         ] {
             assert!(!is_static_service(OsStr::new(n)));
         }
@@ -283,8 +289,9 @@ mod tests {
                     .file_type()
                     .is_fifo()
             );
-            assert_eq!(meta(&root.join("event")), (0, 10000, 0o3730));
         }
+        // event/ stays as s6-supervise made it: root's group, hermes cannot write there.
+        assert_eq!(meta(&real.join("event")), (0, 0, 0o755));
         assert_eq!(
             meta(&scan.join("gateway-x/supervise")).1,
             0,

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-/// `hermes --version`: a regression build says so (see `regression.rs`).
+/// `hermes --version`: a regression build says so (`crate::BUILD_NOTE`).
 #[cfg(not(feature = "regression"))]
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[cfg(feature = "regression")]

@@ -4,15 +4,16 @@
 pub mod args;
 pub mod status;
 
-use crate::gateway;
+use crate::gateway::{self, service::Service, service::ServiceError};
 use crate::names;
 use crate::paths::{self, Paths};
+use crate::profile;
+use crate::registrar::client::{Client as Registrar, ClientError};
+use crate::s6::Error as S6Error;
+use crate::s6::control::{Control, Transition};
 use crate::s6::detect::{self, Detection};
-use crate::s6::manager::{Error as MgrError, Manager, Transition};
+use crate::s6::programs::Programs;
 use args::{Cli, Command, GatewayCmd, ProfileCmd};
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 /// A command's failure, carrying its exit code.
 #[derive(Debug)]
@@ -35,12 +36,27 @@ impl CliError {
     }
 }
 
-impl From<MgrError> for CliError {
-    fn from(e: MgrError) -> Self {
+impl From<S6Error> for CliError {
+    fn from(e: S6Error) -> Self {
         match e {
-            MgrError::Name(n) => CliError::Usage(n.to_string()),
+            S6Error::Name(n) => CliError::Usage(n.to_string()),
             other => CliError::Failed(other.to_string()),
         }
+    }
+}
+
+impl From<ServiceError> for CliError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::S6(e) => e.into(),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        CliError::Failed(e.to_string())
     }
 }
 
@@ -58,13 +74,19 @@ impl Ctx {
         Ctx { paths, detection }
     }
 
-    pub fn manager(&self) -> Manager {
-        Manager::new(self.paths.clone())
+    /// Controls slots as hermes (`s6-svc`, `s6-svstat`).
+    pub fn control(&self) -> Control {
+        Control::new(self.paths.clone())
     }
 
-    fn require_s6(&self) -> Result<Manager, CliError> {
+    /// Asks the root registrar to add or remove slots.
+    pub fn registrar(&self) -> Registrar {
+        Registrar::new(Programs::new(&self.paths.command_dir))
+    }
+
+    fn require_s6(&self) -> Result<Control, CliError> {
         match &self.detection {
-            Detection::S6 => Ok(self.manager()),
+            Detection::S6 => Ok(self.control()),
             Detection::None(why) => {
                 Err(CliError::Failed(format!("no supervisor available ({why})")))
             }
@@ -96,44 +118,26 @@ fn profile_cmd(ctx: &Ctx, cmd: ProfileCmd) -> Res {
     }
 }
 
-const SOUL_TEMPLATE: &str =
-    "# SOUL\n\nThis file marks a hermes profile. Describe the agent's persona here.\n";
-
-/// Builds the profile in a hidden staging dir and renames it into place, then (on s6)
-/// registers its slot down. A failed registration removes the profile again.
+/// Makes the profile (atomically) and, on s6, has the registrar add its slot, down. Under the
+/// profile-set lock, so a concurrent `delete` of the same name waits: the result is the whole
+/// profile with its slot, or neither. A slot that cannot be had removes the profile again.
 fn create_profile(ctx: &Ctx, name: &str) -> Res {
     names::validate_new(name).map_err(|e| CliError::Usage(e.to_string()))?;
-    let profiles = ctx.paths.profiles_dir();
-    let dir = profiles.join(name);
-    if fs::symlink_metadata(&dir).is_ok() {
-        return Err(CliError::Failed(format!("profile '{name}' already exists")));
-    }
-    let fail = |what: &str, e: std::io::Error| CliError::Failed(format!("{what}: {e}"));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(&profiles)
-        .map_err(|e| fail(&format!("cannot create {}", profiles.display()), e))?;
-    let staging = profiles.join(format!(".{name}.tmp-{}", std::process::id()));
-    let build = || -> std::io::Result<()> {
-        fs::DirBuilder::new().mode(0o755).create(&staging)?;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(staging.join("SOUL.md"))?;
-        f.write_all(SOUL_TEMPLATE.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&staging, &dir)
-    };
-    if let Err(e) = build() {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(fail(&format!("cannot create profile '{name}'"), e));
-    }
+    let fail = |e: std::io::Error| CliError::Failed(e.to_string());
+    let _lock = profile::lock(&ctx.paths).map_err(fail)?;
+    profile::create(&ctx.paths, name).map_err(fail)?;
     match &ctx.detection {
         Detection::S6 => {
-            if let Err(e) = ctx.manager().register(name, false) {
-                let _ = fs::remove_dir_all(&dir);
+            let registrar = ctx.registrar();
+            // A slot without its profile (left by a killed delete) is stale: a new profile
+            // starts from a fresh slot.
+            let stale = if ctx.control().is_registered(name) {
+                registrar.unregister(name).err()
+            } else {
+                None
+            };
+            if let Some(e) = stale.or_else(|| registrar.register(name, false).err()) {
+                let _ = profile::remove(&ctx.paths, name);
                 return Err(CliError::Failed(format!(
                     "cannot register gateway slot for '{name}' (profile not created): {e}"
                 )));
@@ -150,6 +154,8 @@ fn create_profile(ctx: &Ctx, name: &str) -> Res {
     Ok(0)
 }
 
+/// Has the registrar remove the slot (its gateway brought down first), then removes the
+/// profile; under the profile-set lock. If the slot cannot go, the profile stays.
 fn delete_profile(ctx: &Ctx, name: &str, yes: bool) -> Res {
     names::validate_new(name).map_err(|e| CliError::Usage(e.to_string()))?;
     if !yes {
@@ -157,19 +163,17 @@ fn delete_profile(ctx: &Ctx, name: &str, yes: bool) -> Res {
             "refusing to delete profile '{name}' without --yes"
         )));
     }
-    let dir = ctx.paths.profiles_dir().join(name);
-    let exists = fs::symlink_metadata(&dir).is_ok();
-    let mut had_slot = false;
-    if ctx.detection.is_s6() {
-        had_slot = ctx.manager().unregister(name)?;
-    }
+    let fail = |e: std::io::Error| CliError::Failed(e.to_string());
+    let _lock = profile::lock(&ctx.paths).map_err(fail)?;
+    let exists = profile::exists(&ctx.paths, name);
+    let had_slot = ctx.detection.is_s6() && ctx.control().is_registered(name);
     if !exists && !had_slot {
         return Err(CliError::Failed(format!("no such profile '{name}'")));
     }
-    if exists {
-        fs::remove_dir_all(&dir)
-            .map_err(|e| CliError::Failed(format!("cannot remove {}: {e}", dir.display())))?;
+    if had_slot {
+        ctx.registrar().unregister(name)?;
     }
+    profile::remove(&ctx.paths, name).map_err(fail)?;
     println!("deleted profile '{name}'");
     Ok(0)
 }
@@ -181,12 +185,17 @@ fn gateway_cmd(ctx: &Ctx, profile: &str, cmd: GatewayCmd) -> Res {
             no_supervise,
         } => gateway_run(ctx, profile, replace, no_supervise),
         GatewayCmd::Start => {
-            let m = ctx.require_s6()?;
-            // gateway-default is always meant to exist (SPEC §5); register it if it went missing.
-            if profile == names::DEFAULT_PROFILE && !m.is_registered(profile) {
-                m.register(profile, false)?;
+            let control = ctx.require_s6()?;
+            // gateway-default is always meant to exist (contract §5); have it registered again
+            // if it went missing.
+            if profile == names::DEFAULT_PROFILE && !control.is_registered(profile) {
+                ctx.registrar().register(profile, false)?;
             }
-            report(profile, "up", m.start(profile)?)
+            let service = Service {
+                paths: &ctx.paths,
+                control: &control,
+            };
+            report(profile, "up", service.start(profile)?)
         }
         GatewayCmd::Stop(a) => each(ctx, profile, a.all, "stop"),
         GatewayCmd::Restart(a) => each(ctx, profile, a.all, "restart"),
@@ -212,16 +221,20 @@ fn gateway_cmd(ctx: &Ctx, profile: &str, cmd: GatewayCmd) -> Res {
 }
 
 fn each(ctx: &Ctx, profile: &str, all: bool, action: &str) -> Res {
-    let m = ctx.require_s6()?;
+    let control = ctx.require_s6()?;
+    let service = Service {
+        paths: &ctx.paths,
+        control: &control,
+    };
     let act = |p: &str| match action {
-        "stop" => m.stop(p),
-        _ => m.restart(p),
+        "stop" => service.stop(p),
+        _ => service.restart(p),
     };
     let goal = if action == "stop" { "down" } else { "up" };
     if !all {
         return report(profile, goal, act(profile)?);
     }
-    let profiles = m.list()?;
+    let profiles = control.list()?;
     if profiles.is_empty() {
         println!("no gateways registered");
         return Ok(0);
@@ -281,12 +294,19 @@ fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> R
         let handed = std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel();
             scope.spawn(move || {
-                let m = ctx.manager();
-                let r = if m.is_registered(profile) {
-                    m.start(profile)
-                } else {
-                    m.register(profile, true).and_then(|()| m.start(profile))
+                let control = ctx.control();
+                let service = Service {
+                    paths: &ctx.paths,
+                    control: &control,
                 };
+                let registered = if control.is_registered(profile) {
+                    Ok(())
+                } else {
+                    ctx.registrar()
+                        .register(profile, true)
+                        .map_err(CliError::from)
+                };
+                let r = registered.and_then(|()| service.start(profile).map_err(CliError::from));
                 let _ = tx.send(r);
             });
             loop {
@@ -312,7 +332,7 @@ fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> R
                 eprintln!(
                     "hermes: cannot hand the gateway to s6 as {slot}: {}; running it in the \
                      foreground instead, unsupervised",
-                    CliError::from(e).message()
+                    e.message()
                 );
                 return gateway::run(&ctx.paths, profile, replace).map_err(CliError::Failed);
             }

@@ -71,7 +71,7 @@ pub fn gateway_info(ctx: &Ctx, profile: &str) -> GatewayInfo {
     if !ctx.detection.is_s6() {
         return info;
     }
-    let m = ctx.manager();
+    let m = ctx.control();
     info.registered = m.is_registered(profile);
     if !info.registered {
         return info;
@@ -102,7 +102,7 @@ pub fn report(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, CliError> {
     };
     let profiles = match (only, &ctx.detection) {
         (Some(p), _) => vec![p.to_string()],
-        (None, Detection::S6) => ctx.manager().list()?,
+        (None, Detection::S6) => ctx.control().list()?,
         (None, Detection::None(_)) => Vec::new(),
     };
     let gateways = profiles.iter().map(|p| gateway_info(ctx, p)).collect();

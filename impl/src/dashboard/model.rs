@@ -85,7 +85,7 @@ fn services(ctx: &Ctx) -> Vec<Service> {
     if !ctx.detection.is_s6() {
         return Vec::new();
     }
-    let m = ctx.manager();
+    let m = ctx.control();
     STATIC_SERVICES
         .iter()
         .map(|name| match m.service_status(name) {
@@ -163,6 +163,8 @@ pub fn probe_health(port: u16) -> String {
         match s.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            // A signal to this process (a child exiting) is not an answer: read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e)
                 if matches!(
                     e.kind(),

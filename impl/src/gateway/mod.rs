@@ -3,6 +3,7 @@
 pub mod health;
 pub mod lock;
 pub mod marker;
+pub mod service;
 
 use crate::names;
 use crate::paths::Paths;

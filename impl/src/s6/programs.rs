@@ -23,7 +23,11 @@ pub struct S6Error {
 pub enum S6ErrorKind {
     Spawn(String),
     Timeout(Duration),
-    Exit { code: Option<i32>, stderr: String },
+    Exit {
+        code: Option<i32>,
+        stdout: String,
+        stderr: String,
+    },
 }
 
 impl S6Error {
@@ -45,7 +49,7 @@ impl fmt::Display for S6Error {
         match &self.kind {
             S6ErrorKind::Spawn(e) => write!(f, "cannot run {cmd}: {e}"),
             S6ErrorKind::Timeout(d) => write!(f, "{cmd} timed out after {} ms", d.as_millis()),
-            S6ErrorKind::Exit { code, stderr } => {
+            S6ErrorKind::Exit { code, stderr, .. } => {
                 let code = code.map_or_else(|| "signal".to_string(), |c| c.to_string());
                 let stderr = stderr.trim();
                 if stderr.is_empty() {
@@ -109,6 +113,7 @@ impl Programs {
         } else {
             Err(err(S6ErrorKind::Exit {
                 code: status,
+                stdout,
                 stderr,
             }))
         }
@@ -127,13 +132,27 @@ fn run_bounded(
     args: &[&str],
     timeout: Duration,
 ) -> Result<(Option<i32>, String, String), S6ErrorKind> {
-    let mut child = Command::new(path)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| S6ErrorKind::Spawn(e.to_string()))?;
+    let spawn = || {
+        Command::new(path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    // ETXTBSY: the program file is still open for writing in some process — a script written
+    // a moment ago while another thread forked (the unit tests' fake programs). Brief and
+    // harmless: try again for a few milliseconds.
+    let mut tries = 0;
+    let mut child = loop {
+        match spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                thread::sleep(Duration::from_millis(2));
+            }
+            other => break other.map_err(|e| S6ErrorKind::Spawn(e.to_string()))?,
+        }
+    };
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;

@@ -1,13 +1,23 @@
-//! Slot layout (SPEC §3.2). Executables are symlinks to image programs because `/run` may be
-//! mounted noexec. The hermes-owned `supervise/` skeleton is what lets hermes control a slot:
-//! s6-supervise reuses existing `supervise/`, `event/` and `control` (EEXIST) and then skips
-//! its root-only chown/chmod.
+//! The slot template (contract §3.2), rendered by the registrar's code path (root) and by
+//! nothing else.
+//!
+//! Every file and directory of a slot belongs to root. hermes gets exactly the rights it needs
+//! to read a slot's state and send it commands — `supervise/` root:hermes 0710 and
+//! `supervise/control` a root:hermes 0620 FIFO, for the slot and for its `log/` — and they are
+//! made before the slot is published, so s6-supervise finds them (it reuses an existing
+//! `supervise/` and `control` and then skips its own chown/chmod) and there is no moment at
+//! which the slot exists without them. `event/` is left to s6-supervise, which makes it
+//! root:root 03730: a link planted there would make root write event bytes wherever it points
+//! (§10), so hermes must not be able to write in it. `lock`, `status` and `death_tally` are
+//! written later by s6-supervise, root 0644, in a directory hermes cannot write.
+//!
+//! Executables are symlinks to programs in the image because `/run` may be mounted noexec.
 
 use crate::paths;
 use nix::sys::stat::Mode;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt, chown, symlink};
 use std::path::{Path, PathBuf};
 
 /// Targets of the slot's `run`, `finish` and `log/run` links.
@@ -28,6 +38,16 @@ impl Default for Template {
     }
 }
 
+/// Who owns what in a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owners {
+    /// Owner of `supervise/` and `control`: root in the image (tests use their own uid).
+    pub owner: u32,
+    /// hermes, whose group gets rights on `supervise/` and `control`.
+    pub hermes_uid: u32,
+    pub hermes_gid: u32,
+}
+
 /// s6-supervise SIGKILLs a gateway that ignores SIGTERM after this many ms, so a stuck
 /// gateway cannot stall `docker stop` (10 s grace).
 pub const TIMEOUT_KILL_MS: &str = "3000\n";
@@ -36,20 +56,16 @@ pub const TIMEOUT_KILL_MS: &str = "3000\n";
 const TIMEOUT_FINISH_MS: &str = "2000\n";
 
 /// Writes a complete slot into `dir` (which must not exist). `down` is added unless `start`.
-pub fn build(dir: &Path, start: bool, tpl: &Template) -> io::Result<()> {
+pub fn build(dir: &Path, start: bool, tpl: &Template, owners: Owners) -> io::Result<()> {
     // Strict: a slot (or staging dir) that already exists is never built over.
     mkdir_new(dir, 0o755)?;
-    write_file(&dir.join("type"), b"longrun\n", 0o644)?;
+    write_file(&dir.join("type"), b"longrun\n")?;
     symlink(&tpl.run, dir.join("run"))?;
     symlink(&tpl.finish, dir.join("finish"))?;
-    write_file(&dir.join("timeout-kill"), TIMEOUT_KILL_MS.as_bytes(), 0o644)?;
-    write_file(
-        &dir.join("timeout-finish"),
-        TIMEOUT_FINISH_MS.as_bytes(),
-        0o644,
-    )?;
+    write_file(&dir.join("timeout-kill"), TIMEOUT_KILL_MS.as_bytes())?;
+    write_file(&dir.join("timeout-finish"), TIMEOUT_FINISH_MS.as_bytes())?;
     if !start {
-        write_file(&dir.join("down"), b"", 0o644)?;
+        write_file(&dir.join("down"), b"")?;
     }
     let log = dir.join("log");
     mkdir_new(&log, 0o755)?;
@@ -58,69 +74,72 @@ pub fn build(dir: &Path, start: bool, tpl: &Template) -> io::Result<()> {
     // creates root-only `supervise/` dirs. Regression `no-log-skeleton`: seeded for the slot
     // but not for its `log/`.
     if !cfg!(feature = "regress-no-supervise-skeleton") {
-        seed_skeleton(dir)?;
+        seed_skeleton(dir, owners)?;
         if !cfg!(feature = "regress-no-log-skeleton") {
-            seed_skeleton(&log)?;
+            seed_skeleton(&log, owners)?;
         }
     }
     Ok(())
 }
 
-/// `event/` 03730, `supervise/` 0755, `supervise/event/` 03730, `supervise/control` FIFO 0660,
-/// all owned by the caller (hermes at runtime). Modes are set explicitly: the umask would
-/// otherwise strip group bits s6 needs.
-///
-/// Idempotent: an existing skeleton (dirs and FIFO of the right type) is kept and its modes
-/// reset; anything of the wrong type (e.g. a symlink where a dir belongs) is an error.
-pub fn seed_skeleton(root: &Path) -> io::Result<()> {
-    mkdir_mode(&root.join("event"), 0o3730)?;
-    mkdir_mode(&root.join("supervise"), 0o755)?;
-    mkdir_mode(&root.join("supervise/event"), 0o3730)?;
-    let control = root.join("supervise/control");
-    match nix::unistd::mkfifo(&control, Mode::from_bits_truncate(0o660)) {
-        Ok(()) => {}
-        Err(nix::errno::Errno::EEXIST) if is_type(&control, |t| t.is_fifo()) => {}
-        Err(e) => return Err(io::Error::from(e)),
+/// `supervise/` root:hermes 0710 and `supervise/control` a root:hermes 0620 FIFO in `root`
+/// (a slot or its `log/`), both new.
+pub fn seed_skeleton(root: &Path, owners: Owners) -> io::Result<()> {
+    // Regression `supervise-owned-by-hermes`: the seeds' skeleton gave hermes the `supervise/`
+    // dir and `control` that root s6-supervise writes into, so hermes could plant
+    // `supervise/status.new -> <root file>` and have root write through it.
+    let (owner, dir_mode, control_mode) = if cfg!(feature = "regress-supervise-owned-by-hermes") {
+        (owners.hermes_uid, 0o755, 0o660)
+    } else {
+        (owners.owner, 0o710, 0o620)
+    };
+    let supervise = root.join("supervise");
+    mkdir_new(&supervise, dir_mode)?;
+    chown(&supervise, Some(owner), Some(owners.hermes_gid))?;
+    let control = supervise.join("control");
+    nix::unistd::mkfifo(&control, Mode::from_bits_truncate(control_mode))
+        .map_err(io::Error::from)?;
+    chown(&control, Some(owner), Some(owners.hermes_gid))?;
+    fs::set_permissions(&control, fs::Permissions::from_mode(control_mode))?;
+    // Regression `event-dir-writable-by-hermes`: the seeds' skeleton (like `s6-svperms -E`)
+    // made `event/` 03730 with hermes' group, so hermes could plant `event/ftrig1:…` links
+    // that root s6-supervise writes event bytes through.
+    if cfg!(feature = "regress-event-dir-writable-by-hermes") {
+        let event = root.join("event");
+        mkdir_new(&event, 0o3730)?;
+        chown(&event, Some(owner), Some(owners.hermes_gid))?;
     }
-    fs::set_permissions(&control, fs::Permissions::from_mode(0o660))?;
     Ok(())
 }
 
-/// True when `path` itself (not a link's target) exists and has the wanted file type.
-fn is_type(path: &Path, want: impl Fn(&fs::FileType) -> bool) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| want(&m.file_type()))
-}
-
-/// Creates a directory that must not exist yet, with exactly `mode`.
+/// Creates a directory that must not exist yet, with exactly `mode` (the umask would strip
+/// the bits s6 needs).
 fn mkdir_new(path: &Path, mode: u32) -> io::Result<()> {
     DirBuilder::new().mode(mode & 0o777).create(path)?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
-/// Creates a directory, or keeps an existing one (a real dir, not a link), with exactly `mode`.
-fn mkdir_mode(path: &Path, mode: u32) -> io::Result<()> {
-    match DirBuilder::new().mode(mode & 0o777).create(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_type(path, |t| t.is_dir()) => {}
-        Err(e) => return Err(e),
-    }
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-}
-
-fn write_file(path: &Path, body: &[u8], mode: u32) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
+/// A new regular file, 0644.
+fn write_file(path: &Path, body: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(body)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::FileTypeExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    /// The test's own ids stand in for root and hermes: chown to them needs no privilege.
+    fn own_ids(dir: &Path) -> Owners {
+        let m = fs::metadata(dir).unwrap();
+        Owners {
+            owner: m.uid(),
+            hermes_uid: m.uid(),
+            hermes_gid: m.gid(),
+        }
+    }
 
     fn mode(p: &Path) -> u32 {
         fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
@@ -130,7 +149,7 @@ mod tests {
     fn layout_down() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("gateway-work");
-        build(&dir, false, &Template::default()).unwrap();
+        build(&dir, false, &Template::default(), own_ids(t.path())).unwrap();
         assert_eq!(fs::read_to_string(dir.join("type")).unwrap(), "longrun\n");
         assert_eq!(
             fs::read_to_string(dir.join("timeout-kill")).unwrap(),
@@ -149,16 +168,15 @@ mod tests {
             Path::new(paths::GATEWAY_LOG_RUN)
         );
         assert!(dir.join("down").exists());
+        assert_eq!(mode(&dir), 0o755);
         for root in [dir.clone(), dir.join("log")] {
-            assert_eq!(mode(&root.join("event")), 0o3730);
-            assert_eq!(mode(&root.join("supervise")), 0o755);
-            assert_eq!(mode(&root.join("supervise/event")), 0o3730);
-            assert_eq!(mode(&root.join("supervise/control")), 0o660);
+            assert_eq!(mode(&root.join("supervise")), 0o710);
+            assert_eq!(mode(&root.join("supervise/control")), 0o620);
+            let control = fs::symlink_metadata(root.join("supervise/control")).unwrap();
+            assert!(control.file_type().is_fifo());
             assert!(
-                fs::symlink_metadata(root.join("supervise/control"))
-                    .unwrap()
-                    .file_type()
-                    .is_fifo()
+                !root.join("event").exists(),
+                "event/ is s6-supervise's to make, root-only"
             );
         }
         assert!(!dir.join("log/type").exists());
@@ -168,44 +186,14 @@ mod tests {
     fn layout_up_has_no_down() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("gateway-work");
-        build(&dir, true, &Template::default()).unwrap();
+        build(&dir, true, &Template::default(), own_ids(t.path())).unwrap();
         assert!(!dir.join("down").exists());
     }
 
     #[test]
     fn refuses_existing_dir() {
         let t = tempfile::tempdir().unwrap();
-        assert!(build(t.path(), true, &Template::default()).is_err());
-    }
-
-    #[test]
-    fn skeleton_is_idempotent_and_resets_modes() {
-        let t = tempfile::tempdir().unwrap();
-        seed_skeleton(t.path()).unwrap();
-        fs::set_permissions(
-            t.path().join("supervise"),
-            fs::Permissions::from_mode(0o700),
-        )
-        .unwrap();
-        seed_skeleton(t.path()).unwrap();
-        assert_eq!(mode(&t.path().join("supervise")), 0o755);
-        assert_eq!(mode(&t.path().join("event")), 0o3730);
-        let control = t.path().join("supervise/control");
-        assert!(
-            fs::symlink_metadata(&control)
-                .unwrap()
-                .file_type()
-                .is_fifo()
-        );
-        assert_eq!(mode(&control), 0o660);
-    }
-
-    #[test]
-    fn skeleton_refuses_a_link_where_a_dir_belongs() {
-        let t = tempfile::tempdir().unwrap();
-        let elsewhere = tempfile::tempdir().unwrap();
-        symlink(elsewhere.path(), t.path().join("supervise")).unwrap();
-        fs::create_dir(t.path().join("event")).unwrap();
-        assert!(seed_skeleton(t.path()).is_err());
+        let ids = own_ids(t.path());
+        assert!(build(t.path(), true, &Template::default(), ids).is_err());
     }
 }

@@ -1,0 +1,217 @@
+//! The gateway as an s6 service, as the CLI drives it: the s6 command (`s6::control`) plus the
+//! operator's intent, recorded in the profile's home (contract §3.3, §6.3).
+//!
+//! The intent is recorded *before* the command, so that a verb which cannot record it (e.g.
+//! `gateway_state.json` or its lock left root-owned by a root `docker exec`) fails and changes
+//! nothing — instead of stopping the gateway while the next boot, reading the old intent,
+//! starts it again. If the s6 command then fails, the previous intent is put back.
+
+use super::marker;
+use crate::paths::Paths;
+use crate::s6::{self, control::Control, control::Transition};
+use crate::state;
+use serde_json::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum ServiceError {
+    S6(s6::Error),
+    /// The intent could not be recorded; the message names the file and the reason.
+    Intent(String),
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceError::S6(e) => e.fmt(f),
+            ServiceError::Intent(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<s6::Error> for ServiceError {
+    fn from(e: s6::Error) -> Self {
+        ServiceError::S6(e)
+    }
+}
+
+pub struct Service<'a> {
+    pub paths: &'a Paths,
+    pub control: &'a Control,
+}
+
+impl Service<'_> {
+    pub fn start(&self, profile: &str) -> Result<Transition, ServiceError> {
+        let undo = self.record(profile, "running")?;
+        self.control.start(profile).map_err(|e| undo.revert(e))
+    }
+
+    /// Writes the planned-stop marker for the running pid first, so the gateway records
+    /// `stopped` when the SIGTERM comes; then `stopped` as the intent; then `s6-svc -D`.
+    pub fn stop(&self, profile: &str) -> Result<Transition, ServiceError> {
+        let home = self.paths.profile_home(profile);
+        // Fails early, before any intent is written, if there is no such slot.
+        let pid = self.control.status(profile)?.pid;
+        if let Some(pid) = pid
+            && home.is_dir()
+        {
+            marker::write(&home, pid).map_err(|e| {
+                ServiceError::Intent(format!(
+                    "cannot write the planned-stop marker {}: {e}",
+                    marker::marker_path(&home).display()
+                ))
+            })?;
+        }
+        let undo = self.record(profile, "stopped")?;
+        self.control.stop(profile).map_err(|e| {
+            let _ = std::fs::remove_file(marker::marker_path(&home));
+            undo.revert(e)
+        })
+    }
+
+    pub fn restart(&self, profile: &str) -> Result<Transition, ServiceError> {
+        let undo = self.record(profile, "running")?;
+        self.control.restart(profile).map_err(|e| undo.revert(e))
+    }
+
+    /// Records `desired_state` in the profile's home and returns how to undo it. A profile
+    /// whose home is gone has no intent to keep: nothing is recorded.
+    fn record(&self, profile: &str, desired: &str) -> Result<Undo, ServiceError> {
+        let home = self.paths.profile_home(profile);
+        if !home.is_dir() {
+            return Ok(Undo {
+                home: None,
+                previous: None,
+            });
+        }
+        let mut previous = None;
+        state::update(&home, |s| {
+            previous = s.insert("desired_state".into(), Value::from(desired));
+        })
+        .map_err(|e| {
+            ServiceError::Intent(format!(
+                "cannot record desired_state={desired} in {}: {e}",
+                state::state_path(&home).display()
+            ))
+        })?;
+        Ok(Undo {
+            home: Some(home),
+            previous,
+        })
+    }
+}
+
+/// The intent before a verb changed it.
+struct Undo {
+    home: Option<PathBuf>,
+    previous: Option<Value>,
+}
+
+impl Undo {
+    /// Puts the previous intent back (best effort: the s6 error is what the user must see).
+    fn revert(self, e: s6::Error) -> ServiceError {
+        if let Some(home) = &self.home {
+            restore(home, self.previous);
+        }
+        ServiceError::S6(e)
+    }
+}
+
+fn restore(home: &Path, previous: Option<Value>) {
+    let _ = state::update(home, |s| match previous {
+        Some(v) => {
+            s.insert("desired_state".into(), v);
+        }
+        None => {
+            s.remove("desired_state");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s6::programs::fake;
+    use std::fs;
+    use std::time::Duration;
+
+    fn setup(svc: &str) -> (tempfile::TempDir, Paths, Control) {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        fs::create_dir_all(paths.slot_dir("work")).unwrap();
+        fs::create_dir_all(paths.profile_home("work")).unwrap();
+        fake::install(&paths.command_dir, "s6-svok", "exit 0");
+        fake::install(&paths.command_dir, "s6-svc", svc);
+        fake::install(
+            &paths.command_dir,
+            "s6-svstat",
+            r#"if [ -f "$3/fake-up" ]; then echo "true true false 77 -1 NA 1"; else echo "false false true -1 0 NA 1"; fi"#,
+        );
+        let mut c = Control::new(paths.clone());
+        c.wait = Duration::from_millis(300);
+        c.poll = Duration::from_millis(5);
+        (t, paths, c)
+    }
+
+    const SVC: &str = r#"case "$1" in -U) touch "$2/fake-up";; -D) rm -f "$2/fake-up";; esac"#;
+
+    #[test]
+    fn records_intent_and_the_planned_stop_marker() {
+        let (_t, paths, c) = setup(SVC);
+        let s = Service {
+            paths: &paths,
+            control: &c,
+        };
+        let home = paths.profile_home("work");
+        assert!(s.start("work").unwrap().reached);
+        assert_eq!(
+            state::read(&home).unwrap().unwrap()["desired_state"],
+            "running"
+        );
+        assert!(s.stop("work").unwrap().reached);
+        assert_eq!(
+            state::read(&home).unwrap().unwrap()["desired_state"],
+            "stopped"
+        );
+        assert!(marker::marker_path(&home).exists());
+    }
+
+    #[test]
+    fn an_s6_failure_puts_the_old_intent_back() {
+        let (_t, paths, c) = setup("echo 'unable to control: Permission denied' >&2; exit 111");
+        let s = Service {
+            paths: &paths,
+            control: &c,
+        };
+        let home = paths.profile_home("work");
+        state::set_desired(&home, "stopped").unwrap();
+        let e = s.start("work").unwrap_err();
+        assert!(e.to_string().contains("Permission denied"), "{e}");
+        assert_eq!(
+            state::read(&home).unwrap().unwrap()["desired_state"],
+            "stopped"
+        );
+    }
+
+    #[test]
+    fn an_unrecordable_intent_changes_nothing() {
+        let (_t, paths, c) = setup(SVC);
+        let s = Service {
+            paths: &paths,
+            control: &c,
+        };
+        let home = paths.profile_home("work");
+        // What a root `docker exec` leaves, as far as an unprivileged writer can tell: the
+        // lock cannot be opened for writing. (A directory stands in for a root-owned file.)
+        fs::create_dir(home.join(state::LOCK_FILE)).unwrap();
+        let e = s.start("work").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("cannot record desired_state=running"), "{msg}");
+        assert!(msg.contains(".gateway_state.lock"), "{msg}");
+        assert!(
+            !paths.slot_dir("work").join("fake-up").exists(),
+            "not started"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! Profiles on disk (contract §6.1): `$HERMES_HOME/profiles/<name>/`, marked by `SOUL.md`.
+//! Made and removed whole: built in a hidden staging dir and renamed into place; removed by
+//! renaming out of sight first. Changes of the profile set (and of their slots, which the CLI
+//! makes alongside) are serialised by one lock, so concurrent creates and deletes of one name
+//! end with the whole profile and its slot, or with neither.
+
+use crate::paths::Paths;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The file that makes a directory under `profiles/` a profile.
+/// Regression `reconcile-config-yaml`: the reconciler keyed on `config.yaml`, which profiles
+/// do not have (only the reconciler's view changes: `create` still writes `SOUL.md`).
+pub const MARKER: &str = "SOUL.md";
+pub const MARKER_FOR_RECONCILE: &str = if cfg!(feature = "regress-reconcile-config-yaml") {
+    "config.yaml"
+} else {
+    MARKER
+};
+const SOUL_TEMPLATE: &str =
+    "# SOUL\n\nThis file marks a hermes profile. Describe the agent's persona here.\n";
+/// Taken by every `profile create`/`delete` for its whole duration.
+pub const LOCK_FILE: &str = ".profiles.lock";
+
+/// Holds the profile-set lock while alive.
+pub struct ProfilesLock(#[allow(dead_code)] Flock<File>);
+
+/// Takes the profile-set lock (`$HERMES_HOME/.profiles.lock`). Opened read-only and without
+/// following a link or blocking, so a lock file a root `docker exec` left behind still works
+/// and a FIFO in its place cannot hang us.
+pub fn lock(paths: &Paths) -> io::Result<ProfilesLock> {
+    let path = paths.hermes_home.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(false)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
+        .open(&path)
+        .or_else(|e| match e.kind() {
+            io::ErrorKind::NotFound => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+                .open(&path),
+            _ => Err(e),
+        })
+        .map_err(|e| annotate(e, "cannot open", &path))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(annotate(
+            io::Error::other("not a regular file"),
+            "refusing to use",
+            &path,
+        ));
+    }
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map(ProfilesLock)
+        .map_err(|(_, e)| annotate(io::Error::from(e), "cannot lock", &path))
+}
+
+pub fn dir(paths: &Paths, name: &str) -> PathBuf {
+    paths.profiles_dir().join(name)
+}
+
+/// Whether anything (even a link or a file) sits at the profile's path.
+pub fn exists(paths: &Paths, name: &str) -> bool {
+    fs::symlink_metadata(dir(paths, name)).is_ok()
+}
+
+/// Makes `profiles/<name>/` with its `SOUL.md`: built in a hidden staging dir unique to this
+/// process, then renamed into place. Fails if anything is already there.
+pub fn create(paths: &Paths, name: &str) -> io::Result<()> {
+    let profiles = paths.profiles_dir();
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&profiles)
+        .map_err(|e| annotate(e, "cannot create", &profiles))?;
+    let target = dir(paths, name);
+    if fs::symlink_metadata(&target).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("profile '{name}' already exists"),
+        ));
+    }
+    let staging = profiles.join(format!(".{name}.tmp-{}", std::process::id()));
+    let built = (|| {
+        fs::DirBuilder::new().mode(0o755).create(&staging)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(staging.join(MARKER))?;
+        f.write_all(SOUL_TEMPLATE.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&staging, &target)
+    })();
+    if built.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    built.map_err(|e| annotate(e, "cannot create profile", &target))
+}
+
+/// Removes `profiles/<name>/`: renamed out of sight first (a hidden name the reconciler
+/// ignores), then deleted, so no half-deleted profile is ever visible. Missing is fine.
+pub fn remove(paths: &Paths, name: &str) -> io::Result<bool> {
+    let target = dir(paths, name);
+    if fs::symlink_metadata(&target).is_err() {
+        return Ok(false);
+    }
+    let hidden = paths
+        .profiles_dir()
+        .join(format!(".{name}.del-{}", std::process::id()));
+    fs::rename(&target, &hidden).map_err(|e| annotate(e, "cannot remove", &target))?;
+    fs::remove_dir_all(&hidden).map_err(|e| annotate(e, "cannot remove", &hidden))?;
+    Ok(true)
+}
+
+fn annotate(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_then_remove_leaves_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        fs::create_dir_all(&paths.hermes_home).unwrap();
+        let _l = lock(&paths).unwrap();
+        create(&paths, "work").unwrap();
+        assert!(dir(&paths, "work").join(MARKER).is_file());
+        let e = create(&paths, "work").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert!(remove(&paths, "work").unwrap());
+        assert!(!remove(&paths, "work").unwrap());
+        assert_eq!(fs::read_dir(paths.profiles_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_lock_is_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        fs::create_dir_all(&paths.hermes_home).unwrap();
+        nix::unistd::mkfifo(
+            &paths.hermes_home.join(LOCK_FILE),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let e = lock(&paths).err().expect("a FIFO is not a lock file");
+        assert!(e.to_string().contains("refusing"), "{e}");
+    }
+}

@@ -1,0 +1,153 @@
+//! Asking the registrar for a slot, as the CLI does: `s6-sudo -e <socket> <request>`
+//! (`-e`: none of our environment is sent; the helper would not use it anyway).
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Request, SOCKET};
+use crate::s6::programs::{Programs, S6ErrorKind};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Bound on one request: registering waits for s6 to start the slot's supervisors, and
+/// unregistering for the gateway to go down (10 s each at most, on the helper's side).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// Nothing answered on the socket: the service is down, or not started yet.
+    Unavailable(String),
+    /// The registrar would not talk to us (its access rules) or died mid-request.
+    Refused(String),
+    /// The helper refused or failed the request: its one line.
+    Failed(String),
+    /// The helper did not understand the request: its one line.
+    Usage(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Unavailable(why) => {
+                write!(f, "the slot registrar is not available ({why})")
+            }
+            ClientError::Refused(why) => write!(f, "the slot registrar refused the request: {why}"),
+            ClientError::Failed(why) | ClientError::Usage(why) => {
+                write!(f, "the slot registrar says: {why}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+pub struct Client {
+    pub programs: Programs,
+    pub socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(programs: Programs) -> Self {
+        Client {
+            programs,
+            socket: PathBuf::from(SOCKET),
+        }
+    }
+
+    pub fn register(&self, profile: &str, start: bool) -> Result<(), ClientError> {
+        self.send(&Request::Register {
+            profile: profile.to_string(),
+            start,
+        })
+    }
+
+    pub fn unregister(&self, profile: &str) -> Result<(), ClientError> {
+        self.send(&Request::Unregister {
+            profile: profile.to_string(),
+        })
+    }
+
+    pub fn send(&self, request: &Request) -> Result<(), ClientError> {
+        let socket = self.socket.display().to_string();
+        let req = request.to_args();
+        let mut argv: Vec<&str> = vec!["-e", &socket];
+        argv.extend(req.iter().map(String::as_str));
+        let e = match self
+            .programs
+            .run_with_timeout("s6-sudo", &argv, REQUEST_TIMEOUT)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let (code, stdout, stderr) = match &e.kind {
+            S6ErrorKind::Exit {
+                code,
+                stdout,
+                stderr,
+            } => (*code, stdout.trim(), stderr.trim()),
+            S6ErrorKind::Timeout(_) => return Err(ClientError::Failed(e.to_string())),
+            S6ErrorKind::Spawn(why) => return Err(ClientError::Unavailable(why.clone())),
+        };
+        let line = || stdout.lines().last().unwrap_or(stderr).to_string();
+        match code.map(|c| c as u8) {
+            Some(c) if c == EXIT_OK => Ok(()),
+            Some(c) if c == EXIT_FAILED => Err(ClientError::Failed(line())),
+            Some(c) if c == EXIT_USAGE => Err(ClientError::Usage(line())),
+            // s6-sudo's own failures (111): which one is in its message.
+            _ if stderr.contains("connect to ") && !stderr.contains("s6-sudod server") => {
+                Err(ClientError::Unavailable(stderr.to_string()))
+            }
+            _ => Err(ClientError::Refused(if stderr.is_empty() {
+                e.to_string()
+            } else {
+                stderr.to_string()
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s6::programs::fake;
+
+    fn client(body: &str) -> (tempfile::TempDir, Client) {
+        let t = tempfile::tempdir().unwrap();
+        fake::install(t.path(), "s6-sudo", body);
+        let c = Client::new(Programs::new(t.path()));
+        (t, c)
+    }
+
+    #[test]
+    fn sends_the_request_without_environment() {
+        let (t, c) = client(r#"echo "$@" > "$(dirname "$0")/argv""#);
+        c.register("alpha", true).unwrap();
+        let argv = std::fs::read_to_string(t.path().join("argv")).unwrap();
+        assert_eq!(argv, format!("-e {SOCKET} register alpha --start\n"));
+    }
+
+    #[test]
+    fn maps_each_failure_to_one_line() {
+        let (_t, c) = client("echo 'gateway-alpha already exists'; exit 1");
+        assert_eq!(
+            c.register("alpha", false),
+            Err(ClientError::Failed("gateway-alpha already exists".into()))
+        );
+        let (_t, c) = client("echo 'invalid profile name'; exit 2");
+        assert!(matches!(c.register("x", false), Err(ClientError::Usage(_))));
+        let (_t, c) = client(
+            "echo 's6-ipcclient: fatal: unable to connect to /run/hermes/registrar.sock: No such file or directory' >&2; exit 111",
+        );
+        let e = c.unregister("alpha").unwrap_err();
+        assert!(matches!(e, ClientError::Unavailable(_)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("the slot registrar is not available")
+        );
+        let (_t, c) = client(
+            "echo 's6-sudoc: fatal: unable to connect to the s6-sudod server - check that you have appropriate permissions' >&2; exit 111",
+        );
+        assert!(matches!(
+            c.unregister("alpha"),
+            Err(ClientError::Refused(_))
+        ));
+    }
+}

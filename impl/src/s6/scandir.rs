@@ -1,0 +1,373 @@
+//! Adding gateway slots to the scandir and removing them (contract §3.3): the registrar's code
+//! path, run as root — by the registrar helper for hermes' requests, and by the boot
+//! reconciler. Nothing else creates or removes a gateway slot, and it only ever touches
+//! `gateway-<valid name>` entries, never a static service.
+//!
+//! Callers serialise: the registrar helper and the reconciler take the registrar's lock
+//! (`crate::registrar`). Staging names carry the process id, so two processes never share one.
+
+use super::programs::Programs;
+use super::slot::{self, Owners, Template};
+use super::svstat;
+use super::{Error, io_err};
+use crate::names;
+use crate::paths::Paths;
+use crate::poll;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct Scandir {
+    pub paths: Paths,
+    pub programs: Programs,
+    pub template: Template,
+    pub owners: Owners,
+    /// Bound on waiting for s6-svscan to start (or let go of) a slot's supervisors.
+    pub supervise_wait: Duration,
+    /// Bound on waiting for a slot being removed to go down.
+    pub down_wait: Duration,
+    pub poll: Duration,
+}
+
+/// One registration: the profile and whether its gateway starts at once (no `down` file).
+pub type Request = (String, bool);
+
+impl Scandir {
+    pub fn new(paths: Paths, owners: Owners) -> Self {
+        let programs = Programs::new(&paths.command_dir);
+        Scandir {
+            paths,
+            programs,
+            template: Template::default(),
+            owners,
+            supervise_wait: Duration::from_secs(10),
+            down_wait: Duration::from_secs(10),
+            poll: Duration::from_millis(10),
+        }
+    }
+
+    fn scandir(&self) -> String {
+        self.paths.scandir.display().to_string()
+    }
+
+    /// `.gateway-<p>.<what>.<pid>`: hidden from s6-svscan, unique to this process.
+    fn staging(&self, profile: &str, what: &str) -> PathBuf {
+        self.paths.scandir.join(format!(
+            ".{}.{what}.{}",
+            names::slot_name(profile),
+            std::process::id()
+        ))
+    }
+
+    /// Registers one slot; see `register_all`.
+    pub fn register(&self, profile: &str, start: bool) -> Result<(), Error> {
+        self.register_all(&[(profile.to_string(), start)])
+            .pop()
+            .expect("one result per request")
+    }
+
+    /// Registers every request in one batch: each slot is built in its own staging dir and
+    /// published with one rename, then one rescan, then every supervisor (slot and logger) is
+    /// awaited together. A slot that fails any step is removed again: each request ends with
+    /// a whole, supervised slot or with none. One result per request, in order.
+    pub fn register_all(&self, requests: &[Request]) -> Vec<Result<(), Error>> {
+        let mut results: Vec<Result<(), Error>> = requests
+            .iter()
+            .map(|(p, start)| self.publish(p, *start))
+            .collect();
+        let published: Vec<usize> = (0..requests.len())
+            .filter(|&i| results[i].is_ok())
+            .collect();
+        if published.is_empty() {
+            return results;
+        }
+        if let Err(e) = self.programs.run("s6-svscanctl", &["-a", &self.scandir()]) {
+            // The scanner never saw them, so no supervisor can hold them: remove at once.
+            for &i in &published {
+                let _ = remove_tree(&self.paths.slot_dir(&requests[i].0));
+                results[i] = Err(Error::S6(e.clone()));
+            }
+            return results;
+        }
+        let mut waiting: Vec<usize> = published;
+        poll::until(self.supervise_wait, self.poll, || {
+            waiting.retain(|&i| !self.supervised_with_logger(&self.paths.slot_dir(&requests[i].0)));
+            waiting.is_empty()
+        });
+        for i in waiting {
+            let p = &requests[i].0;
+            // The scanner saw it and may still start a supervisor: remove it the careful way.
+            let _ = self.unregister(p);
+            results[i] = Err(Error::Timeout(format!(
+                "s6-svscan started no supervisor for {} within {} s (see the container log); \
+                 the slot was removed",
+                names::slot_name(p),
+                self.supervise_wait.as_secs()
+            )));
+        }
+        results
+    }
+
+    /// Builds the slot in its staging dir and renames it into place (not yet scanned).
+    fn publish(&self, profile: &str, start: bool) -> Result<(), Error> {
+        names::validate(profile)?;
+        let dir = self.paths.slot_dir(profile);
+        if fs::symlink_metadata(&dir).is_ok() {
+            return Err(Error::AlreadyRegistered(profile.to_string()));
+        }
+        let staging = self.staging(profile, "new");
+        remove_tree(&staging).map_err(io_err("cannot remove stale staging dir", &staging))?;
+        let built = slot::build(&staging, start, &self.template, self.owners)
+            .map_err(io_err("cannot build slot in", &staging))
+            // rename(2) replaces an empty directory: refuse to, there is no RENAME_NOREPLACE
+            // in std, so check again right before (the registrar's lock serialises writers).
+            .and_then(|()| match fs::symlink_metadata(&dir) {
+                Ok(_) => Err(Error::AlreadyRegistered(profile.to_string())),
+                Err(_) => fs::rename(&staging, &dir).map_err(io_err("cannot publish slot", &dir)),
+            });
+        if built.is_err() {
+            let _ = remove_tree(&staging);
+        }
+        built
+    }
+
+    /// Idempotent removal: down the service and wait until it is really down, hide the slot
+    /// from the scanner (rename to a dot name), have the scanner drop vanished services, wait
+    /// until no s6-supervise holds the slot or its logger, then remove it. Returns false if
+    /// there was nothing to remove.
+    pub fn unregister(&self, profile: &str) -> Result<bool, Error> {
+        names::validate(profile)?;
+        let dir = self.paths.slot_dir(profile);
+        match fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::Io(format!("cannot stat {}", dir.display()), e)),
+            // Only ever a directory we made; a link or file under our name is not ours to touch.
+            Ok(m) if !m.is_dir() => {
+                return Err(Error::Io(
+                    format!("refusing to remove {}", dir.display()),
+                    io::Error::other("not a slot directory"),
+                ));
+            }
+            Ok(_) => {}
+        }
+        let d = dir.display().to_string();
+        // Regression `unregister-rmtree-first`: the dir was removed while s6-supervise still
+        // ran in it, then the scanner was told; nothing waited for anything.
+        if cfg!(feature = "regress-unregister-rmtree-first") {
+            let _ = fs::remove_dir_all(&dir);
+            self.programs
+                .run("s6-svscanctl", &["-an", &self.scandir()])?;
+            return Ok(true);
+        }
+        if self.supervised(&dir) {
+            self.programs.run("s6-svc", &["-d", &d])?;
+            let down = poll::until(self.down_wait, self.poll, || {
+                self.programs
+                    .run("s6-svstat", &["-o", svstat::FIELDS, &d])
+                    .ok()
+                    .and_then(|o| svstat::parse(&o.stdout).ok())
+                    .is_some_and(|s| !s.up)
+            });
+            if !down {
+                return Err(Error::Timeout(format!(
+                    "{d} did not go down within {} s",
+                    self.down_wait.as_secs()
+                )));
+            }
+        }
+        let hidden = self.staging(profile, "del");
+        remove_tree(&hidden).map_err(io_err("cannot remove stale", &hidden))?;
+        fs::rename(&dir, &hidden).map_err(io_err("cannot hide slot", &dir))?;
+        self.programs
+            .run("s6-svscanctl", &["-an", &self.scandir()])?;
+        let log = hidden.join("log");
+        let released = poll::until(self.supervise_wait, self.poll, || {
+            !self.supervised(&hidden) && !self.supervised(&log)
+        });
+        if !released {
+            return Err(Error::Timeout(format!(
+                "s6-supervise still holds {} after {} s",
+                hidden.display(),
+                self.supervise_wait.as_secs()
+            )));
+        }
+        remove_tree(&hidden).map_err(io_err("cannot remove", &hidden))?;
+        Ok(true)
+    }
+
+    /// Removes the staging dirs a killed request left (`.gateway-*.new.*`, `.gateway-*.del.*`,
+    /// and the older `.tmp` form); returns what was removed. For the boot, before anything
+    /// registers.
+    pub fn remove_stale_staging(&self) -> Result<Vec<PathBuf>, Error> {
+        let rd = fs::read_dir(&self.paths.scandir)
+            .map_err(io_err("cannot list", &self.paths.scandir))?;
+        let mut removed = Vec::new();
+        for entry in rd.filter_map(Result::ok) {
+            let name = entry.file_name();
+            if !is_staging_name(&name.to_string_lossy()) {
+                continue;
+            }
+            let path = entry.path();
+            remove_tree(&path).map_err(io_err("cannot remove stale", &path))?;
+            removed.push(path);
+        }
+        Ok(removed)
+    }
+
+    /// `s6-svok`: is an s6-supervise running on this dir?
+    fn supervised(&self, dir: &Path) -> bool {
+        self.programs
+            .succeeds("s6-svok", &[&dir.display().to_string()])
+    }
+
+    fn supervised_with_logger(&self, dir: &Path) -> bool {
+        self.supervised(dir) && self.supervised(&dir.join("log"))
+    }
+}
+
+/// A staging dir of the registrar's code path: `.gateway-<p>.{new,del}.<pid>` (or `.tmp…`).
+pub fn is_staging_name(name: &str) -> bool {
+    name.starts_with(".gateway-")
+        && (name.contains(".new.") || name.contains(".del.") || name.contains(".tmp"))
+}
+
+/// Removes a directory tree, or a file or link, never following a link; nothing there is fine.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s6::programs::fake;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A scandir on temp roots with fake s6 programs. `svok` decides s6-svok's answer.
+    fn setup(svscanctl: &str, svok: &str) -> (tempfile::TempDir, Scandir) {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        fs::create_dir_all(&paths.scandir).unwrap();
+        fake::install(&paths.command_dir, "s6-svscanctl", svscanctl);
+        fake::install(&paths.command_dir, "s6-svok", svok);
+        fake::install(&paths.command_dir, "s6-svc", "exit 0");
+        fake::install(
+            &paths.command_dir,
+            "s6-svstat",
+            "echo 'false false true -1 0 NA 1'",
+        );
+        let m = fs::metadata(t.path()).unwrap();
+        let owners = Owners {
+            owner: m.uid(),
+            hermes_uid: m.uid(),
+            hermes_gid: m.gid(),
+        };
+        let mut s = Scandir::new(paths, owners);
+        s.supervise_wait = Duration::from_millis(300);
+        s.down_wait = Duration::from_millis(300);
+        s.poll = Duration::from_millis(5);
+        (t, s)
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn batch_registers_each_once() {
+        let (_t, s) = setup("exit 0", "exit 0");
+        let res = s.register_all(&[
+            ("default".into(), true),
+            ("work".into(), false),
+            ("work".into(), false),
+            ("Bad".into(), false),
+        ]);
+        assert!(res[0].is_ok() && res[1].is_ok());
+        assert!(matches!(res[2], Err(Error::AlreadyRegistered(_))));
+        assert!(matches!(res[3], Err(Error::Name(_))));
+        assert_eq!(
+            entries(&s.paths.scandir),
+            vec!["gateway-default", "gateway-work"]
+        );
+        assert!(!s.paths.slot_dir("default").join("down").exists());
+        assert!(s.paths.slot_dir("work").join("down").exists());
+    }
+
+    #[test]
+    fn rescan_failure_leaves_nothing() {
+        let (_t, s) = setup(
+            "echo 's6-svscanctl: fatal: unable to control /run/service: Permission denied' >&2; exit 111",
+            "exit 1",
+        );
+        let e = s.register("work", false).unwrap_err();
+        assert!(
+            matches!(&e, Error::S6(x) if x.exit_code() == Some(111)),
+            "{e}"
+        );
+        assert!(e.to_string().contains("Permission denied"), "{e}");
+        assert!(entries(&s.paths.scandir).is_empty());
+    }
+
+    #[test]
+    fn no_supervisor_means_no_slot() {
+        // The scanner accepts the rescan but never starts a supervisor (e.g. its service
+        // limit): the slot is withdrawn and the request fails, never "registered".
+        let (_t, s) = setup("exit 0", "exit 1");
+        let e = s.register("work", false).unwrap_err();
+        assert!(e.to_string().contains("no supervisor"), "{e}");
+        assert!(entries(&s.paths.scandir).is_empty());
+    }
+
+    #[test]
+    fn unregister_waits_for_release_then_removes() {
+        // s6-svok succeeds on the visible slot but not once hidden (the scanner let go).
+        let (_t, s) = setup(
+            "exit 0",
+            r#"case "$1" in */gateway-*) exit 0;; *) exit 1;; esac"#,
+        );
+        s.register("work", true).unwrap();
+        assert!(s.unregister("work").unwrap());
+        assert!(entries(&s.paths.scandir).is_empty());
+        assert!(!s.unregister("work").unwrap());
+    }
+
+    #[test]
+    fn unregister_keeps_a_slot_still_held() {
+        let (_t, s) = setup("exit 0", "exit 0");
+        s.register("work", false).unwrap();
+        let e = s.unregister("work").unwrap_err();
+        assert!(matches!(e, Error::Timeout(_)), "{e}");
+        // Hidden from the scanner but not deleted under a live supervisor.
+        assert!(
+            entries(&s.paths.scandir)
+                .iter()
+                .any(|e| e.starts_with(".gateway-work.del."))
+        );
+    }
+
+    #[test]
+    fn stale_staging_is_removed_and_named() {
+        let (_t, s) = setup("exit 0", "exit 0");
+        for n in [
+            ".gateway-a.new.12",
+            ".gateway-b.del.7/log",
+            ".gateway-c.tmp",
+        ] {
+            fs::create_dir_all(s.paths.scandir.join(n)).unwrap();
+        }
+        fs::create_dir_all(s.paths.scandir.join(".s6-svscan")).unwrap();
+        let removed = s.remove_stale_staging().unwrap();
+        assert_eq!(removed.len(), 3);
+        assert_eq!(entries(&s.paths.scandir), vec![".s6-svscan"]);
+    }
+}
