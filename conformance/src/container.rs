@@ -48,6 +48,8 @@ pub struct ContainerSpec {
     pub data_volume: Option<String>,
     /// Do not wait for the readiness marker after start.
     pub no_wait: bool,
+    /// `docker run --user`: the user the container's process starts as.
+    pub user: Option<String>,
 }
 
 impl ContainerSpec {
@@ -79,9 +81,43 @@ impl ContainerSpec {
         self.no_wait = true;
         self
     }
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(user.into());
+        self
+    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A Docker object name unique to this process and call (`hermes-conf-<pid>-<n>-<tag>`): a
+/// scenario run twice in one process (the sensitivity test does) never meets its own leftovers.
+pub fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("hermes-conf-{}-{n}-{}", std::process::id(), slug(tag))
+}
+
+/// Removes a named volume once no container uses it any more (a container being removed may
+/// still hold it for a moment): polls with a deadline, and says so if it could not.
+pub async fn remove_volume(docker: &Docker, volume: &str) {
+    let removed = wait::poll_until(
+        &format!("volume {volume} to be removed"),
+        Duration::from_secs(10),
+        || async {
+            docker
+                .remove_volume(
+                    volume,
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+    if let Err(e) = removed {
+        crate::image::progress(format!("could not remove {volume}: {e}"));
+    }
+}
 
 /// A running container under test.
 pub struct Hermes {
@@ -175,6 +211,9 @@ impl Hermes {
         }
         if let Some(cmd) = &spec.cmd {
             req = req.with_cmd(cmd.clone());
+        }
+        if let Some(user) = &spec.user {
+            req = req.with_user(user);
         }
         if let Some(vol) = &spec.data_volume {
             req = req.with_mount(Mount::volume_mount(vol.clone(), "/opt/data"));

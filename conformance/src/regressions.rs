@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use crate::image::Variant;
 use crate::s6probe::{profile_home, slot_dir, svstat};
 use crate::scenarios::restart::{Expect, Prior};
-use crate::scenarios::{dashboard, lifecycle, restart, security};
+use crate::scenarios::{dashboard, lifecycle, parity, restart, security};
 use crate::{Ctx, wait};
 
 /// The scenario that catches a regression. Each is a contract check that passes on the
@@ -39,6 +39,8 @@ pub enum Catcher {
     SuperviseLinksNotWrittenThrough,
     /// Contract §10: links hermes plants in `event/` are never written through by root.
     EventLinksNotWrittenThrough,
+    /// Contract §1: with `PUID`/`PGID`, the whole lifecycle works as the remapped hermes.
+    PuidLifecycle,
 }
 
 impl Catcher {
@@ -59,6 +61,7 @@ impl Catcher {
                 "security/supervise_links_not_written_through"
             }
             Catcher::EventLinksNotWrittenThrough => "security/event_links_not_written_through",
+            Catcher::PuidLifecycle => "parity/puid_matches_a_host_directory",
         }
     }
 
@@ -90,6 +93,7 @@ impl Catcher {
             Catcher::EventLinksNotWrittenThrough => {
                 security::event_links_not_written_through(ctx).await
             }
+            Catcher::PuidLifecycle => parity::puid_matches_a_host_directory(ctx).await,
         }
     }
 }
@@ -109,6 +113,16 @@ pub struct Regression {
 }
 
 pub const CATALOG: &[Regression] = &[
+    Regression {
+        id: "skeleton-ignores-remap",
+        bug: "the slot skeleton grants its rights to gid 10000, not hermes' remapped ids: EACCES on every new slot",
+        catcher: Catcher::PuidLifecycle,
+        cause: &[
+            "unable to check /run/service/gateway-hosted",
+            "Permission denied",
+        ],
+        root_passes: false,
+    },
     Regression {
         id: "proc1-exe-probe",
         bug: "detection reads /proc/1/exe, unreadable for hermes: s6 not detected, no slot",

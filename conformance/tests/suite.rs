@@ -11,6 +11,8 @@ mod dashboard;
 mod detection;
 #[path = "suite/lifecycle.rs"]
 mod lifecycle;
+#[path = "suite/parity.rs"]
+mod parity;
 #[path = "suite/regressions.rs"]
 mod regressions;
 #[path = "suite/restart.rs"]

@@ -3,6 +3,7 @@
 pub mod boot;
 pub mod cli;
 pub mod dashboard;
+pub mod fileio;
 pub mod gateway;
 pub mod names;
 pub mod paths;

@@ -78,8 +78,15 @@ impl Action {
     }
 }
 
-/// Step 1, as hermes: what the boot should do with each profile.
-pub fn plan(paths: &Paths) -> Vec<Action> {
+/// Step 1, as hermes: what the boot should do with each profile. Lines worth the container
+/// log (temp files swept, the bootstrap seed) go to `log`.
+pub fn plan(paths: &Paths, bootstrap: Option<&str>, log: &mut dyn FnMut(String)) -> Vec<Action> {
+    for removed in sweep_temp_files(paths) {
+        log(removed);
+    }
+    if let Some(line) = seed_bootstrap_state(paths, bootstrap) {
+        log(line);
+    }
     let mut actions = vec![plan_one(paths, names::DEFAULT_PROFILE)];
     let profiles = paths.profiles_dir();
     let entries = match fs::read_dir(&profiles) {
@@ -143,6 +150,104 @@ pub fn plan(paths: &Paths) -> Vec<Action> {
         actions.push(plan_one(paths, name));
     }
     actions
+}
+
+/// `HERMES_GATEWAY_BOOTSTRAP_STATE=running` (contract §5, as in the original image): on a
+/// volume where the default profile has no `gateway_state.json`, seed one saying `running`, so
+/// the first boot starts the gateway. An existing file is never replaced, a link there is
+/// refused (the file is created with `O_EXCL`, which never follows one), any other value is
+/// ignored. Returns the line to log, if any.
+pub fn seed_bootstrap_state(paths: &Paths, value: Option<&str>) -> Option<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let value = value.filter(|v| !v.is_empty())?;
+    if value != "running" {
+        return Some(format!(
+            "ignoring HERMES_GATEWAY_BOOTSTRAP_STATE={}: only `running` is understood",
+            names::escape_for_log(value.as_bytes())
+        ));
+    }
+    let path = state::state_path(&paths.hermes_home);
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Some(format!(
+                "refusing to seed {}: it is a symbolic link (HERMES_GATEWAY_BOOTSTRAP_STATE)",
+                path.display()
+            ));
+        }
+        Ok(_) => return None,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Some(format!("cannot seed {}: {e}", path.display())),
+    }
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&path)
+        .and_then(|mut f| f.write_all(b"{\"gateway_state\":\"running\"}\n"));
+    Some(match written {
+        Ok(()) => format!(
+            "seeded {} with gateway_state=running (HERMES_GATEWAY_BOOTSTRAP_STATE)",
+            path.display()
+        ),
+        Err(e) => format!("cannot seed {}: {e}", path.display()),
+    })
+}
+
+/// Removes what killed writers left — `profiles/.<name>.tmp-<pid>` and `.<name>.del-<pid>`
+/// (profile create/delete) and `.gateway_state.json.tmp-<pid>`,
+/// `.gateway-planned-stop.json.tmp-<pid>` in `$HERMES_HOME` and each profile home — and says
+/// what it removed. Nothing runs yet at boot, so none of it is in use. Links are removed, never
+/// followed.
+pub fn sweep_temp_files(paths: &Paths) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut remove = |path: &Path| {
+        let res = match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+            Ok(_) => fs::remove_file(path),
+            Err(e) => Err(e),
+        };
+        let shown = names::escape_for_log(path.as_os_str().as_bytes());
+        lines.push(match res {
+            Ok(()) => format!("removed stale temp file {shown}"),
+            Err(e) => format!("cannot remove stale temp file {shown}: {e}"),
+        });
+    };
+    let is_state_temp = |n: &[u8]| {
+        [
+            &b".gateway_state.json.tmp-"[..],
+            b".gateway-planned-stop.json.tmp-",
+        ]
+        .iter()
+        .any(|p| n.starts_with(p))
+    };
+    let entries = |dir: &Path| -> Vec<std::ffi::OsString> {
+        fs::read_dir(dir)
+            .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    let mut homes = vec![paths.hermes_home.clone()];
+    for name in entries(&paths.profiles_dir()) {
+        let b = name.as_bytes();
+        let path = paths.profiles_dir().join(&name);
+        if b.starts_with(b".") && (contains(b, b".tmp-") || contains(b, b".del-")) {
+            remove(&path);
+        } else if !b.starts_with(b".") && path.is_dir() {
+            homes.push(path);
+        }
+    }
+    for home in homes {
+        for name in entries(&home) {
+            if is_state_temp(name.as_bytes()) {
+                remove(&home.join(name));
+            }
+        }
+    }
+    lines
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn skipped(profile: &str, prior: Option<String>, reason: String) -> Action {
@@ -292,7 +397,7 @@ mod tests {
         fs::write(paths.profile_home("a-run").join("gateway.pid"), "1").unwrap();
         fs::write(paths.profile_home("a-run").join("processes.json"), "[]").unwrap();
 
-        let actions = plan(&paths);
+        let actions = plan(&paths, None, &mut |_| {});
         assert_eq!(
             triples(&actions),
             vec![
@@ -400,6 +505,72 @@ mod tests {
                 .unwrap()
                 .contains("invalid profile name")
         );
+    }
+
+    #[test]
+    fn temp_files_of_killed_writers_are_swept_and_named() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        profile(&paths, "default", None);
+        profile(&paths, "work", None);
+        let pd = paths.profiles_dir();
+        fs::create_dir_all(pd.join(".x.tmp-123/inner")).unwrap();
+        fs::create_dir_all(pd.join(".y.del-7")).unwrap();
+        fs::write(paths.hermes_home.join(".gateway_state.json.tmp-9"), "{").unwrap();
+        fs::write(
+            paths
+                .profile_home("work")
+                .join(".gateway-planned-stop.json.tmp-9"),
+            "",
+        )
+        .unwrap();
+        fs::write(paths.profile_home("work").join(".keep-me"), "").unwrap();
+        let mut lines = Vec::new();
+        plan(&paths, None, &mut |l| lines.push(l));
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("removed stale temp file "))
+        );
+        assert!(!pd.join(".x.tmp-123").exists() && !pd.join(".y.del-7").exists());
+        assert!(paths.profile_home("work").join(".keep-me").exists());
+    }
+
+    #[test]
+    fn bootstrap_seeds_once_and_never_through_a_link() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        fs::create_dir_all(&paths.hermes_home).unwrap();
+        let state = state::state_path(&paths.hermes_home);
+        assert!(seed_bootstrap_state(&paths, None).is_none());
+        let line = seed_bootstrap_state(&paths, Some("stopped")).unwrap();
+        assert!(line.contains("ignoring"), "{line}");
+        assert!(!state.exists());
+        assert!(
+            seed_bootstrap_state(&paths, Some("running"))
+                .unwrap()
+                .contains("seeded")
+        );
+        assert_eq!(
+            state::read(&paths.hermes_home).unwrap().unwrap()["gateway_state"],
+            "running"
+        );
+        fs::write(&state, r#"{"gateway_state":"stopped"}"#).unwrap();
+        assert!(
+            seed_bootstrap_state(&paths, Some("running")).is_none(),
+            "never clobbered"
+        );
+        fs::remove_file(&state).unwrap();
+        let target = t.path().join("target");
+        fs::write(&target, "orig").unwrap();
+        std::os::unix::fs::symlink(&target, &state).unwrap();
+        let line = seed_bootstrap_state(&paths, Some("running")).unwrap();
+        assert!(
+            line.contains("refusing") && line.contains("gateway_state.json"),
+            "{line}"
+        );
+        assert_eq!(fs::read_to_string(&target).unwrap(), "orig");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `gateway_state.json` in a profile home: tolerant read, atomic write, and keys this code
 //! does not own (e.g. `desired_state` for the gateway, platform data for the manager) kept.
 
+use crate::fileio;
 use serde_json::{Map, Value};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -114,37 +115,13 @@ pub fn update(home: &Path, f: impl FnOnce(&mut State)) -> io::Result<State> {
     Ok(state)
 }
 
-/// Exclusive lock serialising read-modify-write cycles of one profile's state file.
-///
-/// Opened without following a link and without blocking: a FIFO planted in its place fails
-/// at once (ENXIO) instead of hanging, and anything but a regular file is refused.
+/// Exclusive lock serialising read-modify-write cycles of one profile's state file. A FIFO,
+/// link or anything but a regular file in its place is refused at once (`fileio`).
 fn lock(home: &Path) -> io::Result<nix::fcntl::Flock<fs::File>> {
     let path = home.join(LOCK_FILE);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
-        .mode(0o644)
-        .open(&path)
-        .map_err(|e| with_path(e, "cannot open", &path))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| with_path(e, "cannot stat", &path))?;
-    if !meta.is_file() {
-        return Err(with_path(
-            io::Error::other("not a regular file"),
-            "refusing to use",
-            &path,
-        ));
-    }
+    let file = fileio::open_or_create_regular(&path, 0o644)?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| with_path(io::Error::from(e), "cannot lock", &path))
-}
-
-/// `what path: error`, keeping the error's kind.
-fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+        .map_err(|(_, e)| fileio::with_path(io::Error::from(e), "cannot lock", &path))
 }
 
 /// Records the operator's intent (`running`/`stopped`), keeping every other key.
@@ -155,33 +132,11 @@ pub fn set_desired(home: &Path, desired: &str) -> io::Result<()> {
     .map(|_| ())
 }
 
-/// Temp file in the same dir, fsync, rename over the target, fsync the dir: readers see the
-/// old or the new file, never a torn one.
+/// Replaces the state file atomically (`fileio::write_atomic`).
 pub fn write_atomic(home: &Path, state: &State) -> io::Result<()> {
-    let path = state_path(home);
-    let tmp = home.join(format!(".{STATE_FILE}.tmp-{}", std::process::id()));
     let mut body = serde_json::to_vec(state).map_err(io::Error::other)?;
     body.push(b'\n');
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| with_path(e, "cannot create", &tmp))?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path).map_err(|e| with_path(e, "cannot replace", &path))?;
-        if let Ok(d) = File::open(home) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    fileio::write_atomic(&state_path(home), &body, 0o644)
 }
 
 #[cfg(test)]

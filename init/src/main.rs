@@ -33,6 +33,7 @@
 
 mod environment;
 mod fresh_run;
+mod remap;
 mod sys;
 
 use std::ffi::{OsString, c_int};
@@ -52,7 +53,12 @@ const SVSCAN_ENV: &str = "PATH=/command:/usr/bin:/bin";
 const SVSCAN_PRELOAD: &str = "LD_PRELOAD=/opt/hermes/lib/svscan-handover.so";
 const HERMES_HOME_DEFAULT: &str = "/opt/data";
 /// hermes' group when `/etc/group` does not say (SPEC §1).
-const HERMES_GID_DEFAULT: u32 = 10000;
+/// hermes' ids when `/etc/passwd` does not say (contract §1).
+const HERMES_IDS_DEFAULT: (u32, u32) = (10000, 10000);
+/// The `hermes` subcommands a bare container command is taken for (`docker run IMG gateway
+/// run`, `docker run IMG --help`), as the original image's entry point did (contract §1).
+const HERMES_SUBCOMMANDS: &[&str] = &["status", "profile", "gateway", "dashboard", "help"];
+const HERMES: &str = "/opt/hermes/bin/hermes";
 
 /// Entry point called by the C runtime.
 #[cfg(not(test))]
@@ -67,7 +73,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c
     } else {
         sys::unblock_stop_signals();
     }
-    let cmd: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let cmd = dispatch(std::env::args_os().skip(1).collect());
     if sys::euid() != 0 {
         not_root(cmd)
     } else if !as_pid1 {
@@ -86,11 +92,37 @@ fn fatal(msg: impl std::fmt::Display) -> c_int {
     111
 }
 
-/// `docker run --user X`: no supervision tree and no cont-init; the command runs as given.
+/// A container command whose first word is a `hermes` subcommand or an option is a command for
+/// `hermes`; anything else runs as given.
+fn dispatch(cmd: Vec<OsString>) -> Vec<OsString> {
+    let for_hermes = cmd
+        .first()
+        .and_then(|w| w.to_str())
+        .is_some_and(|w| HERMES_SUBCOMMANDS.contains(&w) || (w.starts_with('-') && w.len() > 1));
+    if for_hermes {
+        std::iter::once(OsString::from(HERMES)).chain(cmd).collect()
+    } else {
+        cmd
+    }
+}
+
+/// `docker run --user X`: only hermes' own uid is accepted (the command then runs directly,
+/// unsupervised, with a warning); any other uid is refused before anything is done, pointing
+/// at the supported way to match a host uid (contract §1).
 fn not_root(cmd: Vec<OsString>) -> c_int {
+    let (hermes_uid, _) = hermes_ids();
+    let uid = sys::euid();
+    if uid != hermes_uid {
+        say(&format!(
+            "refusing to run as uid {uid}: this image starts as root and runs everything as \
+             hermes (uid {hermes_uid}); to give hermes a host user's ids, set HERMES_UID and \
+             HERMES_GID (or PUID and PGID) instead of --user"
+        ));
+        return 1;
+    }
     say(&format!(
-        "warning: not running as root (uid {}): no supervision tree and no cont-init; running the command directly",
-        sys::euid()
+        "warning: running as hermes (uid {uid}) from the start: no supervision tree and no \
+         cont-init; running the command directly"
     ));
     let Some((prog, args)) = cmd.split_first() else {
         return 0;
@@ -196,7 +228,16 @@ fn stop_container() {
 fn prepare_common(layout: &Layout, with_scandir: bool) -> std::io::Result<()> {
     fresh_run::remove_stale(layout, with_scandir)?;
     fresh_run::make_common_dirs(layout)?;
-    let owner = (0, hermes_gid());
+    // First of all the steps that grant ownership: the container environment is the next.
+    let record = layout.run.join("hermes/remap");
+    for line in remap::apply(
+        |k| std::env::var(k).ok(),
+        std::path::Path::new("/etc"),
+        &record,
+    ) {
+        say(&line);
+    }
+    let owner = (0, hermes_ids().1);
     environment::dump(&layout.envdir(), std::env::vars_os(), owner)
 }
 
@@ -210,17 +251,18 @@ fn stamp_boot(layout: &Layout) {
     }
 }
 
-/// hermes' group id from `/etc/group`.
-fn hermes_gid() -> u32 {
-    std::fs::read_to_string("/etc/group")
+/// hermes' uid and gid from `/etc/passwd` (after any remap).
+fn hermes_ids() -> (u32, u32) {
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|g| {
-            g.lines().find_map(|l| {
-                let mut f = l.split(':');
-                (f.next() == Some("hermes")).then(|| f.nth(1)?.parse().ok())?
+        .and_then(|db| {
+            db.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 4 && f[0] == "hermes")
+                    .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
             })
         })
-        .unwrap_or(HERMES_GID_DEFAULT)
+        .unwrap_or(HERMES_IDS_DEFAULT)
 }
 
 fn exec_failed(prog: &std::ffi::OsStr, err: &std::io::Error) -> c_int {
@@ -229,5 +271,37 @@ fn exec_failed(prog: &std::ffi::OsStr, err: &std::io::Error) -> c_int {
         127
     } else {
         126
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn bare_subcommands_and_options_go_to_hermes() {
+        assert_eq!(
+            dispatch(cmd(&["gateway", "run"])),
+            cmd(&[HERMES, "gateway", "run"])
+        );
+        assert_eq!(dispatch(cmd(&["--help"])), cmd(&[HERMES, "--help"]));
+        assert_eq!(
+            dispatch(cmd(&["profile", "list"])),
+            cmd(&[HERMES, "profile", "list"])
+        );
+        assert_eq!(
+            dispatch(cmd(&["hermes", "status"])),
+            cmd(&["hermes", "status"])
+        );
+        assert_eq!(
+            dispatch(cmd(&["sh", "-c", "exit 7"])),
+            cmd(&["sh", "-c", "exit 7"])
+        );
+        assert_eq!(dispatch(cmd(&["-"])), cmd(&["-"]));
+        assert!(dispatch(cmd(&[])).is_empty());
     }
 }

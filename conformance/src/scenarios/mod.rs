@@ -6,6 +6,7 @@ pub mod container_lifecycle;
 pub mod dashboard;
 pub mod detection;
 pub mod lifecycle;
+pub mod parity;
 pub mod restart;
 pub mod security;
 pub mod zombies;

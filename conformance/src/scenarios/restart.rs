@@ -214,7 +214,7 @@ pub async fn running_survives_kill(ctx: Ctx) -> Result<()> {
 
 /// A new container on the same named volume restores every profile and its intent.
 pub async fn recreate_on_same_volume(ctx: Ctx) -> Result<()> {
-    let volume = format!("hermes-conf-{}-recreate", std::process::id());
+    let volume = crate::container::unique_name("recreate");
     let result = async {
         let h = ctx
             .start(ContainerSpec::default().data_volume(&volume))
@@ -232,13 +232,7 @@ pub async fn recreate_on_same_volume(ctx: Ctx) -> Result<()> {
         h2.remove().await
     }
     .await;
-    let _ = ctx
-        .docker
-        .remove_volume(
-            &volume,
-            None::<bollard::query_parameters::RemoveVolumeOptions>,
-        )
-        .await;
+    crate::container::remove_volume(&ctx.docker, &volume).await;
     result
 }
 

@@ -19,6 +19,7 @@ use rstest::rstest;
 #[case("scandir-writable-by-hermes")]
 #[case("supervise-owned-by-hermes")]
 #[case("event-dir-writable-by-hermes")]
+#[case("skeleton-ignores-remap")]
 fn regression_is_caught_for_its_stated_reason(#[case] id: &'static str) {
     run(&format!("sensitivity/{id}"), |ctx| {
         regressions::sensitivity(ctx, id)
@@ -35,7 +36,7 @@ fn every_catalogue_id_is_tested() {
             r.id
         );
     }
-    assert_eq!(regressions::CATALOG.len(), 13);
+    assert_eq!(regressions::CATALOG.len(), 14);
 }
 
 #[test]

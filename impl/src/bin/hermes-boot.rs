@@ -34,6 +34,20 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
+/// Without a scandir there is no supervision tree to work on (`/init` was not PID 1, e.g.
+/// `docker run --init`, contract §2.1): the step says so in one line and succeeds.
+fn no_supervision_tree(step: &str, paths: &Paths) -> Option<ExitCode> {
+    if paths.scandir.exists() {
+        return None;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "hermes-boot: {step}: skipping: no supervision tree ({} is absent: /init is not PID 1)",
+        paths.scandir.display()
+    );
+    Some(ExitCode::SUCCESS)
+}
+
 fn fail(step: &str, msg: impl std::fmt::Display) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "hermes-boot: {step}: {msg}");
     ExitCode::FAILURE
@@ -61,12 +75,7 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
     if !nix::unistd::geteuid().is_root() {
         return fail(STEP, "must run as root (it registers slots)");
     }
-    let (hermes_uid, hermes_gid) = paths::hermes_ids();
-    let owners = Owners {
-        owner: 0,
-        hermes_uid,
-        hermes_gid,
-    };
+    let owners = Owners::image();
     let scandir = Scandir::new(paths.clone(), owners);
     // The registrar is not serving yet, but its lock is what every slot change holds.
     let _lock = match server::lock(Path::new(registrar::LOCK)) {
@@ -97,7 +106,8 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
     #[cfg(feature = "regress-scandir-writable-by-hermes")]
     {
         let mut rep = Reporter::new("scandir-perms");
-        hermes::boot::scandir_perms::run(&paths.scandir, hermes_uid, hermes_gid, &mut rep);
+        let (uid, gid) = (owners.hermes_uid, owners.hermes_gid);
+        hermes::boot::scandir_perms::run(&paths.scandir, uid, gid, &mut rep);
     }
     let body = serde_json::to_vec(&(now, &actions)).expect("actions serialise");
     if let Err(e) = as_hermes::run(&["reconcile-log"], &body) {
@@ -113,21 +123,29 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("setup") if args.len() == 1 => {
             let mut rep = Reporter::new("setup");
-            setup::run_default(&paths.hermes_home, &mut rep);
+            setup::run(&paths.hermes_home, setup::owners_now(), &mut rep);
             finish(rep)
         }
         Some("supervise-perms") if args.len() == 1 => {
+            if let Some(code) = no_supervision_tree("supervise-perms", &paths) {
+                return code;
+            }
             let mut rep = Reporter::new("supervise-perms");
             let (_, gid) = paths::hermes_ids();
             supervise_perms::run(&paths.scandir, gid, Duration::from_secs(3), &mut rep);
             finish(rep)
         }
-        Some("reconcile") if args.len() == 1 => reconcile_as_root(&paths),
+        Some("reconcile") if args.len() == 1 => {
+            no_supervision_tree("reconcile", &paths).unwrap_or_else(|| reconcile_as_root(&paths))
+        }
         Some("reconcile-plan") if args.len() == 1 => {
             if let Err(e) = drop_to_hermes() {
                 return fail("reconcile-plan", e);
             }
-            let plan = reconcile::plan(&paths);
+            let bootstrap = std::env::var("HERMES_GATEWAY_BOOTSTRAP_STATE").ok();
+            let plan = reconcile::plan(&paths, bootstrap.as_deref(), &mut |line| {
+                let _ = writeln!(std::io::stderr(), "reconcile: {line}");
+            });
             let json = serde_json::to_vec(&plan).expect("actions serialise");
             match std::io::stdout().write_all(&json) {
                 Ok(()) => ExitCode::SUCCESS,

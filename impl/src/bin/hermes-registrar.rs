@@ -4,7 +4,7 @@
 //! (one line per request). Exit status 0 done, 1 refused or failed, 2 not understood.
 //! See `hermes::registrar` for the service around it.
 
-use hermes::paths::{self, Paths};
+use hermes::paths::Paths;
 use hermes::registrar::{LOCK, server};
 use hermes::s6::scandir::Scandir;
 use hermes::s6::slot::Owners;
@@ -15,13 +15,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     // The image's paths, not the environment's: this runs as root for an unprivileged client.
-    let (hermes_uid, hermes_gid) = paths::hermes_ids();
-    let owners = Owners {
-        owner: 0,
-        hermes_uid,
-        hermes_gid,
-    };
-    let scandir = Scandir::new(Paths::image(), owners);
+    let scandir = Scandir::new(Paths::image(), Owners::image());
     let (request, outcome) = server::handle(&args, &scandir, Path::new(LOCK));
     // Set by s6-ipcserverd from the connection's credentials, which the client cannot
     // override (s6-sudod passes a client variable only where the server's is empty); used

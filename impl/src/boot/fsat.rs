@@ -55,6 +55,33 @@ pub fn chown_at<F: AsFd>(dir: F, name: &OsStr, uid: u32, gid: u32) -> nix::Resul
     )
 }
 
+/// An `O_PATH` handle on `name` itself (a link is not followed: the handle is the link):
+/// what `fstat_fd`/`chown_fd` act on, so a check and the change that follows it are about the
+/// same inode, whatever happens to the name in between.
+pub fn open_path_at<F: AsFd>(dir: F, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+pub fn fstat_fd<F: AsFd>(fd: F) -> nix::Result<FileStat> {
+    nix::sys::stat::fstat(fd)
+}
+
+/// chown of the inode an fd refers to (`O_PATH` handles included).
+pub fn chown_fd<F: AsFd>(fd: F, uid: u32, gid: u32) -> nix::Result<()> {
+    fchownat(
+        fd,
+        "",
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        AtFlags::AT_EMPTY_PATH,
+    )
+}
+
 /// chmod through an fd of a directory we opened without following links.
 pub fn chmod_dir_fd<F: AsFd>(fd: F, mode: u32) -> nix::Result<()> {
     fchmod(fd, Mode::from_bits_truncate(mode))

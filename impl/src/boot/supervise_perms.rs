@@ -259,10 +259,8 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root (chown to other users); `make unit` runs it as root"]
     fn grants_group_rights_via_link_and_log() {
-        if !nix::unistd::geteuid().is_root() {
-            return;
-        }
         let t = tempfile::tempdir().unwrap();
         let real = t.path().join("servicedirs/dashboard");
         fs::create_dir_all(real.join("supervise")).unwrap();
@@ -300,10 +298,8 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root (chown to other users); `make unit` runs it as root"]
     fn refuses_linked_control() {
-        if !nix::unistd::geteuid().is_root() {
-            return;
-        }
         let t = tempfile::tempdir().unwrap();
         let victim = t.path().join("shadow");
         fs::write(&victim, "x").unwrap();

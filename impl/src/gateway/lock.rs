@@ -5,9 +5,8 @@
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,15 +17,10 @@ pub struct PidLock {
     _lock: Flock<File>,
 }
 
+/// The PID file, refused if anything but a regular file sits there (a FIFO would hang the
+/// read of the holder's pid).
 fn open(home: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(home.join(PID_FILE))
+    crate::fileio::open_or_create_regular(&home.join(PID_FILE), 0o644)
 }
 
 fn try_lock(home: &Path) -> io::Result<Result<Flock<File>, File>> {

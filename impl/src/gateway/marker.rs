@@ -5,7 +5,7 @@
 use crate::timefmt;
 use serde_json::{Value, json};
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 pub const MARKER_FILE: &str = ".gateway-planned-stop.json";
@@ -16,24 +16,25 @@ pub fn marker_path(home: &Path) -> PathBuf {
     home.join(MARKER_FILE)
 }
 
-/// Writes the marker atomically (temp + rename).
+/// Writes the marker atomically (`fileio::write_atomic`).
 pub fn write(home: &Path, pid: u32) -> io::Result<()> {
-    let body = json!({"pid": pid, "created_at": timefmt::now_epoch()}).to_string();
-    let tmp = home.join(format!("{MARKER_FILE}.tmp-{}", std::process::id()));
-    fs::write(&tmp, body + "\n")?;
-    fs::rename(&tmp, marker_path(home)).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
+    let body = json!({"pid": pid, "created_at": timefmt::now_epoch()}).to_string() + "\n";
+    crate::fileio::write_atomic(&marker_path(home), body.as_bytes(), 0o644)
 }
 
 /// True if a fresh marker names `pid`. The marker is removed whatever it says: it is
 /// single-use, and a stale or malformed one must not linger.
 pub fn consume(home: &Path, pid: u32, now: i64) -> bool {
     let path = marker_path(home);
-    let Ok(bytes) = fs::read(&path) else {
-        return false;
-    };
+    // Never blocks on a FIFO planted in its place, never follows a link (`fileio`); a marker
+    // is a few dozen bytes, so more is not one.
+    let mut bytes = Vec::new();
+    let read = crate::fileio::open_regular(&path, false)
+        .and_then(|f| f.take(4096).read_to_end(&mut bytes));
     let _ = fs::remove_file(&path);
+    if read.is_err() {
+        return false;
+    }
     let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&bytes) else {
         return false;
     };

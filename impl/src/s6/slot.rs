@@ -48,6 +48,25 @@ pub struct Owners {
     pub hermes_gid: u32,
 }
 
+impl Owners {
+    /// The image's: slots are root's, hermes' ids from the user database (they follow a boot
+    /// remap, contract §1).
+    pub fn image() -> Owners {
+        // Regression `skeleton-ignores-remap`: the original hard-coded 10000 here, so a
+        // remapped hermes got EACCES on every new slot.
+        let (hermes_uid, hermes_gid) = if cfg!(feature = "regress-skeleton-ignores-remap") {
+            (paths::HERMES_UID, paths::HERMES_GID)
+        } else {
+            paths::hermes_ids()
+        };
+        Owners {
+            owner: 0,
+            hermes_uid,
+            hermes_gid,
+        }
+    }
+}
+
 /// s6-supervise SIGKILLs a gateway that ignores SIGTERM after this many ms, so a stuck
 /// gateway cannot stall `docker stop` (10 s grace).
 pub const TIMEOUT_KILL_MS: &str = "3000\n";
