@@ -166,7 +166,12 @@ fn pid1(cmd: Vec<OsString>) -> c_int {
     }
     match sys::fork() {
         Err(e) => return fatal(format!("cannot fork stage 1: {e}")),
-        Ok(0) => sys::exit(stage1_rest(&layout, cmd)),
+        Ok(0) => {
+            // Only PID 1 must hold a stop back: this child may die of one at once (a stop
+            // during the boot then ends it now, not after the preparation).
+            sys::unblock_stop_signals();
+            sys::exit(stage1_rest(&layout, cmd))
+        }
         Ok(_) => {}
     }
     // Not Command::exec: it would unblock the stop signals before s6-svscan runs.
