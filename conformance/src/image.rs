@@ -35,7 +35,7 @@ pub const PRODUCT_REPO: &str = "hermes-s6";
 pub const BASE_REPO: &str = "hermes-s6-base";
 /// The `hermes` crate's binaries the Dockerfile expects under `bin/` in the context (next to
 /// `init`, `stage1` and `svscan-handover.so`, see `build_stage_layer`).
-pub const BINARIES: &[&str] = &["hermes", "hermes-boot", "hermes-registrar"];
+pub const BINARIES: &[&str] = &["hermes", "hermes-boot", "hermes-logger", "hermes-registrar"];
 
 /// A line of progress on the real stderr, bypassing libtest's output capture.
 pub fn progress(msg: impl AsRef<str>) {

@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod names;
 pub mod paths;
 pub mod poll;
+pub mod privilege;
 pub mod profile;
 pub mod reconcile;
 pub mod registrar;

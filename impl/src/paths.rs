@@ -10,7 +10,7 @@ pub const S6_BASEDIR: &str = "/run/s6/basedir";
 /// Image programs the slot's executables link to (`/run` may be noexec, SPEC §2).
 pub const GATEWAY_RUN: &str = "/etc/hermes-s6/gateway/run";
 pub const GATEWAY_FINISH: &str = "/etc/hermes-s6/gateway/finish";
-pub const GATEWAY_LOG_RUN: &str = "/etc/hermes-s6/gateway/log-run";
+pub const GATEWAY_LOG_RUN: &str = "/opt/hermes/bin/hermes-logger";
 /// The unprivileged runtime user.
 pub const HERMES_UID: u32 = 10000;
 pub const HERMES_GID: u32 = 10000;

@@ -22,6 +22,11 @@ pub const MARKER_FOR_RECONCILE: &str = if cfg!(feature = "regress-reconcile-conf
 };
 const SOUL_TEMPLATE: &str =
     "# SOUL\n\nThis file marks a hermes profile. Describe the agent's persona here.\n";
+/// The most profiles (besides `default`) this image supervises: PID 1's scanner is started
+/// with room for this many slots plus `default` and the static services (`s6-svscan -c` in
+/// stage 1). Beyond it, `create` refuses and the boot skips (contract §5).
+pub const MAX_PROFILES: usize = 1000;
+
 /// Taken by every `profile create`/`delete` for its whole duration.
 pub const LOCK_FILE: &str = ".profiles.lock";
 
@@ -71,9 +76,31 @@ pub fn exists(paths: &Paths, name: &str) -> bool {
     fs::symlink_metadata(dir(paths, name)).is_ok()
 }
 
+/// The profiles on disk: visible directories of `profiles/` holding the marker, sorted.
+pub fn names(paths: &Paths) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(paths.profiles_dir())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| !n.starts_with('.'))
+                .filter(|n| dir(paths, n).join(MARKER).is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 /// Makes `profiles/<name>/` with its `SOUL.md`: built in a hidden staging dir unique to this
-/// process, then renamed into place. Fails if anything is already there.
+/// process, then renamed into place. Fails if anything is already there, or if the image
+/// already holds `MAX_PROFILES`.
 pub fn create(paths: &Paths, name: &str) -> io::Result<()> {
+    if names(paths).len() >= MAX_PROFILES {
+        return Err(io::Error::other(format!(
+            "cannot create profile '{name}': this image supervises at most {MAX_PROFILES} \
+             profiles besides default"
+        )));
+    }
     let profiles = paths.profiles_dir();
     fs::DirBuilder::new()
         .recursive(true)

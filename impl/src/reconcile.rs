@@ -147,6 +147,17 @@ pub fn plan(paths: &Paths, bootstrap: Option<&str>, log: &mut dyn FnMut(String))
                 continue;
             }
         };
+        // Default and the profiles this boot registers so far: the scanner has room for
+        // `MAX_PROFILES` besides default, and a slot beyond it would stay unsupervised.
+        let planned = actions.iter().filter(|a| a.action != Act::Skipped).count();
+        if planned > profile::MAX_PROFILES {
+            let why = format!(
+                "beyond the limit of {} profiles this image supervises",
+                profile::MAX_PROFILES
+            );
+            actions.push(skipped(name, None, why));
+            continue;
+        }
         actions.push(plan_one(paths, name));
     }
     actions
@@ -439,6 +450,7 @@ mod tests {
             hermes_gid: m.gid(),
         };
         let mut s = Scandir::new(paths, owners);
+        s.probe = crate::s6::SupervisionProbe::Program(s.programs.clone());
         s.supervise_wait = Duration::from_millis(100);
         s.poll = Duration::from_millis(5);
         s

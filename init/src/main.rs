@@ -44,6 +44,10 @@ use fresh_run::Layout;
 
 const STAGE2: &str = "/etc/hermes-s6/stage2";
 const SVSCAN: &str = "/command/s6-svscan";
+/// s6-svscan's room for service dirs (`-c`; its default, 500, left half of 1000 profiles
+/// unsupervised): `profile::MAX_PROFILES` (1000, crate hermes) + `default` + the static
+/// services, with a little to spare.
+const SVSCAN_MAX_SERVICES: &str = "1024";
 /// PATH for stage 2 and the cont-init scripts (`/command` first, as in s6-overlay).
 const STAGE_PATH: &str = "/command:/usr/bin:/bin:/usr/sbin:/sbin";
 /// PID 1's whole environment, as in s6-overlay: services get the container's environment
@@ -178,7 +182,12 @@ fn pid1(cmd: Vec<OsString>) -> c_int {
     let scandir = layout.scandir();
     let err = sys::execve_keeping_mask(
         SVSCAN,
-        &["s6-svscan", &scandir.to_string_lossy()],
+        &[
+            "s6-svscan",
+            "-c",
+            SVSCAN_MAX_SERVICES,
+            &scandir.to_string_lossy(),
+        ],
         &[SVSCAN_ENV, SVSCAN_PRELOAD],
     );
     fatal(format!("cannot exec {SVSCAN}: {err}"))

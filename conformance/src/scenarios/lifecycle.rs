@@ -34,7 +34,7 @@ const SLOT_SKELETON: &[(&str, &str)] = &[
 const SLOT_LINKS: &[(&str, &str)] = &[
     ("run", "/etc/hermes-s6/gateway/run"),
     ("finish", "/etc/hermes-s6/gateway/finish"),
-    ("log/run", "/etc/hermes-s6/gateway/log-run"),
+    ("log/run", "/opt/hermes/bin/hermes-logger"),
 ];
 
 pub async fn create_profile(h: &Hermes, p: &str) -> Result<()> {

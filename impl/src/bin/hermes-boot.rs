@@ -9,6 +9,7 @@
 
 use hermes::boot::{Reporter, as_hermes, setup, supervise_perms};
 use hermes::paths::{self, Paths};
+use hermes::privilege::drop_to_hermes;
 use hermes::reconcile::{self, Action};
 use hermes::registrar::{self, server};
 use hermes::s6::scandir::Scandir;
@@ -53,22 +54,6 @@ fn fail(step: &str, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn drop_to_hermes() -> Result<(), String> {
-    use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    let (uid, gid) = paths::hermes_ids();
-    // Order matters: supplementary groups and gid while still root, uid last.
-    setgroups(&[Gid::from_raw(gid)])
-        .and_then(|()| setgid(Gid::from_raw(gid)))
-        .and_then(|()| setuid(Uid::from_raw(uid)))
-        .map_err(|e| format!("cannot drop to hermes: {e}"))?;
-    // SAFETY: single-threaded at this point; nothing else reads the environment concurrently.
-    unsafe { std::env::set_var("HOME", paths::DEFAULT_HERMES_HOME) };
-    Ok(())
-}
-
 /// 02-reconcile-profiles, as root: see `hermes::reconcile` for the three steps.
 fn reconcile_as_root(paths: &Paths) -> ExitCode {
     const STEP: &str = "reconcile";
@@ -91,13 +76,16 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
         }),
         Err(e) => return fail(STEP, e),
     }
+    let started = std::time::Instant::now();
     let plan: Vec<Action> = match as_hermes::run(&["reconcile-plan"], b"")
         .and_then(|out| serde_json::from_slice(&out).map_err(std::io::Error::other))
     {
         Ok(p) => p,
         Err(e) => return fail(STEP, format!("reading the profiles as hermes: {e}")),
     };
+    let planned = started.elapsed();
     let actions = reconcile::apply(plan, &scandir);
+    let registered = started.elapsed() - planned;
     let now = hermes::timefmt::now_epoch();
     let ts = hermes::timefmt::iso8601(now);
     for a in &actions {
@@ -113,6 +101,13 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
     if let Err(e) = as_hermes::run(&["reconcile-log"], &body) {
         return fail(STEP, format!("writing the boot log as hermes: {e}"));
     }
+    say(&format!(
+        "reconcile: {} profiles: read in {} ms, slots registered and supervised in {} ms, logged in {} ms",
+        actions.len(),
+        planned.as_millis(),
+        registered.as_millis(),
+        (started.elapsed() - planned - registered).as_millis()
+    ));
     // Skipped profiles are logged, never fatal: the boot must go on.
     ExitCode::SUCCESS
 }

@@ -191,6 +191,17 @@ fn gateway_cmd(ctx: &Ctx, profile: &str, cmd: GatewayCmd) -> Res {
             if profile == names::DEFAULT_PROFILE && !control.is_registered(profile) {
                 ctx.registrar().register(profile, false)?;
             }
+            // A profile the boot skipped (the boot log says why) is not "missing".
+            if !control.is_registered(profile) && profile::exists(&ctx.paths, profile) {
+                return Err(CliError::Failed(format!(
+                    "profile '{profile}' has no gateway slot: the boot did not register it; \
+                     {} says why",
+                    ctx.paths
+                        .logs_dir()
+                        .join(crate::reconcile::BOOT_LOG)
+                        .display()
+                )));
+            }
             let service = Service {
                 paths: &ctx.paths,
                 control: &control,

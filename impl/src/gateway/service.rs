@@ -149,6 +149,7 @@ mod tests {
             r#"if [ -f "$3/fake-up" ]; then echo "true true false 77 -1 NA 1"; else echo "false false true -1 0 NA 1"; fi"#,
         );
         let mut c = Control::new(paths.clone());
+        c.probe = crate::s6::SupervisionProbe::Program(c.programs.clone());
         c.wait = Duration::from_millis(300);
         c.poll = Duration::from_millis(5);
         (t, paths, c)

@@ -148,6 +148,7 @@ mod tests {
             hermes_gid: m.gid(),
         };
         let mut s = Scandir::new(paths, owners);
+        s.probe = crate::s6::SupervisionProbe::Program(s.programs.clone());
         s.supervise_wait = Duration::from_millis(200);
         s.poll = Duration::from_millis(5);
         (t, s)

@@ -4,9 +4,9 @@
 //! a respawned supervisor keeps the state), and every wait polls `s6-svstat` with a deadline:
 //! s6's `event/` dirs are root's (contract §10), so `s6-svwait` is not available to hermes.
 
-use super::Error;
 use super::programs::Programs;
 use super::svstat::{self, SvStat};
+use super::{Error, SupervisionProbe};
 use crate::names;
 use crate::paths::Paths;
 use crate::poll;
@@ -26,6 +26,7 @@ pub struct Transition {
 pub struct Control {
     pub paths: Paths,
     pub programs: Programs,
+    pub probe: SupervisionProbe,
     /// Bound on waiting for a state change to show up in `s6-svstat`.
     pub wait: Duration,
     /// Bound on waiting for a freshly registered slot's supervisor.
@@ -39,6 +40,7 @@ impl Control {
         Control {
             paths,
             programs,
+            probe: SupervisionProbe::Lock,
             wait: Duration::from_secs(10),
             supervise_wait: Duration::from_secs(3),
             poll: Duration::from_millis(20),
@@ -140,7 +142,7 @@ impl Control {
     fn command(&self, dir: &Path, flag: &str) -> Result<(), Error> {
         let d = dir.display().to_string();
         poll::until(self.supervise_wait, self.poll, || {
-            self.programs.succeeds("s6-svok", &[&d])
+            self.probe.supervised(dir)
         });
         self.programs.run("s6-svc", &[flag, &d])?;
         Ok(())
@@ -190,6 +192,7 @@ mod tests {
             r#"if [ -f "$3/fake-up" ]; then echo "true true false $(cat "$3/fake-up") -1 NA 1"; else echo "false false true -1 0 NA 1"; fi"#,
         );
         let mut c = Control::new(paths);
+        c.probe = SupervisionProbe::Program(c.programs.clone());
         c.wait = Duration::from_millis(500);
         c.poll = Duration::from_millis(5);
         (t, c)

@@ -9,7 +9,7 @@
 use super::programs::Programs;
 use super::slot::{self, Owners, Template};
 use super::svstat;
-use super::{Error, io_err};
+use super::{Error, SupervisionProbe, io_err};
 use crate::names;
 use crate::paths::Paths;
 use crate::poll;
@@ -21,6 +21,7 @@ use std::time::Duration;
 pub struct Scandir {
     pub paths: Paths,
     pub programs: Programs,
+    pub probe: SupervisionProbe,
     pub template: Template,
     pub owners: Owners,
     /// Bound on waiting for s6-svscan to start (or let go of) a slot's supervisors.
@@ -39,6 +40,7 @@ impl Scandir {
         Scandir {
             paths,
             programs,
+            probe: SupervisionProbe::Lock,
             template: Template::default(),
             owners,
             supervise_wait: Duration::from_secs(10),
@@ -72,9 +74,27 @@ impl Scandir {
     /// awaited together. A slot that fails any step is removed again: each request ends with
     /// a whole, supervised slot or with none. One result per request, in order.
     pub fn register_all(&self, requests: &[Request]) -> Vec<Result<(), Error>> {
+        // `default` and every profile up to the limit; the scanner was started with room for
+        // that many (s6-svscan -c), and a slot beyond it would stay unsupervised.
+        let room = (crate::profile::MAX_PROFILES + 1).saturating_sub(self.gateway_slots());
+        let mut taken = 0;
         let mut results: Vec<Result<(), Error>> = requests
             .iter()
-            .map(|(p, start)| self.publish(p, *start))
+            .map(|(p, start)| {
+                if taken >= room {
+                    return Err(Error::Full(format!(
+                        "cannot register {}: the scandir already holds the most gateway slots \
+                         this image supervises ({} profiles and default)",
+                        names::slot_name(p),
+                        crate::profile::MAX_PROFILES
+                    )));
+                }
+                let r = self.publish(p, *start);
+                if r.is_ok() {
+                    taken += 1;
+                }
+                r
+            })
             .collect();
         let published: Vec<usize> = (0..requests.len())
             .filter(|&i| results[i].is_ok())
@@ -215,10 +235,25 @@ impl Scandir {
         Ok(removed)
     }
 
-    /// `s6-svok`: is an s6-supervise running on this dir?
+    /// Visible `gateway-*` entries of the scandir.
+    fn gateway_slots(&self) -> usize {
+        fs::read_dir(&self.paths.scandir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(names::profile_of_slot)
+                            .is_some()
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Is an s6-supervise running on this dir?
     fn supervised(&self, dir: &Path) -> bool {
-        self.programs
-            .succeeds("s6-svok", &[&dir.display().to_string()])
+        self.probe.supervised(dir)
     }
 
     fn supervised_with_logger(&self, dir: &Path) -> bool {
@@ -268,6 +303,7 @@ mod tests {
             hermes_gid: m.gid(),
         };
         let mut s = Scandir::new(paths, owners);
+        s.probe = SupervisionProbe::Program(s.programs.clone());
         s.supervise_wait = Duration::from_millis(300);
         s.down_wait = Duration::from_millis(300);
         s.poll = Duration::from_millis(5);
