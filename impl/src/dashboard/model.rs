@@ -1,10 +1,10 @@
 //! What the dashboard shows. The per-gateway state is exactly `hermes status --json`'s
-//! (`cli::status::report`, s6-svstat as hermes); this adds a `/health` probe per gateway and
+//! (`crate::status::report`, s6-svstat as hermes); this adds a `/health` probe per gateway and
 //! the static services. A failing s6 call shows up as an `error`, never as invented state.
 
-use crate::cli::Ctx;
-use crate::cli::status::{self, GatewayInfo};
+use crate::app::Ctx;
 use crate::s6::detect::Detection;
+use crate::status::{self, GatewayInfo};
 use crate::timefmt;
 use serde::Serialize;
 use std::io::{Read, Write};
@@ -72,7 +72,7 @@ pub fn gather(ctx: &Ctx) -> Status {
                 manager,
                 manager_label: label,
                 reason,
-                error: Some(e.message().to_string()),
+                error: Some(e.to_string()),
                 generated_at,
                 gateways: Vec::new(),
                 services,

@@ -4,7 +4,7 @@
 use super::auth::Credentials;
 use super::http::{self, ParseError, Request, Response};
 use super::{html, model};
-use crate::cli::Ctx;
+use crate::app::Ctx;
 use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
