@@ -15,6 +15,7 @@ pub mod s6;
 pub mod state;
 pub mod status;
 pub mod timefmt;
+pub mod web;
 
 /// Appended to what each binary says about itself (`--version`, the registrar's log lines) in
 /// a regression build (contract §9), so the suite can tell one from a production build, which

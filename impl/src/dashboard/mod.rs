@@ -1,15 +1,16 @@
 //! `hermes dashboard` (SPEC §7): a small HTTP server showing every gateway's s6 state, pid,
-//! uptime, desired state, port and health, as HTML (`/`) and JSON (`/api/status`).
-//! std::net and a thread per connection: the dashboard is a side service and must stay small.
+//! uptime, desired state, port and health, as HTML (`/`) and JSON
+//! (`/api/status`). hyper on a current-thread tokio runtime (`web::server`): the dashboard is
+//! a side service and must stay small, and idle clients must not lock anyone out.
 
 pub mod auth;
 pub mod html;
-pub mod http;
 pub mod model;
 pub mod server;
 
 use crate::app::Ctx;
 use crate::gateway;
+use crate::web;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -94,12 +95,19 @@ pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> i32 {
         return refuse(&host, port);
     }
     let port = local.map_or(port, |a| a.port());
-    let shared = Arc::new(server::Shared::new(ctx.clone(), creds));
-    let accepting = std::thread::Builder::new()
-        .name("dashboard-accept".into())
-        .spawn(move || server::serve(listener, shared));
-    if let Err(e) = accepting {
-        eprintln!("hermes dashboard: cannot start accept thread: {e}");
+    let shared = Arc::new(server::Shared {
+        ctx: Arc::new(ctx.clone()),
+        creds,
+    });
+    let served = web::server::spawn(
+        "dashboard",
+        listener,
+        server::LIMITS,
+        server::GATHER_THREADS,
+        move |req| server::handle(Arc::clone(&shared), req),
+    );
+    if let Err(e) = served {
+        eprintln!("hermes dashboard: cannot start serving: {e}");
         return 1;
     }
     let mut out = std::io::stdout().lock();
