@@ -1,10 +1,11 @@
 //! `hermes dashboard` (SPEC §7): a small HTTP server showing every gateway's s6 state, pid,
-//! uptime, desired state, port and health, as HTML (`/`) and JSON
+//! uptime, desired state, port, health and last log lines, as HTML (`/`) and JSON
 //! (`/api/status`). hyper on a current-thread tokio runtime (`web::server`): the dashboard is
 //! a side service and must stay small, and idle clients must not lock anyone out.
 
 pub mod auth;
 pub mod html;
+pub mod logtail;
 pub mod model;
 pub mod server;
 

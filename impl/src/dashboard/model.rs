@@ -1,8 +1,9 @@
 //! What the dashboard shows. The per-gateway state is exactly `hermes status --json`'s
-//! (`crate::status::report`, s6-svstat as hermes); this adds a `/health` probe per gateway
-//! and the static services. A failing s6 call shows up as an `error`, never as invented
-//! state.
+//! (`crate::status::report`, s6-svstat as hermes); this adds a `/health` probe per gateway,
+//! the static services and, for the page, each gateway's last log lines. A failing s6 call
+//! shows up as an `error`, never as invented state.
 
+use super::logtail;
 use crate::app::Ctx;
 use crate::s6::detect::Detection;
 use crate::status::{self, GatewayInfo};
@@ -24,6 +25,10 @@ pub struct Gateway {
     pub info: GatewayInfo,
     /// `ok`, `down` or `error: …`.
     pub health: String,
+    /// The last lines of the gateway's log, or why they cannot be read; only gathered for the
+    /// page (`/api/status` stays the status report).
+    #[serde(skip)]
+    pub log: Option<Result<Vec<String>, String>>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
@@ -50,12 +55,12 @@ pub struct Status {
     pub services: Vec<Service>,
 }
 
-/// Gathers everything for one page or API response. The s6 calls block, so they run on the
-/// runtime's small blocking pool; the health probes then run concurrently, so N gateways
-/// cost one probe timeout, not N.
-pub async fn gather(ctx: Arc<Ctx>) -> Status {
+/// Gathers everything for one page (`with_logs`) or API response. The s6 calls and file
+/// reads block, so they run on the runtime's small blocking pool; the health probes then run
+/// concurrently, so N gateways cost one probe timeout, not N.
+pub async fn gather(ctx: Arc<Ctx>, with_logs: bool) -> Status {
     let generated_at = timefmt::now_epoch();
-    let blocking = tokio::task::spawn_blocking(move || collect(&ctx, generated_at));
+    let blocking = tokio::task::spawn_blocking(move || collect(&ctx, with_logs, generated_at));
     let mut st = match blocking.await {
         Ok(st) => st,
         Err(e) => failed(&Detection::None("?".into()), generated_at, e.to_string()),
@@ -81,9 +86,9 @@ pub async fn gather(ctx: Arc<Ctx>) -> Status {
     st
 }
 
-/// The blocking half of `gather`: the report and the services. Health is filled in
-/// afterwards.
-fn collect(ctx: &Ctx, generated_at: i64) -> Status {
+/// The blocking half of `gather`: the report, the services and (for the page) the logs.
+/// Health is filled in afterwards.
+fn collect(ctx: &Ctx, with_logs: bool, generated_at: i64) -> Status {
     let mut st = match status::report(ctx, None) {
         Ok(r) => Status {
             manager: r.manager,
@@ -97,6 +102,7 @@ fn collect(ctx: &Ctx, generated_at: i64) -> Status {
                 .map(|info| Gateway {
                     info,
                     health: String::new(),
+                    log: None,
                 })
                 .collect(),
             services: Vec::new(),
@@ -104,6 +110,17 @@ fn collect(ctx: &Ctx, generated_at: i64) -> Status {
         Err(e) => failed(&ctx.detection, generated_at, e.to_string()),
     };
     st.services = services(ctx);
+    if with_logs {
+        for g in &mut st.gateways {
+            let path = logtail::current(&ctx.paths, &g.info.profile);
+            g.log = Some(
+                logtail::last_lines(&path, logtail::LINES).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => "no log yet".to_string(),
+                    _ => e.to_string(),
+                }),
+            );
+        }
+    }
     st
 }
 
@@ -204,14 +221,20 @@ pub mod tests {
                 Gateway {
                     info: info("default", Some(true)),
                     health: "ok".into(),
+                    log: Some(Ok(vec![
+                        "2026-05-07T12:00:00.000000001  ⚕ Hermes Gateway Starting".into(),
+                        "<script>alert(1)</script>".into(),
+                    ])),
                 },
                 Gateway {
                     info: info("<b>x", Some(false)),
                     health: "down".into(),
+                    log: Some(Err("no log yet".into())),
                 },
                 Gateway {
                     info: broken,
                     health: "error: HTTP 500".into(),
+                    log: None,
                 },
             ],
             services: vec![
@@ -275,6 +298,12 @@ pub mod tests {
     }
 
     #[test]
+    fn logs_stay_out_of_the_api() {
+        let v = serde_json::to_value(fixture()).unwrap();
+        assert!(v["gateways"][0].get("log").is_none());
+    }
+
+    #[test]
     fn known_down_is_not_probed() {
         let mut unregistered = info("gone", None);
         unregistered.registered = false;
@@ -319,7 +348,7 @@ pub mod tests {
             paths: crate::paths::Paths::under(root.path()),
             detection: Detection::None("test".into()),
         });
-        let st = rt().block_on(gather(ctx));
+        let st = rt().block_on(gather(ctx, true));
         assert_eq!(st.manager, "none");
         assert!(st.gateways.is_empty() && st.services.is_empty() && st.error.is_none());
     }

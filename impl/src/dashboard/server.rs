@@ -8,9 +8,9 @@ use crate::app::Ctx;
 use crate::web::{Body, server};
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 /// The dashboard's connection rules (see `web::server`). A browser sends its request head
@@ -94,6 +94,11 @@ fn text(status: StatusCode, body: &str) -> Response<Body> {
     response(status, "text/plain; charset=utf-8", format!("{body}\n"))
 }
 
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+    HeaderValue::from_str(&html::content_security_policy())
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+});
+
 /// Answers one request.
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let authorization = req
@@ -108,15 +113,20 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Bod
     ) {
         Route::Reply(r) => r,
         Route::Page => {
-            let st = model::gather(Arc::clone(&shared.ctx)).await;
-            response(
+            let st = model::gather(Arc::clone(&shared.ctx), true).await;
+            let mut r = response(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
                 html::render(&st),
-            )
+            );
+            r.headers_mut().insert(
+                HeaderName::from_static("content-security-policy"),
+                CSP.clone(),
+            );
+            r
         }
         Route::Api => {
-            let st = model::gather(Arc::clone(&shared.ctx)).await;
+            let st = model::gather(Arc::clone(&shared.ctx), false).await;
             let mut body = serde_json::to_vec_pretty(&st).unwrap_or_default();
             body.push(b'\n');
             response(StatusCode::OK, "application/json", body)
@@ -227,6 +237,10 @@ mod tests {
 
         let page = exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+        assert!(
+            page.contains("content-security-policy: default-src 'none';"),
+            "{page}"
+        );
         assert!(page.contains("<title>hermes-s6 dashboard</title>"));
 
         let r = exchange(port, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
