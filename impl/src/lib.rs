@@ -1,5 +1,6 @@
 //! hermes: profile gateways supervised by s6 inside the hermes-s6 container.
 
+pub mod app;
 pub mod boot;
 pub mod cli;
 pub mod dashboard;
@@ -14,7 +15,9 @@ pub mod reconcile;
 pub mod registrar;
 pub mod s6;
 pub mod state;
+pub mod status;
 pub mod timefmt;
+pub mod web;
 
 /// Appended to what each binary says about itself (`--version`, the registrar's log lines) in
 /// a regression build (contract §9), so the suite can tell one from a production build, which

@@ -1,7 +1,8 @@
 //! `hermes`: the CLI. Exit codes: 0 ok, 1 operational error, 2 usage or invalid input.
 
 use clap::Parser;
-use hermes::cli::{self, Ctx, args::Cli};
+use hermes::app::Ctx;
+use hermes::cli::{self, args::Cli};
 use hermes::paths;
 use std::os::unix::process::CommandExt;
 use std::path::Path;

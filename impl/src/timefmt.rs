@@ -1,6 +1,9 @@
-//! Minimal UTC ISO-8601 formatting/parsing (no chrono: keeps the binary small).
+//! UTC ISO-8601 for the state file, the boot log and the dashboard, on the `time` crate: its
+//! calendar knows that February has no 31st, which a hand-rolled day count did not check.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 pub fn now_epoch() -> i64 {
     SystemTime::now()
@@ -9,86 +12,41 @@ pub fn now_epoch() -> i64 {
         .unwrap_or(0)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`.
+/// `YYYY-MM-DDTHH:MM:SSZ`. A time outside years 0000–9999 (which RFC 3339 cannot write) comes
+/// out as `@<epoch seconds>`, still one token, never a panic.
 pub fn iso8601(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("@{epoch}"))
 }
 
-/// Parses `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM]` to epoch seconds.
+/// Parses `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM]` to epoch seconds; without an offset
+/// the time is taken as UTC (what Python's `str(datetime.utcnow())` writes). `None` for
+/// anything else, including dates the calendar does not have.
 pub fn parse_iso8601(s: &str) -> Option<i64> {
-    let s = s.trim();
+    // The space separator and a lower-case `z` are RFC 3339's allowances, not ISO 8601's:
+    // normalise them (both are ASCII, so the byte offsets are char boundaries).
+    let mut s = s.trim().to_string();
+    if s.as_bytes().get(10) == Some(&b' ') {
+        s.replace_range(10..11, "T");
+    }
+    if s.ends_with('z') {
+        s.replace_range(s.len() - 1.., "Z");
+    }
+    let s = s.as_str();
+    // Only the extended forms with a full date and seconds: ISO 8601 also has week dates,
+    // ordinal dates and reduced precision, which nothing here writes.
     let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
+    if let Ok(t) = OffsetDateTime::parse(s, &Iso8601::DEFAULT) {
+        return Some(t.unix_timestamp());
     }
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &r[n..];
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let digits: String = rest[1..].chars().filter(|c| *c != ':').collect();
-            if digits.len() != 4 {
-                return None;
-            }
-            let oh: i64 = digits[..2].parse().ok()?;
-            let om: i64 = digits[2..].parse().ok()?;
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
-}
-
-// Howard Hinnant's civil-date algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    PrimitiveDateTime::parse(s, &Iso8601::DEFAULT)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
 }
 
 #[cfg(test)]
@@ -102,6 +60,7 @@ mod tests {
         for t in [0, 951_782_400, 1_778_155_200, 4_102_444_799] {
             assert_eq!(parse_iso8601(&iso8601(t)), Some(t));
         }
+        assert_eq!(iso8601(i64::MAX), format!("@{}", i64::MAX));
     }
 
     #[test]
@@ -114,8 +73,43 @@ mod tests {
             parse_iso8601("2026-05-07T14:00:00+0200"),
             Some(1_778_155_200)
         );
+        assert_eq!(
+            parse_iso8601("2026-05-07T14:00:00+02:00"),
+            Some(1_778_155_200)
+        );
+        assert_eq!(
+            parse_iso8601("2026-05-07T10:30:00-01:30"),
+            Some(1_778_155_200)
+        );
         assert_eq!(parse_iso8601("2026-05-07 12:00:00"), Some(1_778_155_200));
-        assert_eq!(parse_iso8601("yesterday"), None);
+        assert_eq!(parse_iso8601("2026-05-07T12:00:00Z"), Some(1_778_155_200));
+        assert_eq!(parse_iso8601(" 2026-05-07T12:00:00z "), Some(1_778_155_200));
+        assert_eq!(parse_iso8601("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+    }
+
+    #[test]
+    fn rejects_dates_the_calendar_lacks() {
+        assert_eq!(parse_iso8601("2026-02-31T12:00:00Z"), None);
+        assert_eq!(parse_iso8601("2026-02-29T12:00:00Z"), None); // not a leap year
+        assert_eq!(parse_iso8601("2026-04-31 00:00:00"), None);
         assert_eq!(parse_iso8601("2026-13-07T12:00:00Z"), None);
+        assert_eq!(parse_iso8601("2026-05-07T24:00:01Z"), None);
+        assert_eq!(parse_iso8601("2026-05-07T12:60:00Z"), None);
+    }
+
+    #[test]
+    fn rejects_other_text() {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-05-07",
+            "2026-05-07T12:00",
+            "20260507T120000Z",
+            "2026-W19-4T12:00:00Z",
+            "2026-05-07T12:00:00+2",
+            "2026-05-07T12:00:00 UTC",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad:?}");
+        }
     }
 }

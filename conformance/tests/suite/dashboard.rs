@@ -54,3 +54,11 @@ fn page_renders_in_headless_chromium() {
         dashboard::page_renders_in_chromium,
     );
 }
+
+#[test]
+fn idle_connections_do_not_starve_an_authenticated_request() {
+    run(
+        "dashboard/idle_connections_do_not_starve",
+        dashboard::idle_connections_do_not_starve,
+    );
+}

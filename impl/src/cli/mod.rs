@@ -4,15 +4,15 @@
 pub mod args;
 pub mod status;
 
+use crate::app::Ctx;
 use crate::gateway::{self, service::Service, service::ServiceError};
 use crate::names;
-use crate::paths::{self, Paths};
+use crate::paths;
 use crate::profile;
-use crate::registrar::client::{Client as Registrar, ClientError};
+use crate::registrar::client::ClientError;
 use crate::s6::Error as S6Error;
 use crate::s6::control::{Control, Transition};
-use crate::s6::detect::{self, Detection};
-use crate::s6::programs::Programs;
+use crate::s6::detect::Detection;
 use args::{Cli, Command, GatewayCmd, ProfileCmd};
 
 /// A command's failure, carrying its exit code.
@@ -62,28 +62,7 @@ impl From<ClientError> for CliError {
 
 type Res = Result<i32, CliError>;
 
-pub struct Ctx {
-    pub paths: Paths,
-    pub detection: Detection,
-}
-
 impl Ctx {
-    pub fn from_env() -> Self {
-        let paths = Paths::from_env();
-        let detection = detect::detect(&paths.proc_root, &paths.s6_basedir);
-        Ctx { paths, detection }
-    }
-
-    /// Controls slots as hermes (`s6-svc`, `s6-svstat`).
-    pub fn control(&self) -> Control {
-        Control::new(self.paths.clone())
-    }
-
-    /// Asks the root registrar to add or remove slots.
-    pub fn registrar(&self) -> Registrar {
-        Registrar::new(Programs::new(&self.paths.command_dir))
-    }
-
     fn require_s6(&self) -> Result<Control, CliError> {
         match &self.detection {
             Detection::S6 => Ok(self.control()),
@@ -106,7 +85,7 @@ pub fn run(cli: Cli, ctx: &Ctx) -> Res {
             names::validate(&profile).map_err(|e| CliError::Usage(e.to_string()))?;
             gateway_cmd(ctx, &profile, cmd)
         }
-        Command::Dashboard { host, port, .. } => crate::dashboard::run(ctx, host, port),
+        Command::Dashboard { host, port, .. } => Ok(crate::dashboard::run(ctx, host, port)),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Who may talk to the dashboard: the loopback rule for binds and HTTP basic auth.
 
+use base64::Engine;
 use std::net::IpAddr;
+use subtle::ConstantTimeEq;
 
 /// True for `localhost`, 127.0.0.0/8, `::1` (bracketed or not) and IPv4-mapped loopback.
 /// Anything else — other names, `0.0.0.0`, `::` — counts as public: the refusal to serve
@@ -50,52 +52,27 @@ impl Credentials {
     }
 }
 
-/// `Basic <base64>` (scheme case-insensitive) → the decoded `user:password` bytes.
+/// `Basic <base64>` (scheme case-insensitive) → the decoded `user:password` bytes. Padding
+/// may be left out (some clients do); any other deviation from standard base64 is refused.
 pub fn parse_basic(value: &str) -> Option<Vec<u8>> {
-    let value = value.trim();
-    let (scheme, rest) = value.split_once(' ')?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    base64_decode(rest.trim())
+    BASE64.decode(rest.trim()).ok()
 }
 
-/// Standard-alphabet base64; padding optional, anything else invalid.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let sextet = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.as_bytes().chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= sextet(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
+/// Standard alphabet; padding accepted when present, not required.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
-/// Compares without an early exit on the first differing byte, so response timing does not
-/// reveal how much of a guess was right. (The length of the secret is not hidden.)
+/// Compares in time that depends only on the lengths (`subtle`), so response timing does not
+/// reveal how much of a guess was right. The length of the secret is not hidden.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() != b.len()) as u8;
-    for (i, &y) in b.iter().enumerate() {
-        diff |= a.get(i).copied().unwrap_or(0) ^ y;
-    }
-    diff == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
@@ -131,14 +108,19 @@ mod tests {
 
     #[test]
     fn base64() {
-        assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
-        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
-        assert_eq!(base64_decode("YQ").unwrap(), b"a");
-        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
-        assert_eq!(base64_decode("").unwrap(), b"");
-        assert_eq!(base64_decode("+/+/").unwrap(), [0xfb, 0xff, 0xbf]);
-        assert!(base64_decode("Y").is_none());
-        assert!(base64_decode("dXN!").is_none());
+        let d = |s: &str| BASE64.decode(s).ok();
+        assert_eq!(d("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(d("YQ==").unwrap(), b"a");
+        assert_eq!(d("YQ").unwrap(), b"a");
+        assert_eq!(d("YWI=").unwrap(), b"ab");
+        assert_eq!(d("").unwrap(), b"");
+        assert_eq!(d("+/+/").unwrap(), [0xfb, 0xff, 0xbf]);
+        assert!(d("Y").is_none());
+        assert!(d("dXN!").is_none());
+        assert!(
+            d("dXNl-jpw").is_none(),
+            "URL-safe alphabet is not basic auth's"
+        );
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! `hermes dashboard` (SPEC §7): a small HTTP server showing every gateway's s6 state, pid,
-//! uptime, desired state, port and health, as HTML (`/`) and JSON (`/api/status`).
-//! std::net and a thread per connection: the dashboard is a side service and must stay small.
+//! uptime, desired state, port, health and last log lines, as HTML (`/`) and JSON
+//! (`/api/status`). hyper on a current-thread tokio runtime (`web::server`): the dashboard is
+//! a side service and must stay small, and idle clients must not lock anyone out.
 
 pub mod auth;
 pub mod html;
-pub mod http;
+pub mod logtail;
 pub mod model;
 pub mod server;
 
-use crate::cli::{CliError, Ctx};
+use crate::app::Ctx;
 use crate::gateway;
+use crate::web;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -58,13 +60,20 @@ fn refuse(host: &str, port: u16) -> i32 {
     EXIT_REFUSED
 }
 
-/// Runs until SIGTERM/SIGINT (exit 0). Exit 78: public bind without credentials; 1: bind
-/// failure; 2 (via `CliError::Usage`): a bad HERMES_DASHBOARD_PORT.
-pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> Result<i32, CliError> {
-    let (host, port) = resolve(host, port, |k| std::env::var(k).ok()).map_err(CliError::Usage)?;
+/// Runs until SIGTERM/SIGINT and returns the exit code: 0 then; 78 for a public bind
+/// without credentials; 1 when it cannot bind or serve; 2 for a bad HERMES_DASHBOARD_PORT.
+/// Says why on stderr itself, so it needs nothing from the CLI but the context.
+pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> i32 {
+    let (host, port) = match resolve(host, port, |k| std::env::var(k).ok()) {
+        Ok(hp) => hp,
+        Err(e) => {
+            eprintln!("hermes: {e}");
+            return 2;
+        }
+    };
     let creds = auth::Credentials::from_env();
     if creds.is_none() && !auth::is_loopback_host(&host) {
-        return Ok(refuse(&host, port));
+        return refuse(&host, port);
     }
     // Blocked before any thread exists, so every thread inherits the mask and the main
     // thread alone receives the signal synchronously below.
@@ -77,27 +86,31 @@ pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> Result<i32, Cl
                 "hermes dashboard: cannot bind {}: {e}",
                 authority(&host, port)
             );
-            return Ok(1);
+            return 1;
         }
     };
     let local = listener.local_addr().ok();
     // Belt and braces: a name like `localhost` is trusted by spelling; make sure it really
     // resolved to loopback before serving without credentials.
     if creds.is_none() && local.is_some_and(|a| !a.ip().is_loopback()) {
-        return Ok(refuse(&host, port));
+        return refuse(&host, port);
     }
     let port = local.map_or(port, |a| a.port());
-    let shared = Arc::new(server::Shared::new(
-        Ctx {
-            paths: ctx.paths.clone(),
-            detection: ctx.detection.clone(),
-        },
+    let shared = Arc::new(server::Shared {
+        ctx: Arc::new(ctx.clone()),
         creds,
-    ));
-    std::thread::Builder::new()
-        .name("dashboard-accept".into())
-        .spawn(move || server::serve(listener, shared))
-        .map_err(|e| CliError::Failed(format!("dashboard: cannot start accept thread: {e}")))?;
+    });
+    let served = web::server::spawn(
+        "dashboard",
+        listener,
+        server::LIMITS,
+        server::GATHER_THREADS,
+        move |req| server::handle(Arc::clone(&shared), req),
+    );
+    if let Err(e) = served {
+        eprintln!("hermes dashboard: cannot start serving: {e}");
+        return 1;
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -108,7 +121,7 @@ pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> Result<i32, Cl
     drop(out);
     let sig = gateway::wait_for_signal(&signals);
     eprintln!("hermes dashboard: received {sig:?}, exiting");
-    Ok(0)
+    0
 }
 
 #[cfg(test)]

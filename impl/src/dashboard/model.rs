@@ -1,15 +1,17 @@
 //! What the dashboard shows. The per-gateway state is exactly `hermes status --json`'s
-//! (`cli::status::report`, s6-svstat as hermes); this adds a `/health` probe per gateway and
-//! the static services. A failing s6 call shows up as an `error`, never as invented state.
+//! (`crate::status::report`, s6-svstat as hermes); this adds a `/health` probe per gateway,
+//! the static services and, for the page, each gateway's last log lines. A failing s6 call
+//! shows up as an `error`, never as invented state.
 
-use crate::cli::Ctx;
-use crate::cli::status::{self, GatewayInfo};
+use super::logtail;
+use crate::app::Ctx;
 use crate::s6::detect::Detection;
+use crate::status::{self, GatewayInfo};
 use crate::timefmt;
+use crate::web::client::{self, Answer};
 use serde::Serialize;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The static services of the image (SPEC §7), in display order.
 pub const STATIC_SERVICES: &[&str] = &["dashboard", "main-hermes"];
@@ -23,6 +25,10 @@ pub struct Gateway {
     pub info: GatewayInfo,
     /// `ok`, `down` or `error: …`.
     pub health: String,
+    /// The last lines of the gateway's log, or why they cannot be read; only gathered for the
+    /// page (`/api/status` stays the status report).
+    #[serde(skip)]
+    pub log: Option<Result<Vec<String>, String>>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
@@ -49,35 +55,89 @@ pub struct Status {
     pub services: Vec<Service>,
 }
 
-/// Gathers everything for one page or API response.
-pub fn gather(ctx: &Ctx) -> Status {
+/// Gathers everything for one page (`with_logs`) or API response. The s6 calls and file
+/// reads block, so they run on the runtime's small blocking pool; the health probes then run
+/// concurrently, so N gateways cost one probe timeout, not N.
+pub async fn gather(ctx: Arc<Ctx>, with_logs: bool) -> Status {
     let generated_at = timefmt::now_epoch();
-    let services = services(ctx);
-    match status::report(ctx, None) {
+    let blocking = tokio::task::spawn_blocking(move || collect(&ctx, with_logs, generated_at));
+    let mut st = match blocking.await {
+        Ok(st) => st,
+        Err(e) => failed(&Detection::None("?".into()), generated_at, e.to_string()),
+    };
+    let probes: Vec<_> = st
+        .gateways
+        .iter()
+        .map(|g| {
+            let probe = worth_probing(&g.info);
+            let port = g.info.port;
+            tokio::spawn(async move {
+                if probe {
+                    health(client::get_status(port, "/health", HEALTH_TIMEOUT).await)
+                } else {
+                    "down".to_string()
+                }
+            })
+        })
+        .collect();
+    for (g, probe) in st.gateways.iter_mut().zip(probes) {
+        g.health = probe.await.unwrap_or_else(|_| "error: probe failed".into());
+    }
+    st
+}
+
+/// The blocking half of `gather`: the report, the services and (for the page) the logs.
+/// Health is filled in afterwards.
+fn collect(ctx: &Ctx, with_logs: bool, generated_at: i64) -> Status {
+    let mut st = match status::report(ctx, None) {
         Ok(r) => Status {
             manager: r.manager,
             manager_label: r.manager_label,
             reason: r.reason,
             error: None,
             generated_at,
-            gateways: with_health(r.gateways),
-            services,
+            gateways: r
+                .gateways
+                .into_iter()
+                .map(|info| Gateway {
+                    info,
+                    health: String::new(),
+                    log: None,
+                })
+                .collect(),
+            services: Vec::new(),
         },
-        Err(e) => {
-            let (manager, label, reason) = match &ctx.detection {
-                Detection::S6 => ("s6", "s6 (container supervisor)".to_string(), None),
-                Detection::None(why) => ("none", format!("none ({why})"), Some(why.clone())),
-            };
-            Status {
-                manager,
-                manager_label: label,
-                reason,
-                error: Some(e.message().to_string()),
-                generated_at,
-                gateways: Vec::new(),
-                services,
-            }
+        Err(e) => failed(&ctx.detection, generated_at, e.to_string()),
+    };
+    st.services = services(ctx);
+    if with_logs {
+        for g in &mut st.gateways {
+            let path = logtail::current(&ctx.paths, &g.info.profile);
+            g.log = Some(
+                logtail::last_lines(&path, logtail::LINES).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => "no log yet".to_string(),
+                    _ => e.to_string(),
+                }),
+            );
         }
+    }
+    st
+}
+
+/// A status with no gateways and the reason they could not be listed.
+fn failed(detection: &Detection, generated_at: i64, error: String) -> Status {
+    let (manager, label, reason) = match detection {
+        Detection::S6 => ("s6", "s6 (container supervisor)".to_string(), None),
+        Detection::None(why) => ("none", format!("none ({why})"), Some(why.clone())),
+    };
+    Status {
+        manager,
+        manager_label: label,
+        reason,
+        error: Some(error),
+        generated_at,
+        gateways: Vec::new(),
+        services: Vec::new(),
     }
 }
 
@@ -107,94 +167,26 @@ fn services(ctx: &Ctx) -> Vec<Service> {
         .collect()
 }
 
-/// Probes in parallel so N gateways cost one timeout, not N.
-fn with_health(infos: Vec<GatewayInfo>) -> Vec<Gateway> {
-    let healths: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = infos
-            .iter()
-            .map(|g| {
-                // Known down (or no slot) is "down" without a probe; up or unknown (s6 error)
-                // is probed, since the endpoint's answer is the truth either way.
-                let probe = g.registered && g.up != Some(false);
-                let port = g.port;
-                s.spawn(move || {
-                    if probe {
-                        probe_health(port)
-                    } else {
-                        "down".into()
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| "error: probe panicked".into()))
-            .collect()
-    });
-    infos
-        .into_iter()
-        .zip(healths)
-        .map(|(info, health)| Gateway { info, health })
-        .collect()
+/// Known down (or no slot) is "down" without a probe; up or unknown (an s6 error) is
+/// probed, since the endpoint's answer is the truth either way.
+pub fn worth_probing(g: &GatewayInfo) -> bool {
+    g.registered && g.up != Some(false)
 }
 
-/// `GET /health` on 127.0.0.1:<port>, the whole exchange bounded by `HEALTH_TIMEOUT`.
-pub fn probe_health(port: u16) -> String {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + HEALTH_TIMEOUT;
-    let timed_out = || format!("error: no answer within {} ms", HEALTH_TIMEOUT.as_millis());
-    let mut s = match TcpStream::connect_timeout(&addr, HEALTH_TIMEOUT) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return "down".into(),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return timed_out(),
-        Err(e) => return format!("error: {e}"),
-    };
-    let _ = s.set_write_timeout(Some(HEALTH_TIMEOUT));
-    if let Err(e) = s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n") {
-        return format!("error: {e}");
-    }
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 256];
-    while !buf.contains(&b'\n') && buf.len() < 1024 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-            return timed_out();
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            // A signal to this process (a child exiting) is not an answer: read again.
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return timed_out();
-            }
-            Err(e) => return format!("error: {e}"),
-        }
-    }
-    health_from_status_line(&String::from_utf8_lossy(&buf))
-}
-
-/// `HTTP/1.x 200 …` → `ok`; any other status → `error: HTTP <code>`.
-pub fn health_from_status_line(response: &str) -> String {
-    let line = response.lines().next().unwrap_or("");
-    let mut parts = line.split_whitespace();
-    match (parts.next(), parts.next()) {
-        (Some(v), Some("200")) if v.starts_with("HTTP/") => "ok".into(),
-        (Some(v), Some(code)) if v.starts_with("HTTP/") => format!("error: HTTP {code}"),
-        _ if line.is_empty() => "error: empty response".into(),
-        _ => "error: not an HTTP response".into(),
+/// The health column's words for a probe's outcome.
+pub fn health(answer: Answer) -> String {
+    match answer {
+        Answer::Status(200) => "ok".into(),
+        Answer::Status(code) => format!("error: HTTP {code}"),
+        Answer::Refused => "down".into(),
+        Answer::TimedOut => format!("error: no answer within {} ms", HEALTH_TIMEOUT.as_millis()),
+        Answer::Failed(e) => format!("error: {e}"),
     }
 }
 
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use std::net::TcpListener;
 
     pub fn info(profile: &str, up: Option<bool>) -> GatewayInfo {
         GatewayInfo {
@@ -229,14 +221,20 @@ pub mod tests {
                 Gateway {
                     info: info("default", Some(true)),
                     health: "ok".into(),
+                    log: Some(Ok(vec![
+                        "2026-05-07T12:00:00.000000001  ⚕ Hermes Gateway Starting".into(),
+                        "<script>alert(1)</script>".into(),
+                    ])),
                 },
                 Gateway {
                     info: info("<b>x", Some(false)),
                     health: "down".into(),
+                    log: Some(Err("no log yet".into())),
                 },
                 Gateway {
                     info: broken,
                     health: "error: HTTP 500".into(),
+                    log: None,
                 },
             ],
             services: vec![
@@ -300,54 +298,58 @@ pub mod tests {
     }
 
     #[test]
-    fn status_lines() {
-        assert_eq!(health_from_status_line("HTTP/1.1 200 OK\r\n"), "ok");
-        assert_eq!(
-            health_from_status_line("HTTP/1.0 503 Busy\r\n"),
-            "error: HTTP 503"
-        );
-        assert_eq!(health_from_status_line(""), "error: empty response");
-        assert_eq!(
-            health_from_status_line("SSH-2.0-x\r\n"),
-            "error: not an HTTP response"
-        );
-    }
-
-    #[test]
-    fn probe_ok_and_down() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            crate::gateway::health::serve(l, std::sync::Arc::new("{}".into()))
-        });
-        assert_eq!(probe_health(port), "ok");
-        // A port nobody listens on: bind, learn the port, close.
-        let free = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        assert_eq!(probe_health(free), "down");
-    }
-
-    #[test]
-    fn probe_times_out_on_silent_server() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        // Accepts (via the backlog) but never answers.
-        let started = Instant::now();
-        let h = probe_health(port);
-        assert!(h.starts_with("error: no answer"), "{h}");
-        assert!(started.elapsed() < Duration::from_secs(2));
-        drop(l);
+    fn logs_stay_out_of_the_api() {
+        let v = serde_json::to_value(fixture()).unwrap();
+        assert!(v["gateways"][0].get("log").is_none());
     }
 
     #[test]
     fn known_down_is_not_probed() {
         let mut unregistered = info("gone", None);
         unregistered.registered = false;
-        let gs = with_health(vec![info("off", Some(false)), unregistered]);
-        assert_eq!(gs[0].health, "down");
-        assert_eq!(gs[1].health, "down");
+        assert!(!worth_probing(&unregistered));
+        assert!(!worth_probing(&info("off", Some(false))));
+        assert!(worth_probing(&info("on", Some(true))));
+        assert!(worth_probing(&info("unknown", None)));
+    }
+
+    #[test]
+    fn health_words() {
+        assert_eq!(health(Answer::Status(200)), "ok");
+        assert_eq!(health(Answer::Status(503)), "error: HTTP 503");
+        assert_eq!(health(Answer::Refused), "down");
+        assert_eq!(health(Answer::TimedOut), "error: no answer within 300 ms");
+        assert_eq!(
+            health(Answer::Failed("connection reset".into())),
+            "error: connection reset"
+        );
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn probes_a_real_health_endpoint() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        crate::gateway::health::spawn(l, "{}".into()).unwrap();
+        let answer = rt().block_on(client::get_status(port, "/health", HEALTH_TIMEOUT));
+        assert_eq!(health(answer), "ok");
+    }
+
+    #[test]
+    fn without_a_supervisor_nothing_is_probed() {
+        let root = tempfile::tempdir().unwrap();
+        let ctx = Arc::new(Ctx {
+            paths: crate::paths::Paths::under(root.path()),
+            detection: Detection::None("test".into()),
+        });
+        let st = rt().block_on(gather(ctx, true));
+        assert_eq!(st.manager, "none");
+        assert!(st.gateways.is_empty() && st.services.is_empty() && st.error.is_none());
     }
 }

@@ -13,7 +13,6 @@ use nix::sys::signal::{SigSet, Signal};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit code for a fatal configuration error; the slot's finish script parks the slot.
@@ -92,10 +91,14 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
             return Ok(EXIT_CONFIG);
         }
     };
-    let body = Arc::new(
-        json!({"profile": profile, "pid": pid, "state": "running", "port": port}).to_string(),
-    );
-    std::thread::spawn(move || health::serve(listener, body));
+    let body =
+        json!({"profile": profile, "pid": pid, "state": "running", "port": port}).to_string();
+    if let Err(e) = health::spawn(listener, body) {
+        let reason = format!("cannot serve /health on 127.0.0.1:{port}: {e}");
+        write("startup_failed", &[("exit_reason", json!(reason))]);
+        eprintln!("hermes: {reason}");
+        return Ok(1);
+    }
     write("running", &[]);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
