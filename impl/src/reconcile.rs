@@ -273,18 +273,16 @@ fn skipped(profile: &str, prior: Option<String>, reason: String) -> Action {
 fn plan_one(paths: &Paths, profile: &str) -> Action {
     let home = paths.profile_home(profile);
     let mut reasons = Vec::new();
-    let prior = match state::read(&home) {
-        Ok(Some(s)) => match state::prior_intent(&s) {
-            Some(p) if !state::KNOWN_INTENTS.contains(&p.as_str()) => {
-                reasons.push(format!("unknown state {p:?}"));
-                None
-            }
-            p => p,
-        },
-        Ok(None) => None,
+    let (prior, start) = match state::read(&home).map(|s| s.map(|s| s.prior())) {
+        Ok(Some(state::Prior::Known { label, start })) => (Some(label.to_string()), start),
+        Ok(Some(state::Prior::Unknown(value))) => {
+            reasons.push(format!("unknown state {value:?}"));
+            (None, false)
+        }
+        Ok(Some(state::Prior::Nothing) | None) => (None, false),
         Err(why) => {
             reasons.push(why);
-            None
+            (None, false)
         }
     };
     for f in STALE_FILES {
@@ -295,7 +293,6 @@ fn plan_one(paths: &Paths, profile: &str) -> Action {
             reasons.push(format!("cannot remove stale {}: {e}", p.display()));
         }
     }
-    let start = prior.as_deref() == Some("running");
     Action {
         profile: profile.to_string(),
         prior_state: prior,
@@ -565,8 +562,11 @@ mod tests {
                 .contains("seeded")
         );
         assert_eq!(
-            state::read(&paths.hermes_home).unwrap().unwrap()["gateway_state"],
-            "running"
+            state::read(&paths.hermes_home).unwrap().unwrap().prior(),
+            state::Prior::Known {
+                label: "running",
+                start: true
+            }
         );
         fs::write(&state, r#"{"gateway_state":"stopped"}"#).unwrap();
         assert!(

@@ -36,10 +36,6 @@ pub struct StatusReport {
     pub gateways: Vec<GatewayInfo>,
 }
 
-fn str_key(s: &state::State, k: &str) -> Option<String> {
-    s.get(k).and_then(|v| v.as_str()).map(str::to_string)
-}
-
 /// One slot's state from s6 (as hermes) and the profile's state file; an s6 failure is kept in
 /// `error`, never turned into invented state.
 pub fn gateway_info(ctx: &Ctx, profile: &str) -> GatewayInfo {
@@ -65,8 +61,8 @@ pub fn gateway_info(ctx: &Ctx, profile: &str) -> GatewayInfo {
         uptime_secs: None,
         exit_code: None,
         signal: None,
-        desired_state: str_key(&st, "desired_state"),
-        gateway_state: str_key(&st, "gateway_state"),
+        desired_state: st.desired_state.as_ref().map(state::Recorded::label),
+        gateway_state: st.gateway_state.as_ref().map(state::Recorded::label),
         port,
         error: None,
     };

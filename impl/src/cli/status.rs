@@ -5,7 +5,6 @@ use super::{CliError, Ctx};
 use crate::names;
 pub use crate::status::{GatewayInfo, gateway_info, report};
 use serde::Serialize;
-use std::fs;
 
 pub fn line(g: &GatewayInfo) -> String {
     let dash = || "-".to_string();
@@ -42,22 +41,11 @@ pub fn print_all(ctx: &Ctx, only: Option<&str>, json: bool) -> Result<i32, CliEr
     Ok(0)
 }
 
-/// `default` first, then `profiles/<name>/` holding `SOUL.md`, sorted.
+/// `default` first, then the profiles on disk (`profile::names`), sorted.
 pub fn profile_names(ctx: &Ctx) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(rd) = fs::read_dir(ctx.paths.profiles_dir()) {
-        for e in rd.filter_map(Result::ok) {
-            if let Ok(n) = e.file_name().into_string()
-                && !n.starts_with('.')
-                && e.path().join("SOUL.md").exists()
-            {
-                out.push(n);
-            }
-        }
-    }
-    out.sort();
-    out.insert(0, names::DEFAULT_PROFILE.to_string());
-    out
+    std::iter::once(names::DEFAULT_PROFILE.to_string())
+        .chain(crate::profile::names(&ctx.paths))
+        .collect()
 }
 
 #[derive(Serialize)]

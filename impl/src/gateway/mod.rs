@@ -7,7 +7,7 @@ pub mod service;
 
 use crate::names;
 use crate::paths::Paths;
-use crate::state;
+use crate::state::{self, Phase, Recorded};
 use crate::timefmt;
 use nix::sys::signal::{SigSet, Signal};
 use serde_json::{Value, json};
@@ -62,15 +62,15 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
     let port = names::port_for(profile, std::env::var("API_SERVER_PORT").ok().as_deref());
     let _lock = lock::acquire(&home, replace, Duration::from_secs(10))?;
 
-    let write = |gs: &str, extra: &[(&str, Value)]| {
+    let write = |phase: Phase, extra: &[(&str, Value)]| {
         let r = state::update(&home, |s| {
-            s.insert("gateway_state".into(), json!(gs));
-            s.insert("pid".into(), json!(pid));
-            s.insert("port".into(), json!(port));
-            s.insert("profile".into(), json!(profile));
-            s.remove("exit_reason");
+            s.gateway_state = Some(Recorded::Known(phase));
+            s.set("pid", pid);
+            s.set("port", port);
+            s.set("profile", profile);
+            s.other.remove("exit_reason");
             for (k, v) in extra {
-                s.insert((*k).into(), v.clone());
+                s.set(k, v.clone());
             }
         });
         if let Err(e) = r {
@@ -80,13 +80,16 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
             );
         }
     };
-    write("starting", &[("started_at", json!(timefmt::now_epoch()))]);
+    write(
+        Phase::Starting,
+        &[("started_at", json!(timefmt::now_epoch()))],
+    );
 
     let listener = match TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
         Err(e) => {
             let reason = format!("cannot bind 127.0.0.1:{port}: {e}");
-            write("startup_failed", &[("exit_reason", json!(reason))]);
+            write(Phase::StartupFailed, &[("exit_reason", json!(reason))]);
             eprintln!("hermes: {reason}");
             return Ok(EXIT_CONFIG);
         }
@@ -95,11 +98,11 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
         json!({"profile": profile, "pid": pid, "state": "running", "port": port}).to_string();
     if let Err(e) = health::spawn(listener, body) {
         let reason = format!("cannot serve /health on 127.0.0.1:{port}: {e}");
-        write("startup_failed", &[("exit_reason", json!(reason))]);
+        write(Phase::StartupFailed, &[("exit_reason", json!(reason))]);
         eprintln!("hermes: {reason}");
         return Ok(1);
     }
-    write("running", &[]);
+    write(Phase::Running, &[]);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -114,13 +117,13 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
         || cfg!(feature = "regress-sigterm-persists-stopped");
     if planned {
         // An operator `gateway stop`: the intent is "stopped".
-        write("stopped", &[]);
+        write(Phase::Stopped, &[]);
         println!("gateway stopped ({sig:?}, planned stop)");
         Ok(0)
     } else {
         // Container restart, `s6-svc -t`, a stray kill: keep "running" on disk so the next
         // boot brings the gateway back.
-        write("running", &[]);
+        write(Phase::Running, &[]);
         eprintln!("hermes: gateway received {sig:?} without a planned-stop marker; exiting 1");
         Ok(1)
     }

@@ -9,8 +9,7 @@
 use super::marker;
 use crate::paths::Paths;
 use crate::s6::{self, control::Control, control::Transition};
-use crate::state;
-use serde_json::Value;
+use crate::state::{self, Desired, Recorded};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -43,7 +42,7 @@ pub struct Service<'a> {
 
 impl Service<'_> {
     pub fn start(&self, profile: &str) -> Result<Transition, ServiceError> {
-        let undo = self.record(profile, "running")?;
+        let undo = self.record(profile, Desired::Running)?;
         self.control.start(profile).map_err(|e| undo.revert(e))
     }
 
@@ -63,7 +62,7 @@ impl Service<'_> {
                 ))
             })?;
         }
-        let undo = self.record(profile, "stopped")?;
+        let undo = self.record(profile, Desired::Stopped)?;
         self.control.stop(profile).map_err(|e| {
             let _ = std::fs::remove_file(marker::marker_path(&home));
             undo.revert(e)
@@ -71,13 +70,13 @@ impl Service<'_> {
     }
 
     pub fn restart(&self, profile: &str) -> Result<Transition, ServiceError> {
-        let undo = self.record(profile, "running")?;
+        let undo = self.record(profile, Desired::Running)?;
         self.control.restart(profile).map_err(|e| undo.revert(e))
     }
 
     /// Records `desired_state` in the profile's home and returns how to undo it. A profile
     /// whose home is gone has no intent to keep: nothing is recorded.
-    fn record(&self, profile: &str, desired: &str) -> Result<Undo, ServiceError> {
+    fn record(&self, profile: &str, desired: Desired) -> Result<Undo, ServiceError> {
         let home = self.paths.profile_home(profile);
         if !home.is_dir() {
             return Ok(Undo {
@@ -87,11 +86,12 @@ impl Service<'_> {
         }
         let mut previous = None;
         state::update(&home, |s| {
-            previous = s.insert("desired_state".into(), Value::from(desired));
+            previous = s.desired_state.replace(Recorded::Known(desired));
         })
         .map_err(|e| {
             ServiceError::Intent(format!(
-                "cannot record desired_state={desired} in {}: {e}",
+                "cannot record desired_state={} in {}: {e}",
+                desired.as_str(),
                 state::state_path(&home).display()
             ))
         })?;
@@ -105,7 +105,7 @@ impl Service<'_> {
 /// The intent before a verb changed it.
 struct Undo {
     home: Option<PathBuf>,
-    previous: Option<Value>,
+    previous: Option<Recorded<Desired>>,
 }
 
 impl Undo {
@@ -118,15 +118,8 @@ impl Undo {
     }
 }
 
-fn restore(home: &Path, previous: Option<Value>) {
-    let _ = state::update(home, |s| match previous {
-        Some(v) => {
-            s.insert("desired_state".into(), v);
-        }
-        None => {
-            s.remove("desired_state");
-        }
-    });
+fn restore(home: &Path, previous: Option<Recorded<Desired>>) {
+    let _ = state::update(home, |s| s.desired_state = previous);
 }
 
 #[cfg(test)]
@@ -155,6 +148,13 @@ mod tests {
         (t, paths, c)
     }
 
+    fn desired(home: &Path) -> Option<Desired> {
+        match state::read(home).unwrap().unwrap().desired_state {
+            Some(Recorded::Known(d)) => Some(d),
+            _ => None,
+        }
+    }
+
     const SVC: &str = r#"case "$1" in -U) touch "$2/fake-up";; -D) rm -f "$2/fake-up";; esac"#;
 
     #[test]
@@ -166,15 +166,9 @@ mod tests {
         };
         let home = paths.profile_home("work");
         assert!(s.start("work").unwrap().reached);
-        assert_eq!(
-            state::read(&home).unwrap().unwrap()["desired_state"],
-            "running"
-        );
+        assert_eq!(desired(&home), Some(Desired::Running));
         assert!(s.stop("work").unwrap().reached);
-        assert_eq!(
-            state::read(&home).unwrap().unwrap()["desired_state"],
-            "stopped"
-        );
+        assert_eq!(desired(&home), Some(Desired::Stopped));
         assert!(marker::marker_path(&home).exists());
     }
 
@@ -186,13 +180,10 @@ mod tests {
             control: &c,
         };
         let home = paths.profile_home("work");
-        state::set_desired(&home, "stopped").unwrap();
+        state::set_desired(&home, Desired::Stopped).unwrap();
         let e = s.start("work").unwrap_err();
         assert!(e.to_string().contains("Permission denied"), "{e}");
-        assert_eq!(
-            state::read(&home).unwrap().unwrap()["desired_state"],
-            "stopped"
-        );
+        assert_eq!(desired(&home), Some(Desired::Stopped));
     }
 
     #[test]
