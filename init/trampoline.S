@@ -15,7 +15,7 @@
  * SIGINT, SIGHUP and SIGQUIT. A blocked signal stays pending, and the mask survives execve
  * into stage 1 (crate hermes-init), which hands the signals on to s6-svscan.
  *
- * Built with: cc -nostdlib -static -Wl,-n -Wl,--build-id=none -o init trampoline.S
+ * Built with: cc -nostdlib -static -s -Wl,-n -Wl,--build-id=none -o init trampoline.S
  * (no C runtime, text at the start of the file). x86-64 Linux only.
  */
         .text

@@ -188,6 +188,9 @@ fn assemble_init(out_dir: &Path) -> Result<PathBuf> {
         .args([
             "-nostdlib",
             "-static",
+            // Stripped: the symbol table names cc's temporary object file (ccXXXXXX.o), which
+            // made every build's /init, and so the image's content hash, different.
+            "-s",
             "-Wl,-n",
             "-Wl,--build-id=none",
             "-o",

@@ -1,5 +1,5 @@
 //! The hermes-s6 conformance suite: builds the image, starts one container per scenario and
-//! proves the contract of `../shared/SPEC.md` **as hermes** (UID 10000), the user the product
+//! proves the contract of `docs/contract.md` **as hermes** (UID 10000), the user the product
 //! really runs as. Root is an explicit, commented opt-in per exec.
 
 pub mod bench;
