@@ -9,8 +9,10 @@
 # 2. checks that every Depends/Pre-Depends of every downloaded package is satisfied by a listed
 #    package (or what it Provides) or waived with `!name` in packages.txt: a new dependency
 #    after a point release fails the build here instead of at run time;
-# 3. extracts them (dpkg-deb | tar, owners numeric) without docs, man pages, info, locales and
-#    lintian overrides (copyright files kept); no maintainer script runs;
+# 3. extracts them (dpkg-deb | tar, owners numeric) without docs, man pages, info, locales,
+#    lintian overrides (copyright files kept) and glibc's gconv modules (8 MB of iconv charsets:
+#    there are no locales here, everything runs in the C locale, and UTF-8/ASCII/UCS are built
+#    into libc); no maintainer script runs;
 # 4. does by hand what the image needs of what those scripts and of what passwd/base-passwd,
 #    libc-bin and usrmerge would have done: the user database, /etc/shells, nsswitch.conf,
 #    /run/lock with /var/run and /var/lock as links, ld.so.cache;
@@ -95,7 +97,7 @@ for deb in "$work/debs"/*.deb; do
     --exclude='./usr/share/man/*' --exclude='./usr/share/info/*' \
     --exclude='./usr/share/locale/*' --exclude='./usr/share/lintian/*' \
     --exclude='./usr/share/doc-base/*' --exclude='./usr/share/bug/*' \
-    --exclude='./usr/share/menu/*' \
+    --exclude='./usr/share/menu/*' --exclude='./usr/lib/*/gconv/*' \
     || die "extracting $(basename "$deb") failed"
 done
 # Docs: only the copyright files stay.
