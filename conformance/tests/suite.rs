@@ -9,6 +9,8 @@ mod container_lifecycle;
 mod dashboard;
 #[path = "suite/detection.rs"]
 mod detection;
+#[path = "suite/image.rs"]
+mod image;
 #[path = "suite/lifecycle.rs"]
 mod lifecycle;
 #[path = "suite/parity.rs"]

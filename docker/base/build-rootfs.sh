@@ -3,8 +3,11 @@
 #
 #   docker/base/build-rootfs.sh OUT.tar
 #
-# Uses mmdebstrap (variant minbase) plus the packages listed in packages.txt, with the
-# host's own apt sources (no mirror host name is written anywhere in this repository).
+# Exactly the packages listed in packages.txt, nothing else (no apt, dpkg, perl, debconf):
+# mmdebstrap (variant extract, nothing of its own) sets up an empty root and apt with the
+# host's own apt sources (no mirror host name is written anywhere in this repository), and its
+# extract hook, populate.sh, downloads, checks and extracts the packages and writes the few
+# files their maintainer scripts would have.
 # Import the result with e.g. `docker import OUT.tar hermes-s6-base:dev`.
 # Progress goes to stderr; exits non-zero with a message starting "build-rootfs:" on failure.
 set -eu
@@ -21,11 +24,14 @@ esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 pkgfile=$here/packages.txt
+populate=$here/populate.sh
 [ -r "$pkgfile" ] || die "cannot read $pkgfile"
+[ -r "$populate" ] || die "cannot read $populate"
 command -v mmdebstrap >/dev/null 2>&1 || die "mmdebstrap not found (apt-get install mmdebstrap)"
+command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb not found"
 
-# Comma-separated package list, comments and blank lines ignored.
-pkgs=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$pkgfile" | paste -sd, -)
+# The package list (comments, blank lines and waived '!name' entries left out), for the log.
+pkgs=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e '/^!/d' "$pkgfile" | paste -sd' ' -)
 [ -n "$pkgs" ] || die "no packages in $pkgfile"
 
 # The host's apt sources: deb822 first, then the one-line format.
@@ -45,18 +51,13 @@ trap 'rm -f "$tmp"' EXIT INT TERM
 printf '%s: packages: %s\n' "$me" "$pkgs" >&2
 printf '%s: apt sources: %s\n' "$me" "$sources" >&2
 
-# Keep it small: no docs, man pages or locales (copyright files kept), no apt lists/caches.
+# Variant extract with no --include: mmdebstrap installs nothing itself; populate.sh (the
+# extract hook) brings in exactly packages.txt. Its own cleanup is skipped: populate.sh has
+# removed everything apt and dpkg left, including the directories that cleanup would visit.
 if ! mmdebstrap \
-      --variant=minbase \
-      --include="$pkgs" \
-      --dpkgopt='path-exclude=/usr/share/man/*' \
-      --dpkgopt='path-exclude=/usr/share/doc/*' \
-      --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-      --dpkgopt='path-exclude=/usr/share/info/*' \
-      --dpkgopt='path-exclude=/usr/share/locale/*' \
-      --dpkgopt='path-include=/usr/share/locale/locale.alias' \
-      --dpkgopt='path-exclude=/usr/share/lintian/*' \
-      --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old "$1"/var/log/*.log "$1"/var/log/apt/*' \
+      --variant=extract \
+      --extract-hook="sh '$populate' \"\$1\" '$pkgfile'" \
+      --skip=cleanup \
       bookworm "$tmp" "$sources" >/dev/null; then
   die "mmdebstrap failed (see messages above); is the apt mirror from $sources reachable?"
 fi

@@ -5,6 +5,7 @@ pub mod boot;
 pub mod container_lifecycle;
 pub mod dashboard;
 pub mod detection;
+pub mod image;
 pub mod lifecycle;
 pub mod parity;
 pub mod restart;
