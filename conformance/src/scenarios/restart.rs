@@ -470,7 +470,7 @@ pub async fn newline_profile_dir_forges_nothing(ctx: Ctx) -> Result<()> {
     ])
     .await?
     .succeeds_or("hermes could not make the newline-named directory");
-    let escaped = "evil\\x0aprofile=forged\\x20prior_state=running";
+    let escaped = "evil\\x0aprofile=forged\\x20prior_state=running\\x20action=started";
     let list = h.exec(&["hermes", "profile", "list"]).await?;
     list.succeeds()
         .stdout_lacks("forged")
