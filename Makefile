@@ -4,6 +4,7 @@
 #   make image         build the image and tag it hermes-s6:latest
 #   make shell         a shell as hermes in a fresh container of hermes-s6:latest
 #   make repro BUG=id  bring a historical bug back and watch the suite catch it (no BUG: list)
+#   make soak N=10     the suite N times in a row: failures out of N per scenario (flakes)
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -12,7 +13,7 @@ REPORT := target/conformance/report.jsonl
 .PHONY: deps image conformance test lint unit shell repro clean-images help
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,8p' Makefile
 
 deps:
 	@bash ci/install-deps.sh
@@ -61,3 +62,14 @@ BENCH ?= --with-suite
 .PHONY: bench
 bench: deps
 	$(CARGO) run --quiet -p conformance --bin conformance-bench -- $(BENCH)
+
+# Flakes, measured (issue 11): the whole suite N times in a row on the warm image, then per
+# scenario its failures out of N with the first line of each. SOAK_THREADS=8 doubles the
+# default parallelism; FILTER narrows the scenarios (as `cargo test -- FILTER`).
+N ?= 10
+SOAK_THREADS ?=
+FILTER ?=
+.PHONY: soak
+soak: deps
+	$(CARGO) run --quiet -p conformance --bin conformance-soak -- --runs $(N) \
+	  $(if $(SOAK_THREADS),--threads $(SOAK_THREADS)) $(FILTER)

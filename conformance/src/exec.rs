@@ -99,6 +99,15 @@ impl ExecOutcome {
         self
     }
 
+    /// Exit status 0, or fail saying `why` (what the failure means for the scenario).
+    #[track_caller]
+    pub fn succeeds_or(&self, why: &str) -> &Self {
+        if !self.success() {
+            self.fail(why);
+        }
+        self
+    }
+
     /// Any non-zero exit status.
     #[track_caller]
     pub fn fails(&self) -> &Self {

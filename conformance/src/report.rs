@@ -20,9 +20,16 @@ pub struct ScenarioRecord {
     pub image: String,
 }
 
+/// `target/conformance/report.jsonl`, unless `HERMES_CONFORMANCE_REPORT` names another file
+/// (`conformance-soak` gives each of its runs its own).
 pub fn jsonl_path() -> PathBuf {
-    crate::config::work_dir().join("report.jsonl")
+    match std::env::var_os(REPORT_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => crate::config::work_dir().join("report.jsonl"),
+    }
 }
+
+pub const REPORT_ENV: &str = "HERMES_CONFORMANCE_REPORT";
 
 /// Append one record. A single `write` of one line with O_APPEND keeps concurrent test
 /// threads and processes from interleaving inside a record.
@@ -47,7 +54,12 @@ pub fn append(record: &ScenarioRecord) {
 
 /// Read every record of the current report; unparsable lines are reported, not hidden.
 pub fn read_all() -> std::io::Result<Vec<ScenarioRecord>> {
-    let text = std::fs::read_to_string(jsonl_path())?;
+    read_from(&jsonl_path())
+}
+
+/// Every record of the report at `path`.
+pub fn read_from(path: &std::path::Path) -> std::io::Result<Vec<ScenarioRecord>> {
+    let text = std::fs::read_to_string(path)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -92,6 +92,34 @@ pub async fn wait_svstat(
     .await
 }
 
+/// A slot parked by its finish script (SPEC §6.2: exit 78 → 125): down, not wanted up, and
+/// the last exit code as s6 recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parked {
+    pub up: bool,
+    pub wanted_up: bool,
+    pub exit_code: i64,
+}
+
+/// `s6-svstat -o up,wantedup,exitcode` as the scenario user.
+pub async fn svstat_exit(h: &Hermes, dir: &str) -> Result<Parked> {
+    let o = h
+        .exec(&["/command/s6-svstat", "-o", "up,wantedup,exitcode", dir])
+        .await?;
+    o.succeeds();
+    let f: Vec<&str> = o.out().split_whitespace().collect();
+    match f.as_slice() {
+        [up, wanted, code] => Ok(Parked {
+            up: *up == "true",
+            wanted_up: *wanted == "true",
+            exit_code: code
+                .parse()
+                .with_context(|| format!("exitcode {code:?} is not a number\n{o}"))?,
+        }),
+        _ => bail!("unparsable s6-svstat output\n{o}"),
+    }
+}
+
 /// `GET /health` on 127.0.0.1:<port> from inside the container, with bash's /dev/tcp (the
 /// image has no curl). Returns the body.
 pub async fn http_get(h: &Hermes, port: u16, path: &str) -> Result<String> {

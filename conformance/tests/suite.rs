@@ -3,12 +3,16 @@
 
 #[path = "suite/boot.rs"]
 mod boot;
+#[path = "suite/cli.rs"]
+mod cli;
 #[path = "suite/container_lifecycle.rs"]
 mod container_lifecycle;
 #[path = "suite/dashboard.rs"]
 mod dashboard;
 #[path = "suite/detection.rs"]
 mod detection;
+#[path = "suite/gateway.rs"]
+mod gateway;
 #[path = "suite/image.rs"]
 mod image;
 #[path = "suite/lifecycle.rs"]

@@ -47,18 +47,30 @@ pub fn write_atomic(path: &Path, body: &[u8], mode: u32) -> io::Result<()> {
 }
 
 /// Opens an existing regular file (read, or read-write with `write`), refusing links, FIFOs,
-/// devices and directories without blocking on them.
+/// devices and directories without blocking on them. The path is checked with `lstat` before
+/// the open (opening a FIFO without a reader for writing fails with ENXIO, a link with ELOOP:
+/// errors that would not say what is wrong), then the open file is checked again (a swap in
+/// between is refused too). A missing file is `NotFound`, as from `open`.
 pub fn open_regular(path: &Path, write: bool) -> io::Result<File> {
+    if !check_regular(path)? {
+        return Err(with_path(
+            io::Error::from(io::ErrorKind::NotFound),
+            "cannot open",
+            path,
+        ));
+    }
     let f = OpenOptions::new()
         .read(true)
         .write(write)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| open_error(e, path))?;
     refuse_unless_regular(f, path)
 }
 
 /// Creates or opens a regular file read-write (for locks), with the same refusals.
 pub fn open_or_create_regular(path: &Path, mode: u32) -> io::Result<File> {
+    check_regular(path)?;
     let f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -67,8 +79,54 @@ pub fn open_or_create_regular(path: &Path, mode: u32) -> io::Result<File> {
         .mode(mode)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| with_path(e, "cannot open", path))?;
+        .map_err(|e| open_error(e, path))?;
     refuse_unless_regular(f, path)
+}
+
+/// `Ok(true)`: a regular file is there; `Ok(false)`: nothing is; anything else (a link, FIFO,
+/// socket, device, directory) is refused with an error naming the path and what it is.
+pub fn check_regular(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Ok(true),
+        Ok(m) => Err(refusal(path, kind_of(&m.file_type()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(with_path(e, "cannot stat", path)),
+    }
+}
+
+/// What a non-regular file is, for refusals.
+fn kind_of(t: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn refusal(path: &Path, what: &str) -> io::Error {
+    io::Error::other(format!(
+        "refusing to use {}: it is {what}, not a regular file",
+        path.display()
+    ))
+}
+
+/// An open that lost a race with a swap: a link (`ELOOP`) or a reader-less FIFO (`ENXIO`)
+/// appeared after the check.
+fn open_error(e: io::Error, path: &Path) -> io::Error {
+    match e.raw_os_error() {
+        Some(nix::libc::ELOOP) => refusal(path, "a symbolic link"),
+        Some(nix::libc::ENXIO) => refusal(path, "a FIFO or device"),
+        _ => with_path(e, "cannot open", path),
+    }
 }
 
 fn refuse_unless_regular(f: File, path: &Path) -> io::Result<File> {
@@ -76,11 +134,7 @@ fn refuse_unless_regular(f: File, path: &Path) -> io::Result<File> {
         .metadata()
         .map_err(|e| with_path(e, "cannot stat", path))?;
     if !meta.is_file() {
-        return Err(with_path(
-            io::Error::other("not a regular file"),
-            "refusing to use",
-            path,
-        ));
+        return Err(refusal(path, kind_of(&meta.file_type())));
     }
     // Reads and writes of a regular file never block; later ones must not fail with EAGAIN.
     nix::fcntl::fcntl(
@@ -130,12 +184,44 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let fifo = t.path().join("lock");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-        let e = open_regular(&fifo, false).unwrap_err();
-        assert!(e.to_string().contains("refusing"), "{e}");
-        assert!(open_or_create_regular(&fifo, 0o644).is_err());
+        for e in [
+            open_regular(&fifo, false).unwrap_err(),
+            open_regular(&fifo, true).unwrap_err(),
+            open_or_create_regular(&fifo, 0o644).unwrap_err(),
+        ] {
+            let msg = e.to_string();
+            assert!(msg.contains("refusing"), "{msg}");
+            assert!(msg.contains(&fifo.display().to_string()), "{msg}");
+            assert!(msg.contains("FIFO"), "{msg}");
+        }
         let link = t.path().join("link");
         std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
-        assert!(open_regular(&link, false).is_err());
+        for e in [
+            open_regular(&link, false).unwrap_err(),
+            open_or_create_regular(&link, 0o644).unwrap_err(),
+        ] {
+            let msg = e.to_string();
+            assert!(msg.contains("refusing"), "{msg}");
+            assert!(msg.contains("symbolic link"), "{msg}");
+        }
+        let missing = open_regular(&t.path().join("none"), false).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    /// A write-only open of a reader-less FIFO fails with ENXIO before any type check: the
+    /// error must still be a refusal naming the path.
+    #[test]
+    fn an_open_that_loses_a_race_says_refusing() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("state");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let raw = OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap_err();
+        let msg = open_error(raw, &fifo).to_string();
+        assert!(msg.contains("refusing") && msg.contains("state"), "{msg}");
     }
 
     fn umask() -> u32 {

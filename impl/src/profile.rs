@@ -38,6 +38,8 @@ pub struct ProfilesLock(#[allow(dead_code)] Flock<File>);
 /// and a FIFO in its place cannot hang us.
 pub fn lock(paths: &Paths) -> io::Result<ProfilesLock> {
     let path = paths.hermes_home.join(LOCK_FILE);
+    // A link or FIFO in its place is refused by path before any open (`fileio`).
+    crate::fileio::check_regular(&path)?;
     let file = OpenOptions::new()
         .read(true)
         .write(false)
@@ -76,19 +78,45 @@ pub fn exists(paths: &Paths, name: &str) -> bool {
     fs::symlink_metadata(dir(paths, name)).is_ok()
 }
 
-/// The profiles on disk: visible directories of `profiles/` holding the marker, sorted.
+/// Whether a whole profile is there: a real directory (not a link) holding the marker.
+pub fn is_complete(paths: &Paths, name: &str) -> bool {
+    let d = dir(paths, name);
+    fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir())
+        && fs::symlink_metadata(d.join(MARKER)).is_ok_and(|m| m.is_file())
+}
+
+/// The profiles on disk: visible directories of `profiles/` with a valid profile name
+/// holding the marker, sorted. Entries with an invalid name (one made directly on disk, say
+/// with a newline in it) are never profiles; `scan` also says which were skipped.
 pub fn names(paths: &Paths) -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(paths.profiles_dir())
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| !n.starts_with('.'))
-                .filter(|n| dir(paths, n).join(MARKER).is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+    scan(paths).0
+}
+
+/// `names`, plus the skipped entries' names escaped for a log line (`names::escape_for_log`):
+/// a directory name can never forge a line of output.
+pub fn scan(paths: &Paths) -> (Vec<String>, Vec<String>) {
+    use std::os::unix::ffi::OsStrExt;
+    let mut good = Vec::new();
+    let mut skipped = Vec::new();
+    if let Ok(rd) = fs::read_dir(paths.profiles_dir()) {
+        for e in rd.filter_map(Result::ok) {
+            let raw = e.file_name();
+            if raw.as_bytes().starts_with(b".") {
+                continue;
+            }
+            match raw.to_str() {
+                Some(n) if crate::names::validate_new(n).is_ok() => {
+                    if is_complete(paths, n) {
+                        good.push(n.to_string());
+                    }
+                }
+                _ => skipped.push(crate::names::escape_for_log(raw.as_bytes())),
+            }
+        }
+    }
+    good.sort();
+    skipped.sort();
+    (good, skipped)
 }
 
 /// Makes `profiles/<name>/` with its `SOUL.md`: built in a hidden staging dir unique to this
@@ -168,6 +196,23 @@ mod tests {
         assert!(remove(&paths, "work").unwrap());
         assert!(!remove(&paths, "work").unwrap());
         assert_eq!(fs::read_dir(paths.profiles_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn invalid_names_on_disk_are_no_profiles() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        for n in ["good", "evil\nprofile=forged", "Upper", "default", "nosoul"] {
+            fs::create_dir_all(dir(&paths, n)).unwrap();
+            if n != "nosoul" {
+                fs::write(dir(&paths, n).join(MARKER), "x").unwrap();
+            }
+        }
+        let (good, skipped) = scan(&paths);
+        assert_eq!(good, ["good"]);
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert!(skipped.iter().all(|s| !s.contains('\n')), "{skipped:?}");
+        assert_eq!(names(&paths), ["good"]);
     }
 
     #[test]

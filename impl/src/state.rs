@@ -7,9 +7,8 @@
 use crate::fileio;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "gateway_state.json";
@@ -142,21 +141,17 @@ pub fn state_path(home: &Path) -> PathBuf {
 /// not an object, too large, unreadable) — callers treat that as "no intent", with the reason.
 pub fn read(home: &Path) -> Result<Option<GatewayState>, String> {
     let path = state_path(home);
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(&path)
-    {
+    // A link, FIFO or device in the file's place is refused without blocking on it, and the
+    // reason names the path (`fileio::open_regular`).
+    let file = match fileio::open_regular(&path, false) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.to_string().starts_with("refusing") => return Err(e.to_string()),
         Err(e) => return Err(format!("unreadable state file: {e}")),
     };
     let meta = file
         .metadata()
         .map_err(|e| format!("unreadable state file: {e}"))?;
-    if !meta.is_file() {
-        return Err("state file is not a regular file".into());
-    }
     if meta.len() > MAX_STATE_BYTES {
         return Err(format!("state file too large ({} bytes)", meta.len()));
     }
@@ -193,6 +188,9 @@ pub fn parse(bytes: &[u8]) -> Result<GatewayState, String> {
 /// atomically-replaced file.
 pub fn update(home: &Path, f: impl FnOnce(&mut GatewayState)) -> io::Result<GatewayState> {
     let _guard = lock(home)?;
+    // Unusable content starts fresh, but a FIFO, link or device in the file's place is an
+    // error: it is not a file this code wrote, and replacing it would hide it.
+    fileio::check_regular(&state_path(home))?;
     let mut state = read(home).ok().flatten().unwrap_or_default();
     f(&mut state);
     state.set("updated_at", crate::timefmt::now_epoch());
@@ -259,6 +257,32 @@ mod tests {
         big.extend(b"\"}");
         let t = home_with(&big);
         assert!(read(t.path()).unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn a_fifo_as_state_or_lock_is_refused_by_path() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = state_path(t.path());
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let e = read(t.path()).unwrap_err();
+        assert!(
+            e.contains("refusing") && e.contains(&fifo.display().to_string()),
+            "{e}"
+        );
+        let e = set_desired(t.path(), Desired::Stopped)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("refusing") && e.contains("gateway_state.json"),
+            "{e}"
+        );
+        let u = tempfile::tempdir().unwrap();
+        let lock = u.path().join(LOCK_FILE);
+        nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let e = set_desired(u.path(), Desired::Stopped)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refusing") && e.contains(LOCK_FILE), "{e}");
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct GatewayInfo {
     pub gateway_state: Option<String>,
     pub port: u16,
     pub error: Option<String>,
+    /// Why the profile's `gateway_state.json` could not be used (a FIFO or link in its place,
+    /// unreadable, corrupt): reported, never hidden behind an empty state.
+    pub state_error: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -39,10 +42,10 @@ pub struct StatusReport {
 /// One slot's state from s6 (as hermes) and the profile's state file; an s6 failure is kept in
 /// `error`, never turned into invented state.
 pub fn gateway_info(ctx: &Ctx, profile: &str) -> GatewayInfo {
-    let st = state::read(&ctx.paths.profile_home(profile))
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let (st, state_error) = match state::read(&ctx.paths.profile_home(profile)) {
+        Ok(st) => (st.unwrap_or_default(), None),
+        Err(why) => (state::GatewayState::default(), Some(why)),
+    };
     let port = st
         .get("port")
         .and_then(|v| v.as_u64())
@@ -65,6 +68,7 @@ pub fn gateway_info(ctx: &Ctx, profile: &str) -> GatewayInfo {
         gateway_state: st.gateway_state.as_ref().map(state::Recorded::label),
         port,
         error: None,
+        state_error,
     };
     if !ctx.detection.is_s6() {
         return info;

@@ -119,6 +119,71 @@ pub async fn cont_init_ran_in_order(h: &Hermes) -> Result<()> {
     Ok(())
 }
 
+/// Things each boot step leaves behind, made once by that step and never touched again in the
+/// boot, in the order SPEC §2 fixes: (step, path, whether its birth time (`%W`) or its
+/// modification time (`%Y`) is the step's moment).
+/// `015` is left out: what it changes (the modes of `supervise/control`) is changed again by
+/// the bundle's `s6-svc -u` writing into the same FIFO, so no time of its own survives.
+const BOOT_ARTIFACTS: &[(&str, &str, char)] = &[
+    (
+        "01-hermes-setup made $HERMES_HOME/profiles",
+        "/opt/data/profiles",
+        'W',
+    ),
+    (
+        "02-reconcile-profiles registered gateway-default",
+        "/run/service/gateway-default/type",
+        'Y',
+    ),
+    (
+        "02-reconcile-profiles wrote the boot log",
+        "/opt/data/logs/container-boot.log",
+        'Y',
+    ),
+    (
+        "the user bundle brought main-hermes up",
+        "/run/service/main-hermes/supervise/status",
+        'Y',
+    ),
+    ("stage 2 wrote the readiness marker", READY_MARKER, 'Y'),
+];
+
+/// The boot order seen from outside stage 2's own account of itself: the timestamps the
+/// filesystem gave each step's artifacts never run backwards. (Kernel file times are coarse,
+/// so two steps inside one clock tick tie: ties are allowed, inversions are not.) A birth time
+/// the filesystem does not keep is left out, and the message says so.
+pub async fn boot_order_seen_from_outside(h: &Hermes) -> Result<()> {
+    let mut seen: Vec<(&str, f64)> = Vec::new();
+    let mut skipped = Vec::new();
+    for (what, path, field) in BOOT_ARTIFACTS {
+        let o = h
+            .exec(&["stat", "-c", &format!("%.9{field}"), path])
+            .await?;
+        o.succeeds_or(&format!("cannot stat {path}, left by: {what}"));
+        let t: f64 = o
+            .out()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("stat of {path} gave {:?}: {e}", o.out()))?;
+        if t <= 0.0 {
+            skipped.push(*path);
+            continue;
+        }
+        seen.push((what, t));
+    }
+    ensure!(
+        seen.len() >= BOOT_ARTIFACTS.len() - 1,
+        "too few boot artifacts have times to order (no birth time for {skipped:?})"
+    );
+    for pair in seen.windows(2) {
+        let ((a, ta), (b, tb)) = (pair[0], pair[1]);
+        ensure!(
+            ta <= tb,
+            "boot order broken, seen from the files the steps left: `{b}` at {tb:.6} came before `{a}` at {ta:.6}; all: {seen:?}"
+        );
+    }
+    Ok(())
+}
+
 /// Everything above, for one container.
 pub async fn boot_contract(h: &Hermes) -> Result<()> {
     pid1_is_s6_svscan(h).await?;
@@ -126,6 +191,7 @@ pub async fn boot_contract(h: &Hermes) -> Result<()> {
     scandir_is_roots(h).await?;
     static_services_supervised(h).await?;
     cont_init_ran_in_order(h).await?;
+    boot_order_seen_from_outside(h).await?;
     Ok(())
 }
 

@@ -155,9 +155,13 @@ pub async fn not_pid1_still_runs_the_command(ctx: Ctx) -> Result<()> {
         logs.contains("fallback-ran-as-10000"),
         "command did not run as hermes\nlog:\n{logs}"
     );
+    // The warning is one line of its own that names the reason (not PID 1) and what PID 1 is.
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("warning: not PID 1 (pid "));
     ensure!(
-        logs.contains("warning"),
-        "no warning about not being PID 1\nlog:\n{logs}"
+        warning.is_some_and(|l| l.contains("PID 1 is '") && l.contains("without s6 supervision")),
+        "no warning line naming why (not PID 1) and what PID 1 is; found {warning:?}\nlog:\n{logs}"
     );
     ensure!(
         !logs.contains("can only run as pid 1"),

@@ -80,7 +80,7 @@ pub fn parse_response(raw: &str) -> Result<HttpResponse> {
 }
 
 /// `GET path` from inside the container, parsed.
-async fn get(h: &Hermes, port: u16, path: &str) -> Result<HttpResponse> {
+pub async fn get(h: &Hermes, port: u16, path: &str) -> Result<HttpResponse> {
     parse_response(&http_get(h, port, path).await?)
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 
 use crate::s6probe::{
     HERMES_HOME, SCANDIR, expected_port, profile_home, read_json, slot_dir, svstat, wait_http,
@@ -132,14 +132,19 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
         .succeeds()
         .stdout_is("10000");
     let port = expected_port(p);
-    let health = wait_http(&h, port, "/health", STATE_DEADLINE).await?;
+    let health = crate::scenarios::dashboard::parse_response(
+        &wait_http(&h, port, "/health", STATE_DEADLINE).await?,
+    )?;
     ensure!(
-        health.contains("200"),
-        "GET /health on {port} did not return 200:\n{health}"
+        health.status == 200,
+        "GET /health on {port}: status {}, expected 200:\n{health:?}",
+        health.status
     );
+    let body = health.json()?;
     ensure!(
-        health.contains(&format!("\"{p}\"")),
-        "health does not name profile {p}:\n{health}"
+        body["profile"] == p && body["pid"] == up.pid,
+        "GET /health on {port} should name profile {p:?} and pid {} (s6's): {body}",
+        up.pid
     );
 
     let current = format!("{HERMES_HOME}/logs/gateways/{p}/current");
@@ -176,9 +181,16 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
     status.succeeds();
     let js: serde_json::Value = serde_json::from_str(status.out())
         .map_err(|e| anyhow::anyhow!("gateway status --json is not JSON ({e})\n{status}"))?;
+    let g = &js["gateways"][0];
     ensure!(
-        js.to_string().contains(&up.pid.to_string()),
-        "status lacks pid {}: {js}",
+        js["manager"] == "s6"
+            && js["gateways"].as_array().map(Vec::len) == Some(1)
+            && g["profile"] == p
+            && g["up"] == true
+            && g["pid"] == up.pid
+            && g["desired_state"] == "running"
+            && g["port"] == port,
+        "gateway status --json disagrees with s6 (pid {}, up) or the intent (running, port {port}): {js}",
         up.pid
     );
 
@@ -437,4 +449,173 @@ pub async fn bad_names_rejected(ctx: Ctx, names: &[&str]) -> Result<()> {
         );
     }
     h.remove().await
+}
+
+/// Offsets at which `atomic_create_under_kill` SIGKILLs a `profile create`: spread over the
+/// command's life (it validates, takes the lock, builds the profile, asks the registrar,
+/// which builds, renames and rescans), so that some kills land before the profile exists,
+/// some between the profile and its slot, and some after both.
+pub const CREATE_KILL_OFFSETS_MS: [u64; 16] = [
+    0, 2, 5, 10, 15, 20, 30, 40, 55, 70, 90, 120, 160, 220, 300, 450,
+];
+
+/// What one killed create left, seen once the registrar is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Left {
+    profile: bool,
+    soul: bool,
+    slot: bool,
+}
+
+async fn left_by(h: &Hermes, p: &str) -> Result<Left> {
+    let t = |path: String, flag: &'static str| async move {
+        Ok::<_, anyhow::Error>(h.exec(&["test", flag, &path]).await?.success())
+    };
+    Ok(Left {
+        profile: t(profile_home(p), "-d").await?,
+        soul: t(format!("{}/SOUL.md", profile_home(p)), "-f").await?,
+        slot: t(slot_dir(p), "-e").await?,
+    })
+}
+
+/// Waits until no request for `p` is being handled by the registrar: a killed client's
+/// request may still be finishing as root.
+async fn registrar_idle_for(h: &Hermes, p: &str) -> Result<()> {
+    let pattern = format!("hermes-registrar (register|unregister) {p}( |$)");
+    wait::poll_until(
+        &format!("the registrar to finish any request for {p}"),
+        STATE_DEADLINE,
+        || async {
+            let o = h
+                .exec(&["pgrep", "-f", &pattern])
+                .await
+                .map_err(|e| e.to_string())?;
+            match o.code {
+                Some(1) => Ok(Some(())),
+                _ => Err(format!("still running: {}", o.out())),
+            }
+        },
+    )
+    .await
+}
+
+/// `profile create` SIGKILLed at spread points never leaves half a profile (a visible profile
+/// dir without `SOUL.md`) or half a slot (a slot without its layout, or without a profile);
+/// and the next `profile create` — or `gateway start` — of that name finishes the job instead
+/// of answering "already exists": afterwards profile and slot are whole and the gateway
+/// starts. The state a kill between the two steps leaves (a whole profile without its slot)
+/// is also made directly, so the repair is proven whatever the kills hit.
+pub async fn atomic_create_under_kill(ctx: Ctx) -> Result<()> {
+    let h = ctx.start_default().await?;
+    let mut tally = std::collections::BTreeMap::<&str, usize>::new();
+    // Derived ports collide now and then (600 of them); each round's gateway must be able to
+    // start next to the default one, which runs on its own.
+    let mut taken = vec![expected_port("default")];
+    for (round, offset) in CREATE_KILL_OFFSETS_MS.iter().enumerate() {
+        let p = name_with_own_port(&format!("killed{round}"), &mut taken);
+        let script = format!(
+            "hermes profile create {p} >/dev/null 2>&1 & pid=$!; sleep {}; \
+             if kill -9 $pid 2>/dev/null; then echo killed; else echo finished; fi; wait $pid; true",
+            *offset as f64 / 1000.0
+        );
+        let o = h.sh(&script).await?;
+        o.succeeds();
+        registrar_idle_for(&h, &p).await?;
+        let left = left_by(&h, &p).await?;
+        ensure!(
+            !left.profile || left.soul,
+            "round {round} (kill at {offset} ms): half a profile: {} exists without SOUL.md",
+            profile_home(&p)
+        );
+        ensure!(
+            !left.slot || left.profile,
+            "round {round} (kill at {offset} ms): a slot {} without its profile",
+            slot_dir(&p)
+        );
+        if left.slot {
+            assert_slot_layout(&h, &p)
+                .await
+                .with_context(|| format!("round {round} (kill at {offset} ms): half a slot"))?;
+        }
+        let outcome = match (left.profile, left.slot) {
+            (false, _) => "nothing made",
+            (true, false) => "profile without its slot",
+            (true, true) => "profile and slot",
+        };
+        *tally.entry(outcome).or_default() += 1;
+        // The next command of that name: a whole profile with its slot is "already exists";
+        // anything less is repaired — by `create`, or in odd rounds by `gateway start` when a
+        // profile is there.
+        if left.profile && left.slot {
+            h.exec(&["hermes", "profile", "create", &p])
+                .await?
+                .code_is(1)
+                .stderr_contains("already exists");
+        } else if left.profile && round % 2 == 1 {
+            h.exec(&["hermes", "-p", &p, "gateway", "start"])
+                .await?
+                .succeeds_or(&format!(
+                    "round {round}: `gateway start` did not repair a profile left without its slot"
+                ));
+        } else {
+            h.exec(&["hermes", "profile", "create", &p])
+                .await?
+                .succeeds_or(&format!(
+                    "round {round}: the next create did not finish what the killed one left ({outcome})"
+                ));
+        }
+        assert_whole_and_startable(&h, &p).await?;
+    }
+    crate::image::progress(format!(
+        "atomic create: {} kills: {tally:?}",
+        CREATE_KILL_OFFSETS_MS.len()
+    ));
+    // The state a kill between the two steps leaves, made directly: a whole profile (as
+    // `profile create` builds it) and no slot.
+    for (base, repair) in [("orphan-c", "create"), ("orphan-s", "start")] {
+        let p = name_with_own_port(base, &mut taken);
+        let p = p.as_str();
+        h.sh(&format!(
+            "mkdir {home} && printf '# SOUL\\n' > {home}/SOUL.md",
+            home = profile_home(p)
+        ))
+        .await?
+        .succeeds();
+        let o = match repair {
+            "create" => h.exec(&["hermes", "profile", "create", p]).await?,
+            _ => h.exec(&["hermes", "-p", p, "gateway", "start"]).await?,
+        };
+        o.succeeds_or(&format!(
+            "`{repair}` of a profile left without its slot did not register the slot"
+        ));
+        assert_whole_and_startable(&h, p).await?;
+    }
+    h.remove().await
+}
+
+/// `base`, or `base` with a letter appended, whichever first derives a port not in `taken`
+/// (which then holds it too).
+pub fn name_with_own_port(base: &str, taken: &mut Vec<u16>) -> String {
+    let name = std::iter::once(base.to_string())
+        .chain(('a'..='z').map(|c| format!("{base}{c}")))
+        .find(|n| !taken.contains(&expected_port(n)))
+        .unwrap_or_else(|| base.to_string());
+    taken.push(expected_port(&name));
+    name
+}
+
+/// Profile and slot whole, and the gateway comes up.
+async fn assert_whole_and_startable(h: &Hermes, p: &str) -> Result<()> {
+    h.exec(&["test", "-f", &format!("{}/SOUL.md", profile_home(p))])
+        .await?
+        .succeeds();
+    assert_slot_layout(h, p).await?;
+    h.exec(&["hermes", "-p", p, "gateway", "start"])
+        .await?
+        .succeeds();
+    wait_svstat(h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
+    h.exec(&["hermes", "-p", p, "gateway", "stop"])
+        .await?
+        .succeeds();
+    Ok(())
 }

@@ -2,9 +2,11 @@
 //! Every exec runs as hermes (the scenario user) unless a comment says why root is needed.
 
 pub mod boot;
+pub mod cli;
 pub mod container_lifecycle;
 pub mod dashboard;
 pub mod detection;
+pub mod gateway;
 pub mod image;
 pub mod lifecycle;
 pub mod parity;

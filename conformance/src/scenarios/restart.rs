@@ -36,8 +36,9 @@ pub struct Expect {
     pub prior: &'static str,
     /// `action=` in the boot log line.
     pub action: &'static str,
-    /// The line must carry a `reason=` (unusable state file).
-    pub reason: bool,
+    /// The `reason=` text the line must carry (an unusable state file), or `None`: then the
+    /// line must carry no `reason=` at all.
+    pub reason: Option<&'static str>,
 }
 
 impl Expect {
@@ -47,7 +48,7 @@ impl Expect {
             up: true,
             prior,
             action: "started",
-            reason: false,
+            reason: None,
         }
     }
     /// Restored down: the intent was something other than running.
@@ -56,16 +57,16 @@ impl Expect {
             up: false,
             prior,
             action: "registered",
-            reason: false,
+            reason: None,
         }
     }
-    /// No usable intent: registered down, and the boot log says why (`reason=`).
-    pub const fn unusable() -> Self {
+    /// No usable intent: registered down, and the boot log says why: `reason=` holds `why`.
+    pub const fn unusable(why: &'static str) -> Self {
         Expect {
             up: false,
             prior: "None",
             action: "registered",
-            reason: true,
+            reason: Some(why),
         }
     }
 }
@@ -149,19 +150,38 @@ pub async fn last_boot_line(h: &Hermes, p: &str) -> Result<String> {
     }
 }
 
+/// Longer than s6's 1 s restart backoff: a slot that is down but would be restarted shows up
+/// within it.
+pub const STAYS_DOWN_WINDOW: Duration = Duration::from_millis(1600);
+
 /// After the restart the boot log says what the boot did with `p`, the slot exists, and it is
 /// up exactly when intended. The boot log is read first: when the intent was lost it says
-/// how (`prior_state=…`, `reason=…`), in the product's own words.
+/// how (`prior_state=…`, `reason=…`), in the product's own words. A slot meant down must be
+/// down *and* not wanted up, carry its `down` file (so s6 would not start it on its own), and
+/// stay so for longer than s6's restart backoff.
 pub async fn assert_restored(h: &Hermes, p: &str, want: Expect) -> Result<()> {
     let line = last_boot_line(h, p).await?;
     for needle in [
-        format!("prior_state={}", want.prior),
+        format!("prior_state={} ", want.prior),
         format!("action={}", want.action),
     ] {
         ensure!(
-            line.contains(&needle),
-            "the boot did not restore {p} as intended: expected {needle:?}, the boot log says: {line}"
+            format!("{line} ").contains(&needle),
+            "the boot did not restore {p} as intended: expected {:?}, the boot log says: {line}",
+            needle.trim_end()
         );
+    }
+    let reason = line.split_once(" reason=").map(|(_, r)| r);
+    match (want.reason, reason) {
+        (None, None) => {}
+        (Some(why), Some(r)) => ensure!(
+            r.contains(why),
+            "{p}: the boot gave the wrong reason: expected reason= to say {why:?}, the boot log says: {line}"
+        ),
+        (Some(why), None) => bail!(
+            "{p}: the boot gave no reason, expected reason= to say {why:?}; the boot log says: {line}"
+        ),
+        (None, Some(r)) => bail!("{p}: unexpected reason={r:?} in the boot log line: {line}"),
     }
     let dir = slot_dir(p);
     let slot = h.exec(&["test", "-d", &dir]).await?;
@@ -169,16 +189,37 @@ pub async fn assert_restored(h: &Hermes, p: &str, want: Expect) -> Result<()> {
         slot.success(),
         "the boot logged `{line}` but left no slot {dir}\n{slot}"
     );
-    let st = if want.up {
-        wait_svstat(h, &dir, "up", STATE_DEADLINE, |s| s.up).await?
-    } else {
-        svstat(h, &dir).await?
-    };
+    if want.up {
+        let st = wait_svstat(h, &dir, "up and wanted up", STATE_DEADLINE, |s| {
+            s.up && s.wanted_up
+        })
+        .await?;
+        ensure!(st.up && st.wanted_up, "{p}: expected up, s6 says {st:?}");
+        return Ok(());
+    }
+    let st = svstat(h, &dir).await?;
     ensure!(
-        st.up == want.up,
-        "{p}: expected up={}, s6 says {st:?}",
-        want.up
+        !st.up && !st.wanted_up,
+        "{p}: expected up=false wantedup=false, s6 says {st:?} (boot log: {line})"
     );
+    let down_file = format!("{dir}/down");
+    h.exec(&["test", "-f", &down_file])
+        .await?
+        .succeeds_or(&format!(
+            "{p} is down now but its slot has no {down_file}: s6 would start it on its own"
+        ));
+    crate::wait::holds_for(
+        &format!("{p} staying down and not wanted up"),
+        STAYS_DOWN_WINDOW,
+        || async {
+            match svstat(h, &dir).await {
+                Ok(s) if !s.up && !s.wanted_up => Ok(()),
+                Ok(s) => Err(format!("s6 says {s:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -358,5 +399,166 @@ pub async fn symlink_refused(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
         logs.contains("refusing") && logs.contains("shadow-link"),
         "container stderr does not refuse the symlink by path\n{logs}"
     );
+    h.remove().await
+}
+
+/// SPEC §5: `gateway-default` is registered first, then the profiles in sorted order — even
+/// profiles whose names sort before `default`. Read from the boot log's order, and from the
+/// slots themselves: no slot of that boot was made before `gateway-default` (file times are
+/// coarse, so ties are allowed).
+pub async fn default_registered_first(ctx: Ctx) -> Result<()> {
+    let mut h = ctx.start_default().await?;
+    let profiles = ["aaa", "cab", "zed"];
+    for p in profiles {
+        create_profile(&h, p).await?;
+    }
+    h.restart().await?;
+    let o = h.exec(&["cat", BOOT_LOG]).await?;
+    o.succeeds();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.contains(" profile=default "))
+        .ok_or_else(|| anyhow::anyhow!("no line for default in the boot log:\n{}", o.stdout))?;
+    // Each boot logs one line per profile; the last boot's are its last four. Whatever their
+    // order, the first of them must be default's.
+    let n = profiles.len() + 1;
+    let last_boot: Vec<&str> = lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .filter_map(|l| l.split(" profile=").nth(1))
+        .filter_map(|r| r.split(' ').next())
+        .collect();
+    ensure!(
+        start + n == lines.len() && last_boot == ["default", "aaa", "cab", "zed"],
+        "the last boot logged its profiles in the order {last_boot:?}, expected default first, then sorted:\n{}",
+        o.stdout
+    );
+    let mut times = Vec::new();
+    for p in ["default", "aaa", "cab", "zed"] {
+        let t = h
+            .exec(&["stat", "-c", "%.9Y", &format!("{}/type", slot_dir(p))])
+            .await?;
+        t.succeeds();
+        let v: f64 = t.out().parse()?;
+        times.push((p, v));
+    }
+    let default_t = times[0].1;
+    for (p, t) in &times[1..] {
+        ensure!(
+            default_t <= *t,
+            "gateway-{p} was made at {t:.6}, before gateway-default at {default_t:.6}"
+        );
+    }
+    h.remove().await
+}
+
+/// A profile directory named with a newline (made directly on disk) is never a profile and can
+/// forge no line: `profile list` skips it, saying so with the name escaped; the boot skips it
+/// with the name escaped; no line of the boot log or the container log starts with the text
+/// after the newline.
+pub async fn newline_profile_dir_forges_nothing(ctx: Ctx) -> Result<()> {
+    let mut h = ctx.start_default().await?;
+    create_profile(&h, "honest").await?;
+    let forged = "profile=forged prior_state=running action=started";
+    let dir = format!("{HERMES_HOME}/profiles/evil\n{forged}");
+    h.exec(&[
+        "sh",
+        "-c",
+        "mkdir \"$1\" && echo x > \"$1/SOUL.md\"",
+        "sh",
+        &dir,
+    ])
+    .await?
+    .succeeds_or("hermes could not make the newline-named directory");
+    let escaped = "evil\\x0aprofile=forged\\x20prior_state=running\\x20action=started";
+    let list = h.exec(&["hermes", "profile", "list"]).await?;
+    list.succeeds()
+        .stdout_lacks("forged")
+        .stderr_contains(escaped);
+    ensure!(
+        list.stdout_lines()
+            .iter()
+            .map(|l| l.split_whitespace().next().unwrap_or_default())
+            .eq(["default", "honest"]),
+        "profile list should show default and honest only\n{list}"
+    );
+    h.restart().await?;
+    let log = h.exec(&["cat", BOOT_LOG]).await?;
+    log.succeeds();
+    for l in log.stdout_lines() {
+        ensure!(
+            !l.starts_with("profile=") && l.contains(" profile="),
+            "a boot log line was forged (or is malformed): {l:?}\n{}",
+            log.stdout
+        );
+    }
+    let line = last_boot_line(&h, escaped).await?;
+    ensure!(
+        line.contains("action=skipped") && line.contains("reason="),
+        "the newline-named dir should be skipped with a reason: {line}"
+    );
+    let logs = h.logs().await?;
+    ensure!(
+        !logs.lines().any(|l| l.trim_start().starts_with(forged)),
+        "the container log carries a forged line:\n{logs}"
+    );
+    h.exec(&["sh", "-c", "ls -A /run/service | grep -c evil || true"])
+        .await?
+        .succeeds()
+        .stdout_is("0");
+    h.remove().await
+}
+
+/// A hard link hermes planted in `$HERMES_HOME` to a root-owned, world-writable file (any such
+/// file on the volume would do): the next boot's `01` chowns nothing outside its allowlist and
+/// refuses, by path, to chown through a second link — inside `profiles/` and among the
+/// top-level files it repairs.
+pub async fn hard_links_are_not_chowned(ctx: Ctx) -> Result<()> {
+    let mut h = ctx.start_default().await?;
+    let p = "linker";
+    create_profile(&h, p).await?;
+    let victim = format!("{HERMES_HOME}/roots-file");
+    let in_profile = format!("{}/hl", profile_home(p));
+    let top_level = format!("{HERMES_HOME}/.gateway_state.lock");
+    let repaired = format!("{}/root-leftover", profile_home(p));
+    // Root opt-in: the root-owned world-writable file the attack needs, and a root leftover
+    // next to the link so the repair pass really runs over this profile.
+    h.sh_as_root(&format!(
+        "echo data > {victim} && chmod 0666 {victim} && touch {repaired}"
+    ))
+    .await?
+    .succeeds();
+    h.exec(&[
+        "sh",
+        "-c",
+        "ln \"$1\" \"$2\" && rm -f \"$3\" && ln \"$1\" \"$3\"",
+        "sh",
+        &victim,
+        &in_profile,
+        &top_level,
+    ])
+    .await?
+    .succeeds_or("hermes could not plant the hard links, so the refusal cannot be tested");
+    h.exec(&["stat", "-c", "%h", &victim])
+        .await?
+        .succeeds()
+        .stdout_is("3");
+    h.restart().await?;
+    h.exec(&["stat", "-c", "%U:%G %a", &victim])
+        .await?
+        .succeeds()
+        .stdout_is("root:root 666");
+    h.exec(&["stat", "-c", "%U", &repaired])
+        .await?
+        .succeeds_or("the repair pass did not run over the profile")
+        .stdout_is("hermes");
+    let logs = h.logs().await?;
+    for path in [&in_profile, &top_level] {
+        ensure!(
+            logs.lines()
+                .any(|l| l.contains("refusing") && l.contains(path.as_str())),
+            "no line refusing the hard link {path}:\n{logs}"
+        );
+    }
     h.remove().await
 }

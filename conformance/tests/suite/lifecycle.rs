@@ -33,6 +33,14 @@ fn ten_concurrent_creates() {
 }
 
 #[test]
+fn atomic_create_under_kill() {
+    run(
+        "lifecycle/atomic_create_under_kill",
+        lifecycle::atomic_create_under_kill,
+    );
+}
+
+#[test]
 fn static_services_controllable_by_hermes() {
     run(
         "lifecycle/static_services_controllable",

@@ -8,8 +8,8 @@ const fn up(prior: &'static str) -> Expect {
 const fn down(prior: &'static str) -> Expect {
     Expect::registered(prior)
 }
-const fn unusable() -> Expect {
-    Expect::unusable()
+const fn unusable(why: &'static str) -> Expect {
+    Expect::unusable(why)
 }
 
 #[rstest]
@@ -39,19 +39,27 @@ const fn unusable() -> Expect {
     up("running")
 )]
 #[case::no_file("no_file", Prior::NoFile, down("None"))]
-#[case::empty_file("empty_file", Prior::File(""), unusable())]
-#[case::corrupt_json("corrupt_json", Prior::File(r#"{"gateway_state": "runn"#), unusable())]
-#[case::json_array("json_array", Prior::File(r#"["running"]"#), unusable())]
+#[case::empty_file("empty_file", Prior::File(""), unusable("state file is empty"))]
+#[case::corrupt_json(
+    "corrupt_json",
+    Prior::File(r#"{"gateway_state": "runn"#),
+    unusable("state file is corrupt")
+)]
+#[case::json_array(
+    "json_array",
+    Prior::File(r#"["running"]"#),
+    unusable("state file is not a JSON object")
+)]
 #[case::unknown_state(
     "unknown_state",
     Prior::File(r#"{"gateway_state":"banana"}"#),
-    unusable()
+    unusable(r#"unknown state "banana""#)
 )]
 // A BOM makes the file unreadable as intent (issue 4: treated as no prior intent).
 #[case::bom(
     "bom",
     Prior::File("\u{feff}{\"gateway_state\":\"running\"}"),
-    unusable()
+    unusable("byte-order mark")
 )]
 #[case::desired_running_over_stopped(
     "desired_running_over_stopped",
@@ -120,5 +128,29 @@ fn symlink_to_shadow_is_refused(#[values(false, true)] tmpfs_run: bool) {
     run(
         &format!("restart/symlink_refused/tmpfs_run={tmpfs_run}"),
         |ctx| restart::symlink_refused(ctx, tmpfs_run),
+    );
+}
+
+#[test]
+fn default_registered_first() {
+    run(
+        "restart/default_registered_first",
+        restart::default_registered_first,
+    );
+}
+
+#[test]
+fn newline_profile_dir_forges_nothing() {
+    run(
+        "restart/newline_profile_dir_forges_nothing",
+        restart::newline_profile_dir_forges_nothing,
+    );
+}
+
+#[test]
+fn hard_links_are_not_chowned() {
+    run(
+        "restart/hard_links_are_not_chowned",
+        restart::hard_links_are_not_chowned,
     );
 }

@@ -104,27 +104,55 @@ fn create_profile(ctx: &Ctx, name: &str) -> Res {
     names::validate_new(name).map_err(|e| CliError::Usage(e.to_string()))?;
     let fail = |e: std::io::Error| CliError::Failed(e.to_string());
     let _lock = profile::lock(&ctx.paths).map_err(fail)?;
-    profile::create(&ctx.paths, name).map_err(fail)?;
+    // A whole profile without its slot is what a create killed between its two steps (or a
+    // delete killed between its two) leaves: this create finishes the job instead of
+    // answering "already exists" for a profile no gateway can ever run.
+    let repair = match profile::create(&ctx.paths, name) {
+        Ok(()) => false,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::AlreadyExists
+                && ctx.detection.is_s6()
+                && profile::is_complete(&ctx.paths, name)
+                && !ctx.control().is_registered(name) =>
+        {
+            true
+        }
+        Err(e) => return Err(fail(e)),
+    };
     match &ctx.detection {
         Detection::S6 => {
             let registrar = ctx.registrar();
             // A slot without its profile (left by a killed delete) is stale: a new profile
             // starts from a fresh slot.
-            let stale = if ctx.control().is_registered(name) {
+            let stale = if !repair && ctx.control().is_registered(name) {
                 registrar.unregister(name).err()
             } else {
                 None
             };
             if let Some(e) = stale.or_else(|| registrar.register(name, false).err()) {
+                if repair {
+                    return Err(CliError::Failed(format!(
+                        "profile '{name}' exists without its gateway slot, and the slot cannot \
+                         be registered: {e}"
+                    )));
+                }
                 let _ = profile::remove(&ctx.paths, name);
                 return Err(CliError::Failed(format!(
                     "cannot register gateway slot for '{name}' (profile not created): {e}"
                 )));
             }
-            println!(
-                "created profile '{name}' (slot {} registered, down)",
-                names::slot_name(name)
-            );
+            if repair {
+                println!(
+                    "profile '{name}' already existed without its gateway slot (an interrupted \
+                     create or delete): slot {} registered, down",
+                    names::slot_name(name)
+                );
+            } else {
+                println!(
+                    "created profile '{name}' (slot {} registered, down)",
+                    names::slot_name(name)
+                );
+            }
         }
         Detection::None(why) => {
             println!("created profile '{name}' (no supervisor: {why}; no slot registered)");
@@ -170,16 +198,28 @@ fn gateway_cmd(ctx: &Ctx, profile: &str, cmd: GatewayCmd) -> Res {
             if profile == names::DEFAULT_PROFILE && !control.is_registered(profile) {
                 ctx.registrar().register(profile, false)?;
             }
-            // A profile the boot skipped (the boot log says why) is not "missing".
+            // A whole profile without its slot (an interrupted create or delete, or one the
+            // boot skipped: the boot log says why) gets its slot now, under the profile-set
+            // lock so a concurrent delete cannot interleave.
             if !control.is_registered(profile) && profile::exists(&ctx.paths, profile) {
-                return Err(CliError::Failed(format!(
-                    "profile '{profile}' has no gateway slot: the boot did not register it; \
-                     {} says why",
-                    ctx.paths
-                        .logs_dir()
-                        .join(crate::reconcile::BOOT_LOG)
-                        .display()
-                )));
+                let _lock =
+                    profile::lock(&ctx.paths).map_err(|e| CliError::Failed(e.to_string()))?;
+                if !control.is_registered(profile) && profile::is_complete(&ctx.paths, profile) {
+                    ctx.registrar().register(profile, false).map_err(|e| {
+                        CliError::Failed(format!(
+                            "profile '{profile}' has no gateway slot and it cannot be \
+                             registered: {e}; {} may say why the boot skipped it",
+                            ctx.paths
+                                .logs_dir()
+                                .join(crate::reconcile::BOOT_LOG)
+                                .display()
+                        ))
+                    })?;
+                    eprintln!(
+                        "hermes: profile '{profile}' had no gateway slot; registered {}",
+                        names::slot_name(profile)
+                    );
+                }
             }
             let service = Service {
                 paths: &ctx.paths,

@@ -25,6 +25,9 @@ pub fn line(g: &GatewayInfo) -> String {
     if let Some(e) = &g.error {
         s.push_str(&format!("  error={e}"));
     }
+    if let Some(e) = &g.state_error {
+        s.push_str(&format!("  state_error={}", e.replace(['\n', '\r'], " ")));
+    }
     s
 }
 
@@ -55,6 +58,12 @@ struct ProfileRow {
 }
 
 pub fn list_profiles(ctx: &Ctx, json: bool) -> Result<i32, CliError> {
+    for bad in crate::profile::scan(&ctx.paths).1 {
+        eprintln!(
+            "hermes: skipping {}/{bad}: not a valid profile name",
+            ctx.paths.profiles_dir().display()
+        );
+    }
     let rows: Vec<ProfileRow> = profile_names(ctx)
         .into_iter()
         .map(|p| {

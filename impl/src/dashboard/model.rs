@@ -204,6 +204,7 @@ pub mod tests {
             gateway_state: Some("running".into()),
             port: 9321,
             error: None,
+            state_error: None,
         }
     }
 

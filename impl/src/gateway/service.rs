@@ -62,7 +62,12 @@ impl Service<'_> {
                 ))
             })?;
         }
-        let undo = self.record(profile, Desired::Stopped)?;
+        // A marker must never claim a stop that was not recorded: if the intent cannot be
+        // written, the marker goes too (else the next SIGTERM of any kind would record
+        // `stopped` against an intent that still says `running`).
+        let undo = self.record(profile, Desired::Stopped).inspect_err(|_| {
+            let _ = std::fs::remove_file(marker::marker_path(&home));
+        })?;
         self.control.stop(profile).map_err(|e| {
             let _ = std::fs::remove_file(marker::marker_path(&home));
             undo.revert(e)
@@ -204,6 +209,29 @@ mod tests {
         assert!(
             !paths.slot_dir("work").join("fake-up").exists(),
             "not started"
+        );
+    }
+
+    #[test]
+    fn an_unrecordable_stop_leaves_no_planned_stop_marker() {
+        let (_t, paths, c) = setup(SVC);
+        let s = Service {
+            paths: &paths,
+            control: &c,
+        };
+        let home = paths.profile_home("work");
+        assert!(s.start("work").unwrap().reached);
+        fs::remove_file(home.join(state::LOCK_FILE)).unwrap();
+        fs::create_dir(home.join(state::LOCK_FILE)).unwrap();
+        let msg = s.stop("work").unwrap_err().to_string();
+        assert!(msg.contains("cannot record desired_state=stopped"), "{msg}");
+        assert!(
+            !marker::marker_path(&home).exists(),
+            "a marker claims a stop that was not recorded"
+        );
+        assert!(
+            paths.slot_dir("work").join("fake-up").exists(),
+            "the gateway was stopped although its intent was not recorded"
         );
     }
 }

@@ -1,0 +1,232 @@
+//! The gateway process as a person configures it (SPEC §6.2, §6.4): `API_SERVER_PORT`, a port
+//! it cannot bind (startup_failed, exit 78, parked), and the two opt-outs of supervision.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+
+use crate::s6probe::{
+    expected_port, profile_home, read_json, slot_dir, svstat, svstat_exit, wait_http, wait_svstat,
+};
+use crate::scenarios::dashboard::parse_response;
+use crate::scenarios::lifecycle::create_profile;
+use crate::scenarios::restart::STAYS_DOWN_WINDOW;
+use crate::{ContainerSpec, Ctx, Hermes, wait};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+/// What `hermes gateway run` says when it hands the gateway to s6 (SPEC §6.4).
+const HANDED_TO_S6: &str = "the gateway now runs under s6 supervision";
+/// What it says when s6 refused the hand-over and it serves unsupervised instead.
+const FALLBACK: &str = "running it in the foreground instead, unsupervised";
+
+/// `GET /health` on `port`: status 200 and the JSON it serves.
+async fn health(h: &Hermes, port: u16) -> Result<serde_json::Value> {
+    let r = parse_response(&wait_http(h, port, "/health", DEADLINE).await?)?;
+    ensure!(
+        r.status == 200,
+        "GET /health on port {port}: status {}, expected 200: {r:?}",
+        r.status
+    );
+    r.json()
+}
+
+/// The parent's command name and the uid of process `pid`, as hermes reads them in `/proc`.
+async fn parent_and_uid(h: &Hermes, pid: i64) -> Result<(String, String)> {
+    let o = h
+        .sh(&format!(
+            "ppid=$(awk '/^PPid:/{{print $2}}' /proc/{pid}/status) && \
+             uid=$(awk '/^Uid:/{{print $2}}' /proc/{pid}/status) && \
+             echo \"$(cat /proc/$ppid/comm) $uid\""
+        ))
+        .await?;
+    o.succeeds_or(&format!("cannot read /proc/{pid} as hermes"));
+    let (parent, uid) = o
+        .out()
+        .rsplit_once(' ')
+        .map(|(p, u)| (p.to_string(), u.to_string()))
+        .unwrap_or_default();
+    Ok((parent, uid))
+}
+
+/// With `API_SERVER_PORT` set, the gateway serves `/health` on that port and records it; a
+/// second gateway that wants the same (taken) port records `startup_failed` with the reason,
+/// exits 78, and its finish script parks it: down, not wanted up, and it stays so — no crash
+/// loop — while the first keeps serving.
+pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
+    const PORT: u16 = 9555;
+    let h = ctx
+        .start(ContainerSpec::default().env("API_SERVER_PORT", &PORT.to_string()))
+        .await?;
+    ensure!(
+        expected_port("default") != PORT && expected_port("second") != PORT,
+        "pick a port no profile of this scenario derives"
+    );
+    // The container's command hands the default gateway to s6; it must bind API_SERVER_PORT.
+    let up = wait_svstat(&h, &slot_dir("default"), "up", DEADLINE, |s| {
+        s.up && s.pid > 0
+    })
+    .await?;
+    let body = health(&h, PORT).await?;
+    ensure!(
+        body["profile"] == "default" && body["pid"] == up.pid,
+        "GET /health on API_SERVER_PORT={PORT} should be the default gateway (pid {}): {body}",
+        up.pid
+    );
+    let state_path = format!("{}/gateway_state.json", profile_home("default"));
+    wait::poll_until(
+        "the default gateway to record its port",
+        DEADLINE,
+        || async {
+            let v = read_json(&h, &state_path)
+                .await
+                .map_err(|e| e.to_string())?;
+            if v["gateway_state"] == "running" && v["port"] == PORT {
+                Ok(Some(()))
+            } else {
+                Err(v.to_string())
+            }
+        },
+    )
+    .await?;
+
+    let p = "second";
+    let dir = slot_dir(p);
+    create_profile(&h, p).await?;
+    // The CLI's own verdict is not the point (the gateway may be seen up for an instant before
+    // it fails to bind); what s6 and the state file say afterwards is.
+    let start = h.exec(&["hermes", "-p", p, "gateway", "start"]).await?;
+    let parked = wait::poll_until(
+        &format!("{dir} to be parked after exit 78"),
+        DEADLINE,
+        || async {
+            match svstat_exit(&h, &dir).await {
+                Ok(s) if !s.up && !s.wanted_up && s.exit_code == 78 => Ok(Some(s)),
+                Ok(s) => Err(format!("{s:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n`hermes -p {p} gateway start` said:\n{start}"))?;
+    let state = read_json(&h, &format!("{}/gateway_state.json", profile_home(p))).await?;
+    ensure!(
+        state["gateway_state"] == "startup_failed"
+            && state["exit_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(&PORT.to_string())),
+        "{p}: expected gateway_state=startup_failed with an exit_reason naming port {PORT}: {state}"
+    );
+    wait::holds_for(
+        &format!("{p} staying parked (no crash loop)"),
+        STAYS_DOWN_WINDOW,
+        || async {
+            match svstat_exit(&h, &dir).await {
+                Ok(s) if s == parked => Ok(()),
+                Ok(s) => Err(format!("s6 says {s:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    let still = svstat(&h, &slot_dir("default")).await?;
+    ensure!(
+        still.up && still.pid == up.pid,
+        "the default gateway, which holds the port, should be untouched: {still:?}, was pid {}",
+        up.pid
+    );
+    h.remove().await
+}
+
+/// How a person opts out of supervision (SPEC §6.4).
+#[derive(Debug, Clone, Copy)]
+pub enum OptOut {
+    /// `hermes gateway run --no-supervise` as the container's command.
+    Flag,
+    /// `HERMES_GATEWAY_NO_SUPERVISE=<value>` with the default command.
+    Env(&'static str),
+}
+
+/// Opted out, the container's command serves the default gateway itself, in the foreground:
+/// `/health` answers from the main program (uid 10000, not a child of s6-supervise), the slot
+/// stays down and not wanted up, and nothing claims the gateway went to s6.
+pub async fn opt_out_runs_in_the_foreground(ctx: Ctx, how: OptOut) -> Result<()> {
+    let spec = match how {
+        OptOut::Flag => {
+            ContainerSpec::default().cmd(&["hermes", "gateway", "run", "--no-supervise"])
+        }
+        OptOut::Env(v) => ContainerSpec::default().env("HERMES_GATEWAY_NO_SUPERVISE", v),
+    };
+    let h = ctx.start(spec).await?;
+    let port = expected_port("default");
+    let body = health(&h, port).await?;
+    let pid = body["pid"]
+        .as_i64()
+        .ok_or_else(|| anyhow::anyhow!("/health names no pid: {body}"))?;
+    let (parent, uid) = parent_and_uid(&h, pid).await?;
+    ensure!(
+        uid == "10000" && parent != "s6-supervise",
+        "{how:?}: the gateway (pid {pid}) should run as 10000 outside supervision; its parent is {parent:?}, uid {uid}"
+    );
+    let dir = slot_dir("default");
+    wait::holds_for(
+        &format!("{dir} staying down while the gateway runs in the foreground"),
+        STAYS_DOWN_WINDOW,
+        || async {
+            match svstat(&h, &dir).await {
+                Ok(s) if !s.up && !s.wanted_up => Ok(()),
+                Ok(s) => Err(format!("s6 says {s:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    let logs = h.logs().await?;
+    ensure!(
+        !logs.contains(HANDED_TO_S6) && !logs.contains(FALLBACK),
+        "{how:?}: the opt-out was not honoured: the log says the gateway went to s6 (or fell back)\n{logs}"
+    );
+    h.remove().await
+}
+
+/// The counterpart, differing in the variable's value only: a value that is not truthy leaves
+/// the gateway supervised — up, wanted up, a child of s6-supervise running as 10000, the
+/// hand-over said once, and no fallback to the foreground.
+pub async fn non_truthy_opt_out_is_supervised(ctx: Ctx, value: &'static str) -> Result<()> {
+    let h = ctx
+        .start(ContainerSpec::default().env("HERMES_GATEWAY_NO_SUPERVISE", value))
+        .await?;
+    let up = wait_svstat(
+        &h,
+        &slot_dir("default"),
+        "up and wanted up",
+        DEADLINE,
+        |s| s.up && s.wanted_up && s.pid > 0,
+    )
+    .await?;
+    let (parent, uid) = parent_and_uid(&h, up.pid).await?;
+    ensure!(
+        uid == "10000" && parent == "s6-supervise",
+        "HERMES_GATEWAY_NO_SUPERVISE={value:?}: the gateway (pid {}) should be s6-supervise's child as 10000; parent {parent:?}, uid {uid}",
+        up.pid
+    );
+    let body = health(&h, expected_port("default")).await?;
+    ensure!(
+        body["pid"] == up.pid,
+        "/health is served by another process than the supervised gateway {}: {body}",
+        up.pid
+    );
+    let logs = wait::poll_until("the hand-over line in the log", DEADLINE, || async {
+        let l = h.logs().await.map_err(|e| e.to_string())?;
+        if l.contains(HANDED_TO_S6) {
+            Ok(Some(l))
+        } else {
+            Err("no hand-over line yet".into())
+        }
+    })
+    .await?;
+    ensure!(
+        !logs.contains(FALLBACK),
+        "the gateway fell back to running unsupervised:\n{logs}"
+    );
+    h.remove().await
+}
