@@ -34,8 +34,8 @@ async fn health(h: &Hermes, port: u16) -> Result<serde_json::Value> {
 async fn parent_and_uid(h: &Hermes, pid: i64) -> Result<(String, String)> {
     let o = h
         .sh(&format!(
-            "ppid=$(awk '/^PPid:/{{print $2}}' /proc/{pid}/status) && \
-             uid=$(awk '/^Uid:/{{print $2}}' /proc/{pid}/status) && \
+            "ppid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/{pid}/status) && \
+             uid=$(sed -n 's/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p' /proc/{pid}/status) && \
              echo \"$(cat /proc/$ppid/comm) $uid\""
         ))
         .await?;

@@ -72,8 +72,9 @@ pub async fn bare_gateway_run_is_supervised(ctx: Ctx) -> Result<()> {
     let h = ctx
         .start(ContainerSpec::default().cmd(&["gateway", "run"]))
         .await?;
+    // Up and wanted up: s6 supervises it, not merely started it once.
     let up = wait_svstat(&h, &slot_dir("default"), "up", STATE_DEADLINE, |s| {
-        s.up && s.pid > 0
+        s.up && s.wanted_up && s.pid > 0
     })
     .await?;
     let o = h.exec(&["ps", "-eo", "uid=,args="]).await?;
@@ -97,6 +98,14 @@ pub async fn bare_gateway_run_is_supervised(ctx: Ctx) -> Result<()> {
         .await?
         .succeeds()
         .stdout_is("10000");
+    // The hand-over said so, and the unsupervised fallback did not run.
+    let logs = h.logs().await?;
+    ensure!(
+        logs.contains("the gateway now runs under s6 supervision as gateway-default")
+            && !logs.contains("in the foreground instead, unsupervised"),
+        "the container's `hermes gateway run` should hand the gateway to s6, not fall back to \
+         serving it unsupervised\nlog:\n{logs}"
+    );
     h.remove().await
 }
 
