@@ -9,6 +9,7 @@ pub mod docker;
 pub mod dump;
 pub mod exec;
 pub mod image;
+pub mod junit;
 pub mod regressions;
 pub mod report;
 pub mod runner;

@@ -1,10 +1,10 @@
 //! `conformance-summary`: the table a person reads after a suite run, from the JSON report.
-//! Writes `target/conformance/report.json` (an array) and exits 1 if any scenario failed or
-//! none ran.
+//! Writes `target/conformance/report.json` (an array) and `target/conformance/junit.xml` (for CI
+//! systems), and exits 1 if any scenario failed or none ran.
 
 use std::process::ExitCode;
 
-use conformance::report;
+use conformance::{junit, report};
 
 fn main() -> ExitCode {
     let records = match report::read_all() {
@@ -71,6 +71,11 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => eprintln!("conformance-summary: serialising the report: {e}"),
+    }
+    let junit_path = report::jsonl_path().with_file_name("junit.xml");
+    match std::fs::write(&junit_path, junit::render(&records)) {
+        Ok(()) => println!("junit: {}", junit_path.display()),
+        Err(e) => eprintln!("conformance-summary: writing {}: {e}", junit_path.display()),
     }
     if failed > 0 {
         ExitCode::FAILURE
