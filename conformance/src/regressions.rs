@@ -44,16 +44,18 @@ pub enum Catcher {
 }
 
 impl Catcher {
-    /// The scenario's name in the suite (as the report and `cargo test` filters show it).
+    /// The scenario's name in the suite (as the report and `cargo test` filters show it). Each
+    /// is run on the production image by the suite under exactly this name, with exactly what
+    /// `run` runs (the suite's `catchers_are_suite_scenarios` test keeps the two from drifting).
     pub fn scenario(self) -> &'static str {
         match self {
             Catcher::CreatePublishesSlot => "regression/create_publishes_slot",
             Catcher::SlotControllable => "regression/slot_controllable",
             Catcher::StaticServicesControllable => "lifecycle/static_services_controllable",
-            Catcher::DeleteCycles => "lifecycle/delete_cycles",
+            Catcher::DeleteCycles => "lifecycle/delete_20_cycles",
             Catcher::DashboardStaysDown => "dashboard/disabled/None",
             Catcher::RootLeftoversRepaired => "restart/root_leftovers_repaired",
-            Catcher::StartedSurvivesRestart => "restart/intent/started_via_s6_only",
+            Catcher::StartedSurvivesRestart => "restart/intent/started_via_s6_only/tmpfs_run=false",
             Catcher::NewSlotNeverRunsAsRoot => {
                 "security/new_slot_never_runs_as_root/noexec_run=false"
             }
@@ -72,7 +74,7 @@ impl Catcher {
             Catcher::StaticServicesControllable => {
                 lifecycle::static_services_controllable(ctx).await
             }
-            Catcher::DeleteCycles => lifecycle::delete_leaves_nothing(ctx, 3).await,
+            Catcher::DeleteCycles => lifecycle::delete_leaves_nothing(ctx, 20).await,
             Catcher::DashboardStaysDown => dashboard::disabled(ctx, None).await,
             Catcher::RootLeftoversRepaired => restart::root_leftovers_repaired(ctx).await,
             Catcher::StartedSurvivesRestart => {
