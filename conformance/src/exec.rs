@@ -14,6 +14,8 @@ pub struct ExecOutcome {
     pub cmd: Vec<String>,
     /// The user the exec ran as (`hermes` unless a scenario opted into root).
     pub user: String,
+    /// Why the scenario ran this one as root (`Exec::as_root`).
+    pub root_reason: Option<String>,
     /// Extra environment given to the exec (`KEY=value`).
     pub env: Vec<String>,
     /// Exit status; `None` if Docker reported none.
@@ -179,7 +181,10 @@ impl fmt::Display for ExecOutcome {
             .code
             .map_or_else(|| "none".to_string(), |c| c.to_string());
         writeln!(f, "  command: {}", self.command_line())?;
-        writeln!(f, "  user:    {}", self.user)?;
+        match &self.root_reason {
+            Some(why) => writeln!(f, "  user:    {} (opted in: {why})", self.user)?,
+            None => writeln!(f, "  user:    {}", self.user)?,
+        }
         if !self.env.is_empty() {
             writeln!(f, "  env:     {}", self.env.join(" "))?;
         }
@@ -224,6 +229,7 @@ mod tests {
         ExecOutcome {
             cmd: vec!["sh".into(), "-c".into(), "echo 'hi there'".into()],
             user: "hermes".into(),
+            root_reason: None,
             env: vec![],
             code: Some(code),
             stdout: stdout.into(),
@@ -231,6 +237,18 @@ mod tests {
             elapsed: Duration::from_millis(12),
             permission_dump: None,
         }
+    }
+
+    #[test]
+    fn a_root_exec_says_why_in_its_failure_text() {
+        let mut o = outcome(1, "", "boom\n");
+        o.user = "root".into();
+        o.root_reason = Some("only root can read /proc/1/exe".into());
+        let text = o.to_string();
+        assert!(
+            text.contains("user:    root (opted in: only root can read /proc/1/exe)"),
+            "{text}"
+        );
     }
 
     #[test]

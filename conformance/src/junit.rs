@@ -2,7 +2,8 @@
 //! (`target/conformance/junit.xml`, written by `conformance-summary`). One `<testsuite>` per
 //! area (the part of a scenario's name before the first `/`), one `<testcase>` per scenario;
 //! a failure carries its first line as the message and the whole text as the body. Each case
-//! names the user its commands ran as and the image, as properties.
+//! names the user its commands ran as, the image and every reason it gave for a root exec, as
+//! properties.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,12 +42,20 @@ pub fn render(records: &[ScenarioRecord]) -> String {
                 escape(&r.scenario),
                 seconds(r)
             );
-            let _ = writeln!(
+            let _ = write!(
                 x,
-                "      <properties><property name=\"user\" value=\"{}\"/><property name=\"image\" value=\"{}\"/></properties>",
+                "      <properties><property name=\"user\" value=\"{}\"/><property name=\"image\" value=\"{}\"/>",
                 escape(&r.user),
                 escape(&r.image)
             );
+            for why in &r.root_execs {
+                let _ = write!(
+                    x,
+                    "<property name=\"root_exec\" value=\"{}\"/>",
+                    escape(why)
+                );
+            }
+            x.push_str("</properties>\n");
             if !r.passed {
                 let first = r.message.lines().next().unwrap_or("failed");
                 let _ = writeln!(
@@ -102,6 +111,7 @@ mod tests {
             message: message.into(),
             user: "hermes".into(),
             image: "hermes-s6:abc".into(),
+            root_execs: vec![],
         }
     }
 
@@ -110,7 +120,10 @@ mod tests {
         let x = render(&[
             rec("lifecycle/create", true, ""),
             rec("lifecycle/delete", false, "exit 1\nmore"),
-            rec("boot/order", true, ""),
+            ScenarioRecord {
+                root_execs: vec!["only root can read /proc/1/exe".into()],
+                ..rec("boot/order", true, "")
+            },
         ]);
         assert!(
             x.contains("<testsuites name=\"hermes-s6 conformance\" tests=\"3\" failures=\"1\"")
@@ -119,6 +132,9 @@ mod tests {
         assert!(x.contains("<testsuite name=\"boot\" tests=\"1\" failures=\"0\""));
         assert!(x.contains("<failure message=\"exit 1\" type=\"scenario\">exit 1\nmore</failure>"));
         assert!(x.contains("name=\"user\" value=\"hermes\""));
+        assert!(
+            x.contains("<property name=\"root_exec\" value=\"only root can read /proc/1/exe\"/>")
+        );
         assert_eq!(x.matches("<testcase ").count(), 3);
         assert_eq!(x.matches("</testcase>").count(), 3);
     }

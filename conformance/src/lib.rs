@@ -17,6 +17,6 @@ pub mod s6probe;
 pub mod scenarios;
 pub mod wait;
 
-pub use container::{ContainerSpec, Hermes};
+pub use container::{Container, ContainerSpec};
 pub use exec::ExecOutcome;
 pub use runner::{Ctx, run, run_variant};

@@ -18,6 +18,9 @@ pub struct ScenarioRecord {
     /// The user scenarios exec'd as.
     pub user: String,
     pub image: String,
+    /// Why the scenario exec'd as root, one entry per distinct reason (`Exec::as_root`).
+    #[serde(default)]
+    pub root_execs: Vec<String>,
 }
 
 /// `target/conformance/report.jsonl`, unless `HERMES_CONFORMANCE_REPORT` names another file

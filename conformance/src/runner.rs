@@ -12,7 +12,7 @@ use bollard::Docker;
 use futures_util::FutureExt;
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::container::{ContainerSpec, Hermes, sweep_leftovers};
+use crate::container::{Container, ContainerSpec, RootReasons, sweep_leftovers};
 use crate::image::{Variant, ensure_image, progress};
 use crate::{config, report};
 
@@ -45,6 +45,8 @@ pub struct Ctx {
     pub user: Option<String>,
     /// Extra environment for every scenario-user exec.
     pub exec_env: Vec<(String, String)>,
+    /// The reasons this scenario's root execs gave, for its JSON record.
+    pub root_reasons: RootReasons,
 }
 
 impl Ctx {
@@ -55,6 +57,7 @@ impl Ctx {
             scenario: scenario.to_string(),
             user: None,
             exec_env: Vec::new(),
+            root_reasons: RootReasons::default(),
         }
     }
 
@@ -86,17 +89,18 @@ impl Ctx {
     }
 
     /// Start a container for this scenario and wait for its readiness marker.
-    pub async fn start(&self, spec: ContainerSpec) -> Result<Hermes> {
-        let mut h = Hermes::start(&self.docker, &self.image, &self.scenario, spec).await?;
+    pub async fn start(&self, spec: ContainerSpec) -> Result<Container> {
+        let mut h = Container::start(&self.docker, &self.image, &self.scenario, spec).await?;
         if let Some(u) = &self.user {
             h.user = u.clone();
         }
         h.exec_env = self.exec_env.clone();
+        h.root_reasons = self.root_reasons.clone();
         Ok(h)
     }
 
     /// The product as a person runs it: default command, no options.
-    pub async fn start_default(&self) -> Result<Hermes> {
+    pub async fn start_default(&self) -> Result<Container> {
         self.start(ContainerSpec::default()).await
     }
 }
@@ -161,6 +165,7 @@ where
     };
     let started = Instant::now();
     let mut image_name = String::new();
+    let root_reasons = RootReasons::default();
     let outcome: Result<Result<()>, Box<dyn std::any::Any + Send>> = RUNTIME.block_on(async {
         SWEPT
             .get_or_init(|| async {
@@ -176,7 +181,8 @@ where
             Err(e) => return Ok(Err(e)),
         };
         image_name = image.clone();
-        let ctx = Ctx::new(docker.clone(), image, name);
+        let mut ctx = Ctx::new(docker.clone(), image, name);
+        ctx.root_reasons = root_reasons.clone();
         AssertUnwindSafe(scenario(ctx)).catch_unwind().await
     });
     let (passed, message) = match &outcome {
@@ -191,6 +197,7 @@ where
         message: message.lines().take(12).collect::<Vec<_>>().join("\n"),
         user: config::scenario_user(),
         image: image_name,
+        root_execs: root_reasons.all(),
     });
     match outcome {
         Ok(Ok(())) => {}

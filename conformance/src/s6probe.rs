@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::{Hermes, wait};
+use crate::{Container, wait};
 
 pub const SCANDIR: &str = "/run/service";
 pub const HERMES_HOME: &str = "/opt/data";
@@ -59,7 +59,7 @@ pub fn parse_svstat(line: &str) -> Option<SvStat> {
 }
 
 /// Read a slot's state as the scenario user.
-pub async fn svstat(h: &Hermes, dir: &str) -> Result<SvStat> {
+pub async fn svstat(h: &Container, dir: &str) -> Result<SvStat> {
     let o = h
         .exec(&["/command/s6-svstat", "-o", "up,wantedup,pid", dir])
         .await?;
@@ -69,7 +69,7 @@ pub async fn svstat(h: &Hermes, dir: &str) -> Result<SvStat> {
 
 /// Poll a slot's state until `want` holds; the timeout message shows the last reading.
 pub async fn wait_svstat(
-    h: &Hermes,
+    h: &Container,
     dir: &str,
     what: &str,
     deadline: Duration,
@@ -102,7 +102,7 @@ pub struct Parked {
 }
 
 /// `s6-svstat -o up,wantedup,exitcode` as the scenario user.
-pub async fn svstat_exit(h: &Hermes, dir: &str) -> Result<Parked> {
+pub async fn svstat_exit(h: &Container, dir: &str) -> Result<Parked> {
     let o = h
         .exec(&["/command/s6-svstat", "-o", "up,wantedup,exitcode", dir])
         .await?;
@@ -122,7 +122,7 @@ pub async fn svstat_exit(h: &Hermes, dir: &str) -> Result<Parked> {
 
 /// `GET /health` on 127.0.0.1:<port> from inside the container, with bash's /dev/tcp (the
 /// image has no curl). Returns the body.
-pub async fn http_get(h: &Hermes, port: u16, path: &str) -> Result<String> {
+pub async fn http_get(h: &Container, port: u16, path: &str) -> Result<String> {
     let script = format!(
         "exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && timeout 5 cat <&3"
     );
@@ -134,7 +134,7 @@ pub async fn http_get(h: &Hermes, port: u16, path: &str) -> Result<String> {
 }
 
 /// Poll until something answers HTTP on `port`, returning the response.
-pub async fn wait_http(h: &Hermes, port: u16, path: &str, deadline: Duration) -> Result<String> {
+pub async fn wait_http(h: &Container, port: u16, path: &str, deadline: Duration) -> Result<String> {
     wait::poll_until(&format!("HTTP on port {port}"), deadline, || async {
         match http_get(h, port, path).await {
             Ok(body) if body.starts_with("HTTP/") => Ok(Some(body)),
@@ -146,7 +146,7 @@ pub async fn wait_http(h: &Hermes, port: u16, path: &str, deadline: Duration) ->
 }
 
 /// Read and parse a JSON file as the scenario user.
-pub async fn read_json(h: &Hermes, path: &str) -> Result<serde_json::Value> {
+pub async fn read_json(h: &Container, path: &str) -> Result<serde_json::Value> {
     let o = h.exec(&["cat", path]).await?;
     o.succeeds();
     serde_json::from_str(&o.stdout).with_context(|| format!("{path} is not JSON: {:?}", o.stdout))

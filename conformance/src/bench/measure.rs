@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{Figure, Results, Unit, progress};
-use crate::container::{ContainerSpec, Hermes};
+use crate::container::{Container, ContainerSpec};
 use crate::image::{Variant, base_tag, build_binaries, build_context};
 use crate::s6probe::{expected_port, slot_dir, wait_http};
 use crate::{ExecOutcome, config};
@@ -258,8 +258,8 @@ fn parse_kb_lines(text: &str) -> Result<Vec<f64>> {
 }
 
 impl Bench {
-    async fn start(&self, what: &str, spec: ContainerSpec) -> Result<Hermes> {
-        let mut h = Hermes::start(&self.docker, &self.image, &format!("bench-{what}"), spec)
+    async fn start(&self, what: &str, spec: ContainerSpec) -> Result<Container> {
+        let mut h = Container::start(&self.docker, &self.image, &format!("bench-{what}"), spec)
             .await
             .with_context(|| format!("starting a container for {what}"))?;
         // Everything is measured as the user the product runs as.
@@ -270,7 +270,7 @@ impl Bench {
     /// Run `script` (with `args` as `$1…`) as hermes; fail unless it exits 0.
     async fn sh(
         &self,
-        h: &Hermes,
+        h: &Container,
         script: &str,
         args: &[&str],
         deadline: Duration,
@@ -281,7 +281,7 @@ impl Bench {
     }
 
     /// `docker stop` with a grace period, timed.
-    async fn docker_stop(&self, h: &Hermes, grace: i32) -> Result<Duration> {
+    async fn docker_stop(&self, h: &Container, grace: i32) -> Result<Duration> {
         let t = Instant::now();
         let opts = StopContainerOptionsBuilder::default().t(grace).build();
         self.docker
@@ -295,7 +295,7 @@ impl Bench {
     /// the wait's stdout.
     async fn start_until(
         &self,
-        h: &Hermes,
+        h: &Container,
         user: &str,
         script: &str,
         args: &[&str],
@@ -318,7 +318,7 @@ impl Bench {
     }
 
     /// `docker restart` → a new readiness marker. Returns the time and the new marker.
-    async fn restart_until_ready(&self, h: &Hermes, prev: &str) -> Result<(Duration, String)> {
+    async fn restart_until_ready(&self, h: &Container, prev: &str) -> Result<(Duration, String)> {
         let t = Instant::now();
         let opts = RestartContainerOptionsBuilder::default().t(10).build();
         self.docker
@@ -331,7 +331,7 @@ impl Bench {
         Ok((t.elapsed(), o.out().to_string()))
     }
 
-    async fn current_marker(&self, h: &Hermes) -> Result<String> {
+    async fn current_marker(&self, h: &Container) -> Result<String> {
         let o = fail_unless(h.exec(&["cat", crate::container::READY_MARKER]).await?)?;
         Ok(o.out().to_string())
     }
@@ -706,7 +706,7 @@ impl Bench {
                 "mkdir -p /tmp/scan && exec /usr/bin/s6-svscan /tmp/scan",
             ])
             .no_wait();
-        let mut floor = Hermes::start(&self.docker, &base, "bench-boot-floor", floor_spec)
+        let mut floor = Container::start(&self.docker, &base, "bench-boot-floor", floor_spec)
             .await
             .context("starting the floor container (bare s6-svscan)")?;
         // The base image has no user hermes: the floor's probes run as root.
@@ -903,7 +903,7 @@ impl Bench {
             .entrypoint("/bin/sh")
             .cmd(&["-c", S6_FLOOR_INIT, "sh", &n.to_string()])
             .no_wait();
-        let mut h = Hermes::start(&self.docker, &base, "bench-exec-s6-floor", spec)
+        let mut h = Container::start(&self.docker, &base, "bench-exec-s6-floor", spec)
             .await
             .context("starting the s6 floor container")?;
         // The base image has no user hermes: the floor runs as root.

@@ -3,7 +3,7 @@
 use anyhow::{Result, ensure};
 
 use crate::container::READY_MARKER;
-use crate::{ContainerSpec, Ctx, Hermes};
+use crate::{Container, ContainerSpec, Ctx};
 
 /// The cont-init chain, in the order SPEC §2 fixes by file name.
 pub const CONT_INIT: &[&str] = &[
@@ -17,7 +17,7 @@ pub const STATIC_SERVICES: &[&str] = &["dashboard", "main-hermes"];
 pub const REGISTRAR: &str = "registrar";
 
 /// PID 1 is s6-svscan, seen the way hermes can see it: through `/proc/1/comm`.
-pub async fn pid1_is_s6_svscan(h: &Hermes) -> Result<()> {
+pub async fn pid1_is_s6_svscan(h: &Container) -> Result<()> {
     h.exec(&["cat", "/proc/1/comm"])
         .await?
         .succeeds()
@@ -28,7 +28,7 @@ pub async fn pid1_is_s6_svscan(h: &Hermes) -> Result<()> {
 
 /// The project's premise: hermes cannot resolve `/proc/1/exe`, root can. Detection that
 /// relies on it is blind for the user the product runs as.
-pub async fn proc1_exe_is_root_only(h: &Hermes) -> Result<()> {
+pub async fn proc1_exe_is_root_only(h: &Container) -> Result<()> {
     // Explicitly hermes, whatever HERMES_CONFORMANCE_USER says: this is a fact about hermes.
     let as_hermes = h
         .exec_full(
@@ -39,9 +39,7 @@ pub async fn proc1_exe_is_root_only(h: &Hermes) -> Result<()> {
         )
         .await?;
     as_hermes.fails();
-    // Root opt-in: the other half of the premise is that root *can* read it, which is how
-    // root-only tests once hid the bug.
-    let as_root = h.exec_as_root(&["readlink", "/proc/1/exe"]).await?;
+    let as_root = h.exec(&["readlink", "/proc/1/exe"]).as_root("the other half of the premise is that root *can* read it, which is how root-only tests once hid the bug.").await?;
     as_root.succeeds();
     ensure!(
         as_root.out().ends_with("/s6-svscan"),
@@ -53,7 +51,7 @@ pub async fn proc1_exe_is_root_only(h: &Hermes) -> Result<()> {
 
 /// The scandir and PID 1's scanner are root's (contract §2, §10): hermes reaches slots only
 /// through the registrar, which listens on its socket once the boot is ready.
-pub async fn scandir_is_roots(h: &Hermes) -> Result<()> {
+pub async fn scandir_is_roots(h: &Container) -> Result<()> {
     h.exec(&["stat", "-c", "%U:%G %a", "/run/service"])
         .await?
         .succeeds()
@@ -72,7 +70,7 @@ pub async fn scandir_is_roots(h: &Hermes) -> Result<()> {
 }
 
 /// The static services are supervised and hermes can read their state.
-pub async fn static_services_supervised(h: &Hermes) -> Result<()> {
+pub async fn static_services_supervised(h: &Container) -> Result<()> {
     for svc in STATIC_SERVICES {
         let dir = format!("/run/service/{svc}");
         h.exec(&["/command/s6-svok", &dir]).await?.succeeds();
@@ -80,10 +78,8 @@ pub async fn static_services_supervised(h: &Hermes) -> Result<()> {
             .await?
             .succeeds();
     }
-    // Root opt-in: hermes is given no rights on the registrar's supervisor (contract §2 `015`),
-    // so only root can see that it is supervised and up.
     let dir = format!("/run/service/{REGISTRAR}");
-    h.exec_as_root(&["/command/s6-svstat", "-o", "up", &dir])
+    h.exec(&["/command/s6-svstat", "-o", "up", &dir]).as_root("hermes is given no rights on the registrar's supervisor (contract §2 `015`), so only root can see that it is supervised and up")
         .await?
         .succeeds()
         .stdout_is("true");
@@ -94,7 +90,7 @@ pub async fn static_services_supervised(h: &Hermes) -> Result<()> {
 
 /// cont-init scripts ran in C-locale order, each to completion, before the user bundle came
 /// up, and readiness came last.
-pub async fn cont_init_ran_in_order(h: &Hermes) -> Result<()> {
+pub async fn cont_init_ran_in_order(h: &Container) -> Result<()> {
     let listed = h.sh("cd /etc/cont-init.d && LC_ALL=C ls").await?;
     listed.succeeds();
     ensure!(
@@ -152,7 +148,7 @@ const BOOT_ARTIFACTS: &[(&str, &str, char)] = &[
 /// filesystem gave each step's artifacts never run backwards. (Kernel file times are coarse,
 /// so two steps inside one clock tick tie: ties are allowed, inversions are not.) A birth time
 /// the filesystem does not keep is left out, and the message says so.
-pub async fn boot_order_seen_from_outside(h: &Hermes) -> Result<()> {
+pub async fn boot_order_seen_from_outside(h: &Container) -> Result<()> {
     let mut seen: Vec<(&str, f64)> = Vec::new();
     let mut skipped = Vec::new();
     for (what, path, field) in BOOT_ARTIFACTS {
@@ -185,7 +181,7 @@ pub async fn boot_order_seen_from_outside(h: &Hermes) -> Result<()> {
 }
 
 /// Everything above, for one container.
-pub async fn boot_contract(h: &Hermes) -> Result<()> {
+pub async fn boot_contract(h: &Container) -> Result<()> {
     pid1_is_s6_svscan(h).await?;
     proc1_exe_is_root_only(h).await?;
     scandir_is_roots(h).await?;

@@ -9,14 +9,14 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::s6probe::{expected_port, profile_home, slot_dir, svstat, wait_svstat};
 use crate::scenarios::detection::MANAGER_S6;
 use crate::scenarios::lifecycle::create_profile;
-use crate::{Ctx, Hermes};
+use crate::{Container, Ctx};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 /// A verb that meets a FIFO must answer well inside this (the bug was a hang).
 const NO_HANG: Duration = Duration::from_secs(8);
 
 /// `profile list` as (profile, slot state) rows, parsed from its text.
-async fn profile_rows(h: &Hermes) -> Result<Vec<(String, String)>> {
+async fn profile_rows(h: &Container) -> Result<Vec<(String, String)>> {
     let o = h.exec(&["hermes", "profile", "list"]).await?;
     o.succeeds();
     o.stdout_lines()
@@ -105,7 +105,10 @@ fn parse_status_line(line: &str) -> Result<std::collections::BTreeMap<String, St
 
 /// `hermes -p p gateway status` as text (SPEC §6.5): the manager line, then the slot's line
 /// with what s6 says (up/down, pid, uptime) and what was asked (desired state), and its port.
-async fn gateway_status(h: &Hermes, p: &str) -> Result<std::collections::BTreeMap<String, String>> {
+async fn gateway_status(
+    h: &Container,
+    p: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
     let o = h.exec(&["hermes", "-p", p, "gateway", "status"]).await?;
     o.succeeds();
     let lines = o.stdout_lines();
@@ -181,7 +184,7 @@ pub async fn gateway_status_text(ctx: Ctx) -> Result<()> {
 }
 
 /// The entry for `p` in `hermes status --json`.
-async fn status_json_of(h: &Hermes, p: &str) -> Result<serde_json::Value> {
+async fn status_json_of(h: &Container, p: &str) -> Result<serde_json::Value> {
     let o = h
         .exec_full(&h.user, &["hermes", "status", "--json"], &[], NO_HANG)
         .await?;
@@ -197,7 +200,7 @@ async fn status_json_of(h: &Hermes, p: &str) -> Result<serde_json::Value> {
 
 /// Runs `verb` on `p` (bounded: a hang is the bug) and expects exit 1 with one line that says
 /// `refusing` and names `path`.
-async fn refuses(h: &Hermes, p: &str, verb: &str, path: &str) -> Result<()> {
+async fn refuses(h: &Container, p: &str, verb: &str, path: &str) -> Result<()> {
     let o = h
         .exec_full(&h.user, &["hermes", "-p", p, "gateway", verb], &[], NO_HANG)
         .await
@@ -209,7 +212,7 @@ async fn refuses(h: &Hermes, p: &str, verb: &str, path: &str) -> Result<()> {
 }
 
 /// Replace `path` with a FIFO, as hermes (who owns the directory) could.
-async fn plant_fifo(h: &Hermes, path: &str) -> Result<()> {
+async fn plant_fifo(h: &Container, path: &str) -> Result<()> {
     h.exec(&["sh", "-c", "rm -f \"$1\" && mkfifo \"$1\"", "sh", path])
         .await?
         .succeeds_or(&format!("cannot plant a FIFO at {path}"));

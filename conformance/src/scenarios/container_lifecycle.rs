@@ -39,7 +39,7 @@ pub async fn main_exit_code_is_container_exit_code(ctx: Ctx, code: i64) -> Resul
 /// microseconds before `/init`'s first instruction blocks the stop signals). On a remote
 /// engine, where the container's PID is not in this host's /proc, they count from `docker
 /// start` returning.
-async fn pid1_left_runc(h: &crate::Hermes) -> Result<tokio::time::Instant> {
+async fn pid1_left_runc(h: &crate::Container) -> Result<tokio::time::Instant> {
     let now = tokio::time::Instant::now();
     let info = h
         .docker()

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::s6probe::{SvStat, http_get, parse_svstat, svstat, wait_http, wait_svstat};
 use crate::scenarios::lifecycle::create_profile;
-use crate::{ContainerSpec, Ctx, Hermes, config, wait};
+use crate::{Container, ContainerSpec, Ctx, config, wait};
 
 pub const DASHBOARD: &str = "/run/service/dashboard";
 pub const DEFAULT_PORT: u16 = 9119;
@@ -80,12 +80,12 @@ pub fn parse_response(raw: &str) -> Result<HttpResponse> {
 }
 
 /// `GET path` from inside the container, parsed.
-pub async fn get(h: &Hermes, port: u16, path: &str) -> Result<HttpResponse> {
+pub async fn get(h: &Container, port: u16, path: &str) -> Result<HttpResponse> {
     parse_response(&http_get(h, port, path).await?)
 }
 
 /// `GET path` with `Authorization: Basic <b64>` from inside the container, parsed.
-async fn get_with_basic(h: &Hermes, port: u16, path: &str, b64: &str) -> Result<HttpResponse> {
+async fn get_with_basic(h: &Container, port: u16, path: &str, b64: &str) -> Result<HttpResponse> {
     let script = format!(
         "exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {path} HTTP/1.0\\r\\nAuthorization: Basic {b64}\\r\\n\\r\\n' >&3 && timeout 5 cat <&3"
     );
@@ -99,7 +99,7 @@ fn spec_with(vars: &[(&str, &str)]) -> ContainerSpec {
         .fold(ContainerSpec::default(), |s, (k, v)| s.env(k, v))
 }
 
-async fn nothing_listens(h: &Hermes, port: u16) -> Result<()> {
+async fn nothing_listens(h: &Container, port: u16) -> Result<()> {
     let o = h
         .exec(&["bash", "-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
         .await?;
@@ -107,7 +107,7 @@ async fn nothing_listens(h: &Hermes, port: u16) -> Result<()> {
     Ok(())
 }
 
-async fn dashboard_pids(h: &Hermes) -> Result<String> {
+async fn dashboard_pids(h: &Container) -> Result<String> {
     let o = h
         .sh("pgrep -f '^/opt/hermes/bin/hermes dashboard|^hermes dashboard' || true")
         .await?;
@@ -116,7 +116,7 @@ async fn dashboard_pids(h: &Hermes) -> Result<String> {
 }
 
 /// `s6-svstat -o up,wantedup` stays `false false` for the whole window.
-async fn stays_down(h: &Hermes) -> Result<()> {
+async fn stays_down(h: &Container) -> Result<()> {
     let first = svstat(h, DASHBOARD).await?;
     ensure!(
         !first.up && !first.wanted_up,
@@ -162,7 +162,7 @@ pub async fn disabled(ctx: Ctx, value: Option<&'static str>) -> Result<()> {
     h.remove().await
 }
 
-async fn status_json(h: &Hermes, port: u16) -> Result<serde_json::Value> {
+async fn status_json(h: &Container, port: u16) -> Result<serde_json::Value> {
     let resp = get(h, port, "/api/status").await?;
     ensure!(resp.status == 200, "/api/status answered {resp:?}");
     resp.json()
@@ -177,7 +177,7 @@ fn gateway_up(status: &serde_json::Value, profile: &str) -> Option<bool> {
 }
 
 /// Poll `/api/status` until it reports gateway `p` with `up` as given.
-async fn wait_api_shows(h: &Hermes, p: &str, up: bool) -> Result<()> {
+async fn wait_api_shows(h: &Container, p: &str, up: bool) -> Result<()> {
     wait::poll_until(
         &format!("the API to show {p} up={up}"),
         DEADLINE,

@@ -5,7 +5,7 @@
 use anyhow::{Result, ensure};
 
 use crate::s6probe::{HERMES_HOME, profile_home, slot_dir};
-use crate::{ContainerSpec, Ctx, Hermes};
+use crate::{Container, ContainerSpec, Ctx};
 
 pub const MANAGER_S6: &str = "Manager: s6 (container supervisor)";
 pub const MANAGER_NONE: &str = "Manager: none";
@@ -22,7 +22,7 @@ pub async fn status_reports_s6(ctx: Ctx) -> Result<()> {
 
 /// The two premises of detection, as hermes sees them: what `/proc/1/comm` says and whether
 /// `/run/s6/basedir` is a directory.
-async fn premises(h: &Hermes) -> Result<(String, bool)> {
+async fn premises(h: &Container) -> Result<(String, bool)> {
     let comm = h.exec(&["cat", "/proc/1/comm"]).await?;
     comm.succeeds();
     let basedir = h.exec(&["test", "-d", "/run/s6/basedir"]).await?.success();
@@ -31,7 +31,7 @@ async fn premises(h: &Hermes) -> Result<(String, bool)> {
 
 /// Off s6 (SPEC §4): `hermes status` names no supervisor, `profile create` makes the profile
 /// and no slot, and start/stop/restart say that no supervisor is available (exit 1).
-async fn behaves_off_s6(h: &Hermes) -> Result<()> {
+async fn behaves_off_s6(h: &Container) -> Result<()> {
     let st = h.exec(&["hermes", "status"]).await?;
     st.succeeds()
         .stdout_lacks(MANAGER_S6)
@@ -96,9 +96,7 @@ pub async fn no_s6_when_pid1_is_not_svscan(ctx: Ctx) -> Result<()> {
 /// `/run/s6/basedir` is gone, and that is the only difference: PID 1 is still s6-svscan.
 pub async fn no_s6_without_basedir(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
-    // Root opt-in: /run/s6 is root's; removing basedir is the test's fault injection, not
-    // something the product or hermes would do.
-    h.exec_as_root(&["rm", "-rf", "/run/s6/basedir"])
+    h.exec(&["rm", "-rf", "/run/s6/basedir"]).as_root("/run/s6 is root's; removing basedir is the test's fault injection, not something the product or hermes would do.")
         .await?
         .succeeds();
     let (comm, basedir) = premises(&h).await?;

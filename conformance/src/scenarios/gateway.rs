@@ -11,7 +11,7 @@ use crate::s6probe::{
 use crate::scenarios::dashboard::parse_response;
 use crate::scenarios::lifecycle::create_profile;
 use crate::scenarios::restart::STAYS_DOWN_WINDOW;
-use crate::{ContainerSpec, Ctx, Hermes, wait};
+use crate::{Container, ContainerSpec, Ctx, wait};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 /// What `hermes gateway run` says when it hands the gateway to s6 (SPEC §6.4).
@@ -20,7 +20,7 @@ const HANDED_TO_S6: &str = "the gateway now runs under s6 supervision";
 const FALLBACK: &str = "running it in the foreground instead, unsupervised";
 
 /// `GET /health` on `port`: status 200 and the JSON it serves.
-async fn health(h: &Hermes, port: u16) -> Result<serde_json::Value> {
+async fn health(h: &Container, port: u16) -> Result<serde_json::Value> {
     let r = parse_response(&wait_http(h, port, "/health", DEADLINE).await?)?;
     ensure!(
         r.status == 200,
@@ -31,7 +31,7 @@ async fn health(h: &Hermes, port: u16) -> Result<serde_json::Value> {
 }
 
 /// The parent's command name and the uid of process `pid`, as hermes reads them in `/proc`.
-async fn parent_and_uid(h: &Hermes, pid: i64) -> Result<(String, String)> {
+async fn parent_and_uid(h: &Container, pid: i64) -> Result<(String, String)> {
     let o = h
         .sh(&format!(
             "ppid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/{pid}/status) && \

@@ -9,7 +9,7 @@ use crate::s6probe::{
     HERMES_HOME, SCANDIR, expected_port, profile_home, read_json, slot_dir, svstat, wait_http,
     wait_svstat,
 };
-use crate::{Ctx, Hermes, wait};
+use crate::{Container, Ctx, wait};
 
 /// How long a state change may take to show in s6 (the CLI itself waits for it too).
 const STATE_DEADLINE: Duration = Duration::from_secs(15);
@@ -38,7 +38,7 @@ const SLOT_LINKS: &[(&str, &str)] = &[
     ("log/run", "/opt/hermes/bin/hermes-logger"),
 ];
 
-pub async fn create_profile(h: &Hermes, p: &str) -> Result<()> {
+pub async fn create_profile(h: &Container, p: &str) -> Result<()> {
     h.exec(&["hermes", "profile", "create", p])
         .await?
         .succeeds();
@@ -46,7 +46,7 @@ pub async fn create_profile(h: &Hermes, p: &str) -> Result<()> {
 }
 
 /// The slot has exactly the SPEC §3.2 layout, owners and modes.
-pub async fn assert_slot_layout(h: &Hermes, p: &str) -> Result<()> {
+pub async fn assert_slot_layout(h: &Container, p: &str) -> Result<()> {
     let dir = slot_dir(p);
     for (rel, want) in SLOT_SKELETON {
         let path = if rel.is_empty() {
@@ -285,7 +285,7 @@ pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
 
 /// Nothing of the slot (supervisors, logger, gateway) may still run once `profile delete` has
 /// returned: unregister waits for s6 to let go before it removes anything.
-pub async fn assert_nothing_runs_for(h: &Hermes, p: &str) -> Result<()> {
+pub async fn assert_nothing_runs_for(h: &Container, p: &str) -> Result<()> {
     // pgrep exec'd directly (not through `sh -c`, whose own command line would match).
     let pattern = format!("s6-supervise gateway-{p}(/log)?$|hermes -p {p} gateway run");
     let o = h.exec(&["pgrep", "-a", "-f", &pattern]).await?;
@@ -298,7 +298,7 @@ pub async fn assert_nothing_runs_for(h: &Hermes, p: &str) -> Result<()> {
 
 /// Lines of the container log in which s6-supervise of `gateway-<p>` (or its logger) complains.
 /// Waits up to `patience` for the first one, for callers that already know something failed.
-async fn supervise_complaints(h: &Hermes, p: &str, patience: Duration) -> Result<Vec<String>> {
+async fn supervise_complaints(h: &Container, p: &str, patience: Duration) -> Result<Vec<String>> {
     let needle = format!("s6-supervise gateway-{p}");
     let start = std::time::Instant::now();
     loop {
@@ -364,8 +364,8 @@ pub async fn static_services_controllable(ctx: Ctx) -> Result<()> {
 /// HERMES_DOCKER_EXEC_AS_ROOT is truthy.
 pub async fn root_at_the_door(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
-    // Root opt-in: this scenario is about what happens when a person forgets `-u hermes`.
-    h.exec_as_root(&["hermes", "profile", "create", "rooted"])
+    h.exec(&["hermes", "profile", "create", "rooted"])
+        .as_root("this scenario is about what happens when a person forgets `-u hermes`")
         .await?
         .succeeds();
     // Everything of the profile is hermes's (the slot is root's by design, contract §3.2, and
@@ -389,15 +389,11 @@ pub async fn root_at_the_door(ctx: Ctx) -> Result<()> {
         ("no", false),
     ] {
         let p = format!("asroot{}", value.to_ascii_lowercase());
-        // Root opt-in, as above.
-        h.exec_full(
-            "root",
-            &["hermes", "profile", "create", &p],
-            &[("HERMES_DOCKER_EXEC_AS_ROOT", value)],
-            crate::container::EXEC_DEADLINE,
-        )
-        .await?
-        .succeeds();
+        h.exec(&["hermes", "profile", "create", &p])
+            .as_root("which values of HERMES_DOCKER_EXEC_AS_ROOT keep a root exec root")
+            .env("HERMES_DOCKER_EXEC_AS_ROOT", value)
+            .await?
+            .succeeds();
         let owner = h.exec(&["stat", "-c", "%U", &profile_home(&p)]).await?;
         owner.succeeds();
         let want = if stays_root { "root" } else { "hermes" };
@@ -421,7 +417,7 @@ pub async fn start_missing_profile(ctx: Ctx) -> Result<()> {
 }
 
 /// Snapshot of everything a bad name must not touch.
-async fn footprint(h: &Hermes) -> Result<String> {
+async fn footprint(h: &Container) -> Result<String> {
     let o = h
         .sh(&format!(
             "ls -A {HERMES_HOME}/profiles; echo ---; ls -A {SCANDIR}"
@@ -467,7 +463,7 @@ struct Left {
     slot: bool,
 }
 
-async fn left_by(h: &Hermes, p: &str) -> Result<Left> {
+async fn left_by(h: &Container, p: &str) -> Result<Left> {
     let t = |path: String, flag: &'static str| async move {
         Ok::<_, anyhow::Error>(h.exec(&["test", flag, &path]).await?.success())
     };
@@ -480,7 +476,7 @@ async fn left_by(h: &Hermes, p: &str) -> Result<Left> {
 
 /// Waits until no request for `p` is being handled by the registrar: a killed client's
 /// request may still be finishing as root.
-async fn registrar_idle_for(h: &Hermes, p: &str) -> Result<()> {
+async fn registrar_idle_for(h: &Container, p: &str) -> Result<()> {
     let pattern = format!("hermes-registrar (register|unregister) {p}( |$)");
     wait::poll_until(
         &format!("the registrar to finish any request for {p}"),
@@ -605,7 +601,7 @@ pub fn name_with_own_port(base: &str, taken: &mut Vec<u16>) -> String {
 }
 
 /// Profile and slot whole, and the gateway comes up.
-async fn assert_whole_and_startable(h: &Hermes, p: &str) -> Result<()> {
+async fn assert_whole_and_startable(h: &Container, p: &str) -> Result<()> {
     h.exec(&["test", "-f", &format!("{}/SOUL.md", profile_home(p))])
         .await?
         .succeeds();

@@ -9,7 +9,7 @@ use anyhow::{Result, ensure};
 
 use crate::s6probe::{HERMES_HOME, profile_home, slot_dir, svstat, wait_svstat};
 use crate::scenarios::lifecycle::create_profile;
-use crate::{ContainerSpec, Ctx, Hermes, wait};
+use crate::{Container, ContainerSpec, Ctx, wait};
 
 const STATE_DEADLINE: Duration = Duration::from_secs(15);
 const EXIT_DEADLINE: Duration = Duration::from_secs(30);
@@ -110,7 +110,7 @@ pub async fn bare_gateway_run_is_supervised(ctx: Ctx) -> Result<()> {
 }
 
 /// hermes' ids as `id` reports them inside the container.
-async fn hermes_ids(h: &Hermes) -> Result<String> {
+async fn hermes_ids(h: &Container) -> Result<String> {
     let o = h
         .exec(&["sh", "-c", "echo $(id -u hermes) $(id -g hermes)"])
         .await?;
@@ -121,7 +121,7 @@ async fn hermes_ids(h: &Hermes) -> Result<String> {
 /// The whole lifecycle as the remapped hermes: a new slot is readable and controllable, its
 /// gateway runs as the new uid, and it can be stopped and deleted. The first check is the raw
 /// s6 one, so a slot skeleton that ignores the remap fails with s6's own `Permission denied`.
-pub async fn lifecycle_as(h: &Hermes, uid: &str, p: &str) -> Result<()> {
+pub async fn lifecycle_as(h: &Container, uid: &str, p: &str) -> Result<()> {
     create_profile(h, p).await?;
     let dir = slot_dir(p);
     h.exec(&["/command/s6-svstat", &dir]).await?.succeeds();
@@ -150,11 +150,11 @@ pub async fn lifecycle_as(h: &Hermes, uid: &str, p: &str) -> Result<()> {
 pub async fn puid_matches_a_host_directory(ctx: Ctx) -> Result<()> {
     let volume = crate::container::unique_name("puid");
     let result = async {
-        // Root opt-in: make the volume look like a host directory owned by uid 1000.
         let seed = ctx
             .start(ContainerSpec::default().data_volume(&volume))
             .await?;
-        seed.sh_as_root("chown -R 1000:1000 /opt/data")
+        seed.sh("chown -R 1000:1000 /opt/data")
+            .as_root("make the volume look like a host directory owned by uid 1000")
             .await?
             .succeeds();
         seed.remove().await?;
@@ -316,8 +316,8 @@ pub async fn bootstrap_state_seeds_once(ctx: Ctx) -> Result<()> {
         "an existing state file was clobbered by the seed: {st:?}"
     );
     // A link in the file's place: refused, nothing written through it.
-    // Root opt-in: a root-owned target, as a real system file would be.
-    h.sh_as_root("printf ORIGINAL > /etc/hermes-canary && chmod 644 /etc/hermes-canary")
+    h.sh("printf ORIGINAL > /etc/hermes-canary && chmod 644 /etc/hermes-canary")
+        .as_root("a root-owned target, as a real system file would be.")
         .await?
         .succeeds();
     h.exec(&[
@@ -380,12 +380,12 @@ pub async fn top_level_repair(ctx: Ctx) -> Result<()> {
     let mut h = ctx
         .start(ContainerSpec::default().cmd(&["sleep", "infinity"]))
         .await?;
-    // Root opt-in: the leftovers of a person's `docker exec` without `-u hermes`.
-    h.sh_as_root(&format!(
+    h.sh(&format!(
         "echo '{{\"gateway_state\":\"stopped\"}}' > {HERMES_HOME}/gateway_state.json && \
          touch {HERMES_HOME}/.gateway_state.lock {HERMES_HOME}/a-file-of-roots && \
          ln -s /etc/passwd {HERMES_HOME}/.profiles.lock"
     ))
+    .as_root("the leftovers of a person's `docker exec` without `-u hermes`.")
     .await?
     .succeeds();
     h.restart().await?;

@@ -7,7 +7,7 @@ use anyhow::{Result, bail, ensure};
 
 use crate::s6probe::{HERMES_HOME, profile_home, slot_dir, svstat, wait_svstat};
 use crate::scenarios::lifecycle::create_profile;
-use crate::{ContainerSpec, Ctx, Hermes};
+use crate::{Container, ContainerSpec, Ctx};
 
 const STATE_DEADLINE: Duration = Duration::from_secs(15);
 pub const BOOT_LOG: &str = "/opt/data/logs/container-boot.log";
@@ -71,7 +71,7 @@ impl Expect {
     }
 }
 
-async fn set_prior(h: &Hermes, p: &str, prior: Prior) -> Result<()> {
+async fn set_prior(h: &Container, p: &str, prior: Prior) -> Result<()> {
     let state = format!("{}/gateway_state.json", profile_home(p));
     match prior {
         Prior::Started => {
@@ -130,7 +130,7 @@ async fn set_prior(h: &Hermes, p: &str, prior: Prior) -> Result<()> {
 /// The line of the last boot for profile `p`. Every boot logs `default` first, so the last
 /// boot's lines start at the last `profile=default` line: a line an earlier boot wrote for `p`
 /// can never stand in for one this boot failed to write.
-pub async fn last_boot_line(h: &Hermes, p: &str) -> Result<String> {
+pub async fn last_boot_line(h: &Container, p: &str) -> Result<String> {
     let o = h.exec(&["cat", BOOT_LOG]).await?;
     o.succeeds();
     let lines: Vec<&str> = o.stdout.lines().collect();
@@ -159,7 +159,7 @@ pub const STAYS_DOWN_WINDOW: Duration = Duration::from_millis(1600);
 /// how (`prior_state=…`, `reason=…`), in the product's own words. A slot meant down must be
 /// down *and* not wanted up, carry its `down` file (so s6 would not start it on its own), and
 /// stay so for longer than s6's restart backoff.
-pub async fn assert_restored(h: &Hermes, p: &str, want: Expect) -> Result<()> {
+pub async fn assert_restored(h: &Container, p: &str, want: Expect) -> Result<()> {
     let line = last_boot_line(h, p).await?;
     for needle in [
         format!("prior_state={} ", want.prior),
@@ -331,11 +331,7 @@ pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
     set_prior(&h, "mixed", Prior::Started).await?;
     let home = profile_home("mixed");
     let file = format!("{home}/written-by-root");
-    // Root opt-in: the leftovers of a person's root `docker exec` with a private umask —
-    // files of its own, and the profile's state file and its lock rewritten as root 0600.
-    // Unrepaired, the reconciler (hermes) cannot read the intent and the gateway stays down
-    // (and the gateway, which cannot take the lock, cannot rewrite the file on its way out).
-    h.exec_as_root(&[
+    h.exec(&[
         "sh",
         "-c",
         &format!(
@@ -343,7 +339,7 @@ pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
              cp {home}/gateway_state.json {home}/.state.tmp && mv {home}/.state.tmp {home}/gateway_state.json && \
              rm -f {home}/.gateway_state.lock && touch {home}/.gateway_state.lock"
         ),
-    ])
+    ]).as_root("the leftovers of a person's root `docker exec` with a private umask: the state file and its lock rewritten as root 0600")
     .await?
     .succeeds();
     h.restart().await?;
@@ -375,8 +371,8 @@ pub async fn symlink_refused(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
         .await?
         .succeeds();
     // A root-owned file next to it, so the repair pass really runs over this profile.
-    // Root opt-in: the leftover a root `docker exec` would leave.
-    h.exec_as_root(&["touch", &format!("{}/root-file", profile_home("trap"))])
+    h.exec(&["touch", &format!("{}/root-file", profile_home("trap"))])
+        .as_root("the leftover a root `docker exec` would leave")
         .await?
         .succeeds();
     h.restart().await?;
@@ -521,11 +517,9 @@ pub async fn hard_links_are_not_chowned(ctx: Ctx) -> Result<()> {
     let in_profile = format!("{}/hl", profile_home(p));
     let top_level = format!("{HERMES_HOME}/.gateway_state.lock");
     let repaired = format!("{}/root-leftover", profile_home(p));
-    // Root opt-in: the root-owned world-writable file the attack needs, and a root leftover
-    // next to the link so the repair pass really runs over this profile.
-    h.sh_as_root(&format!(
+    h.sh(&format!(
         "echo data > {victim} && chmod 0666 {victim} && touch {repaired}"
-    ))
+    )).as_root("the root-owned world-writable file the attack needs, and a root leftover next to the link so the repair pass really runs over this profile.")
     .await?
     .succeeds();
     h.exec(&[

@@ -25,7 +25,7 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::container::EXEC_DEADLINE;
 use crate::s6probe::{HERMES_HOME, SCANDIR, SvStat, profile_home, slot_dir, wait_svstat};
-use crate::{ContainerSpec, Ctx, ExecOutcome, Hermes, wait};
+use crate::{Container, ContainerSpec, Ctx, ExecOutcome, wait};
 
 /// How long a state change may take to show in s6.
 const STATE_DEADLINE: Duration = Duration::from_secs(15);
@@ -75,7 +75,7 @@ impl Breaches {
     /// through is recorded with `stat` of `guards` (the paths whose mode/owner should have
     /// stopped it). A step that fails without a permission error is not a refusal the scenario
     /// can credit: that ends the scenario as a setup problem.
-    async fn must_refuse(&mut self, h: &Hermes, script: &str, guards: &[&str]) -> Result<()> {
+    async fn must_refuse(&mut self, h: &Container, script: &str, guards: &[&str]) -> Result<()> {
         let o = h.sh(script).await?;
         if o.success() {
             let modes = stat_as_root(h, guards).await;
@@ -157,7 +157,7 @@ fn ensure_refusal(o: &ExecOutcome) -> Result<()> {
 
 /// `stat -c '%A %U:%G %n'` of `paths`, one `;`-separated line. As root: hermes cannot stat
 /// inside the root-only dirs whose modes are being reported.
-async fn stat_as_root(h: &Hermes, paths: &[&str]) -> String {
+async fn stat_as_root(h: &Container, paths: &[&str]) -> String {
     if paths.is_empty() {
         return String::new();
     }
@@ -165,7 +165,13 @@ async fn stat_as_root(h: &Hermes, paths: &[&str]) -> String {
         "for p in {}; do if [ -e \"$p\" ] || [ -L \"$p\" ]; then stat -c '%A %U:%G %n' \"$p\"; else echo \"(absent) $p\"; fi; done",
         paths.join(" ")
     );
-    match h.sh_as_root(&script).await {
+    match h
+        .sh(&script)
+        .as_root(
+            "evidence for a failure message: hermes cannot stat inside the dirs being attacked",
+        )
+        .await
+    {
         Ok(o) if !o.out().is_empty() => o.stdout_lines().join("; "),
         Ok(o) => format!("(stat as root printed nothing: {})", o.headline("stat")),
         Err(e) => format!("(stat as root failed: {})", first_line(&e)),
@@ -178,7 +184,7 @@ async fn stat_as_root(h: &Hermes, paths: &[&str]) -> String {
 /// PID 1 is s6-svscan and the static services every image has had are supervised: the tree
 /// under attack is live. (Not the registrar: the attacks must not depend on it; the registrar
 /// scenario proves it separately.)
-async fn supervision_is_live(h: &Hermes) -> Result<()> {
+async fn supervision_is_live(h: &Container) -> Result<()> {
     h.exec(&["cat", "/proc/1/comm"])
         .await?
         .succeeds()
@@ -190,7 +196,7 @@ async fn supervision_is_live(h: &Hermes) -> Result<()> {
 }
 
 /// An s6-supervise answers for `dir` (polled: a rescan is asynchronous).
-async fn supervised(h: &Hermes, dir: &str) -> Result<()> {
+async fn supervised(h: &Container, dir: &str) -> Result<()> {
     wait::poll_until(
         &format!("precondition: {dir} supervised"),
         STATE_DEADLINE,
@@ -210,7 +216,7 @@ async fn supervised(h: &Hermes, dir: &str) -> Result<()> {
 }
 
 /// `hermes profile create <p>` as hermes, and its slot and logger supervised and down.
-async fn profile_with_slot(h: &Hermes, p: &str) -> Result<String> {
+async fn profile_with_slot(h: &Container, p: &str) -> Result<String> {
     h.exec(&["hermes", "profile", "create", p])
         .await?
         .succeeds();
@@ -253,7 +259,7 @@ const DASHBOARD: Program = Program {
 /// Every uid (real, effective, saved, filesystem) of `pid` is hermes' (10000), read once the
 /// process has become `prog`: a run script legitimately starts as root and drops to hermes on
 /// its way, so reading it the instant s6 reports "up" would catch that step, not the program.
-async fn runs_as_hermes(h: &Hermes, pid: i64, prog: &Program) -> Result<Option<String>> {
+async fn runs_as_hermes(h: &Container, pid: i64, prog: &Program) -> Result<Option<String>> {
     let script = format!(
         "cat /proc/{pid}/comm && tr '\\0' ' ' </proc/{pid}/cmdline && echo && grep '^Uid:' /proc/{pid}/status"
     );
@@ -297,7 +303,7 @@ async fn runs_as_hermes(h: &Hermes, pid: i64, prog: &Program) -> Result<Option<S
 /// vulnerable image keeps working and the failure shows the payload, not a broken boot).
 /// Proven by a dry run as hermes: the evidence then holds `10000 <tag>`, so an empty evidence
 /// file later means "never ran", not "cannot run".
-async fn payload(h: &Hermes, tag: &str, then: &str, sourced: bool) -> Result<String> {
+async fn payload(h: &Container, tag: &str, then: &str, sourced: bool) -> Result<String> {
     let path = format!("{WORK}/{tag}");
     let body = format!(
         "#!/bin/sh\n\
@@ -332,7 +338,7 @@ async fn payload(h: &Hermes, tag: &str, then: &str, sourced: bool) -> Result<Str
 }
 
 /// Evidence lines written by uid 0.
-async fn root_evidence(h: &Hermes) -> Result<Vec<String>> {
+async fn root_evidence(h: &Container) -> Result<Vec<String>> {
     let o = h.exec(&["cat", EVIDENCE]).await?;
     o.succeeds();
     Ok(o.stdout
@@ -343,7 +349,12 @@ async fn root_evidence(h: &Hermes) -> Result<Vec<String>> {
 }
 
 /// Watch the evidence for `window`; root lines become an effect naming what ran.
-async fn watch_for_root(h: &Hermes, b: &mut Breaches, window: Duration, what: &str) -> Result<()> {
+async fn watch_for_root(
+    h: &Container,
+    b: &mut Breaches,
+    window: Duration,
+    what: &str,
+) -> Result<()> {
     let r = wait::holds_for(&format!("no {what} running as root"), window, || async {
         match root_evidence(h).await {
             Ok(lines) if lines.is_empty() => Ok(()),
@@ -359,7 +370,7 @@ async fn watch_for_root(h: &Hermes, b: &mut Breaches, window: Duration, what: &s
 }
 
 /// Turn root evidence lines (if any) into effects, one per payload that ran.
-async fn record_root_evidence(h: &Hermes, b: &mut Breaches, what: &str) -> Result<()> {
+async fn record_root_evidence(h: &Container, b: &mut Breaches, what: &str) -> Result<()> {
     let lines = root_evidence(h).await?;
     let mut tags: Vec<&str> = Vec::new();
     for tag in lines.iter().filter_map(|l| l.split_whitespace().nth(1)) {
@@ -392,12 +403,11 @@ struct Canary {
 }
 
 impl Canary {
-    async fn new(h: &Hermes, label: &str) -> Result<Canary> {
+    async fn new(h: &Container, label: &str) -> Result<Canary> {
         let path = format!("/etc/hermes-canary.{label}");
-        // Root: the canary must be a file only root can write (see above).
-        h.sh_as_root(&format!(
+        h.sh(&format!(
             "printf %s {CANARY_CONTENT} >'{path}' && chown root:root '{path}' && chmod 0644 '{path}'"
-        ))
+        )).as_root("the canary must be a file only root can write")
         .await?
         .succeeds();
         let c = Canary { path };
@@ -418,13 +428,12 @@ impl Canary {
     }
 
     /// `owner:group mode "content"` as root sees it (the content escaped: root may write bytes).
-    async fn state(&self, h: &Hermes) -> Result<String> {
-        // Root: read the canary exactly as it is, whatever a write through a link did to its mode.
+    async fn state(&self, h: &Container) -> Result<String> {
         let o = h
-            .sh_as_root(&format!(
+            .sh(&format!(
                 "stat -c '%U:%G %a' '{0}' && od -An -tx1 -v '{0}'",
                 self.path
-            ))
+            )).as_root("read the canary exactly as it is, whatever a write through a link did to its mode.")
             .await?;
         o.succeeds();
         let mut lines = o.stdout.lines();
@@ -437,7 +446,7 @@ impl Canary {
     }
 
     /// `Some(description)` when content, owner or mode differ from the original.
-    async fn changed(&self, h: &Hermes) -> Result<Option<String>> {
+    async fn changed(&self, h: &Container) -> Result<Option<String>> {
         let now = self.state(h).await?;
         let want = format!("root:root 644 \"{CANARY_CONTENT}\"");
         Ok((now != want).then(|| format!("{} is now {now} (was {want})", self.path)))
@@ -450,13 +459,16 @@ impl Canary {
 /// Every entry under `roots` (type, owner, mode, path, link target), hidden ones included,
 /// except the contents of `supervise/` and `event/`, which s6 itself changes at every state
 /// change. As root: hermes cannot list `.s6-svscan` (0700), where a plant would hide.
-async fn tree(h: &Hermes, roots: &[&str]) -> Result<BTreeSet<String>> {
+async fn tree(h: &Container, roots: &[&str]) -> Result<BTreeSet<String>> {
     let script = format!(
         "for r in {}; do [ -e \"$r\" ] || [ -L \"$r\" ] || continue; \
          find \"$r\" \\( -path '*/supervise/*' -o -path '*/event/*' \\) -prune -o -printf '%y %u:%g %m %p %l\\n'; done",
         roots.join(" ")
     );
-    let o = h.sh_as_root(&script).await?;
+    let o = h
+        .sh(&script)
+        .as_root("the tree's owners and modes, including dirs hermes may not list")
+        .await?;
     o.succeeds();
     Ok(o.stdout_lines().into_iter().map(str::to_string).collect())
 }
@@ -476,7 +488,7 @@ fn record_traces(b: &mut Breaches, before: &BTreeSet<String>, after: &BTreeSet<S
 
 /// `s6-svc <flag> dir` as hermes, then poll until `want` holds.
 async fn svc_and_wait(
-    h: &Hermes,
+    h: &Container,
     dir: &str,
     flag: &str,
     what: &str,
@@ -491,7 +503,7 @@ async fn svc_and_wait(
 }
 
 /// A down→up→down cycle of the gateway through the CLI, as a person would.
-async fn cycle_gateway(h: &Hermes, p: &str) -> Result<()> {
+async fn cycle_gateway(h: &Container, p: &str) -> Result<()> {
     let dir = slot_dir(p);
     let o = h.exec(&["hermes", "-p", p, "gateway", "start"]).await?;
     if !o.success() {
@@ -507,7 +519,7 @@ async fn cycle_gateway(h: &Hermes, p: &str) -> Result<()> {
 }
 
 /// Down then up (a service that is up: a logger, `main-hermes`).
-async fn bounce(h: &Hermes, dir: &str) -> Result<()> {
+async fn bounce(h: &Container, dir: &str) -> Result<()> {
     svc_and_wait(h, dir, "-d", "down", |s| !s.up).await?;
     svc_and_wait(h, dir, "-u", "up", |s| s.up).await
 }
@@ -637,11 +649,9 @@ pub async fn scanner_dir_cannot_be_replaced(ctx: Ctx) -> Result<()> {
     let mut h = ctx.as_hermes().start_default().await?;
     supervision_is_live(&h).await?;
     let scan = format!("{SCANDIR}/.s6-svscan");
-    // Root: hermes may not read PID 1's cwd or list .s6-svscan; this proves that PID 1 scans
-    // /run/service and that `.s6-svscan/finish` is what it will exec at the stop.
-    h.sh_as_root(&format!(
+    h.sh(&format!(
         "test \"$(readlink /proc/1/cwd)\" = {SCANDIR} && test -e {scan}/finish"
-    ))
+    )).as_root("hermes may not read PID 1's cwd or list .s6-svscan; this proves that PID 1 scans /run/service and that `.s6-svscan/finish` is what it will exec at the stop.")
     .await?
     .succeeds();
     let old = format!("{SCANDIR}/.old");
@@ -715,9 +725,7 @@ async fn links_not_written_through(
     let mut plants = Vec::new();
     for (dir_rel, name) in targets {
         let dir = format!("{SCANDIR}/{dir_rel}");
-        // Root: the target dir may be one hermes cannot stat (that is the point); it must exist,
-        // or a refusal would prove nothing.
-        h.exec_as_root(&["test", "-d", &dir]).await?.succeeds();
+        h.exec(&["test", "-d", &dir]).as_root("the target dir may be one hermes cannot stat (that is the point); it must exist, or a refusal would prove nothing.").await?.succeeds();
         let label = format!("{dir_rel}/{name}").replace(['/', ':', '@'], ".");
         let canary = Canary::new(&h, &label).await?;
         plants.push(Plant {
@@ -736,8 +744,10 @@ async fn links_not_written_through(
         .await?;
     }
     for p in &plants {
-        // Root: hermes cannot look inside these dirs when they are right.
-        let o = h.exec_as_root(&["test", "-L", &p.link]).await?;
+        let o = h
+            .exec(&["test", "-L", &p.link])
+            .as_root("hermes cannot look inside these dirs when they are right.")
+            .await?;
         if o.success() {
             b.traces.push(format!(
                 "link in place: {}",
@@ -924,8 +934,10 @@ pub async fn scanner_control_refused(ctx: Ctx) -> Result<()> {
     supervision_is_live(&h).await?;
     let scan = format!("{SCANDIR}/.s6-svscan");
     let control = format!("{scan}/control");
-    // Root: proves the FIFO PID 1 listens on is there (hermes may not be able to see it).
-    h.exec_as_root(&["test", "-p", &control]).await?.succeeds();
+    h.exec(&["test", "-p", &control])
+        .as_root("proves the FIFO PID 1 listens on is there (hermes may not be able to see it).")
+        .await?
+        .succeeds();
     let mut b = Breaches::default();
     for flag in ["-a", "-an", "-t"] {
         b.must_refuse(
@@ -1103,7 +1115,7 @@ impl Proc {
     }
 }
 
-async fn processes(h: &Hermes) -> Result<Vec<Proc>> {
+async fn processes(h: &Container) -> Result<Vec<Proc>> {
     // ps exec'd directly: no shell of ours in the list.
     let o = h
         .exec(&["ps", "-eo", "pid=,ruid=,euid=,suid=,comm=,args="])
@@ -1234,7 +1246,7 @@ fn ensure_pid1(procs: &[Proc]) -> Result<()> {
 // 9. The registrar
 
 /// `s6-sudo -e <registrar> args…` as `user`.
-async fn registrar_as(h: &Hermes, user: &str, args: &[&str]) -> Result<ExecOutcome> {
+async fn registrar_as(h: &Container, user: &str, args: &[&str]) -> Result<ExecOutcome> {
     let mut argv = vec!["/command/s6-sudo", "-e", REGISTRAR_SOCK];
     argv.extend_from_slice(args);
     h.exec_full(user, &argv, &[], EXEC_DEADLINE).await
@@ -1380,7 +1392,7 @@ impl MixState {
     }
 }
 
-async fn mix_state(h: &Hermes) -> Result<MixState> {
+async fn mix_state(h: &Container) -> Result<MixState> {
     let p = profile_home("mix");
     let s = slot_dir("mix");
     let script = format!(

@@ -1,0 +1,45 @@
+//! Containers left by conformance runs that were killed: found by label, removed when the
+//! process that started them is gone.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+
+use super::{LABEL, LABEL_OWNER};
+
+/// Remove containers left by conformance runs whose process is gone (a killed run).
+/// Containers of live processes (a concurrent `cargo test`) are left alone.
+pub async fn sweep_leftovers(docker: &Docker) -> Result<usize> {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL}=1")])]);
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let list = docker.list_containers(Some(opts)).await?;
+    let mut removed = 0;
+    for c in list {
+        let owner = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_OWNER))
+            .and_then(|p| p.parse::<i32>().ok());
+        let alive = owner.is_some_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        });
+        if alive {
+            continue;
+        }
+        if let Some(id) = c.id {
+            let opts = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            if docker.remove_container(&id, Some(opts)).await.is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,106 @@
+//! Docker's lifecycle verbs on the container: stop, kill, restart, start again, the exit code
+//! and the log, each with a deadline.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use bollard::query_parameters::{
+    LogsOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use crate::wait;
+
+use super::Container;
+
+impl Container {
+    /// `docker restart` with Docker's usual 10 s grace, then wait for the next boot's marker.
+    pub async fn restart(&mut self) -> Result<Duration> {
+        let t = Instant::now();
+        let opts = RestartContainerOptionsBuilder::default().t(10).build();
+        self.docker
+            .restart_container(&self.id, Some(opts))
+            .await
+            .with_context(|| format!("docker restart {}", self.name))?;
+        let restart_took = t.elapsed();
+        self.wait_ready().await?;
+        Ok(restart_took)
+    }
+
+    /// `docker stop` (SIGTERM, 10 s grace); returns how long it took.
+    pub async fn stop(&self) -> Result<Duration> {
+        let t = Instant::now();
+        let opts = StopContainerOptionsBuilder::default().t(10).build();
+        self.docker
+            .stop_container(&self.id, Some(opts))
+            .await
+            .with_context(|| format!("docker stop {}", self.name))?;
+        Ok(t.elapsed())
+    }
+
+    /// `docker kill` (SIGKILL to PID 1: no shutdown runs).
+    pub async fn kill(&self) -> Result<()> {
+        self.docker
+            .kill_container(
+                &self.id,
+                None::<bollard::query_parameters::KillContainerOptions>,
+            )
+            .await
+            .with_context(|| format!("docker kill {}", self.name))
+    }
+
+    /// `docker start` of a stopped container, then wait for the new boot's marker.
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.docker
+            .start_container(
+                &self.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .with_context(|| format!("docker start {}", self.name))?;
+        self.wait_ready().await?;
+        Ok(())
+    }
+
+    /// Wait for the container to exit and return its exit code.
+    pub async fn wait_exit(&self, deadline: Duration) -> Result<i64> {
+        let docker = self.docker.clone();
+        let id = self.id.clone();
+        wait::poll_until(&format!("{} to exit", self.name), deadline, || {
+            let docker = docker.clone();
+            let id = id.clone();
+            async move {
+                let info = docker
+                    .inspect_container(&id, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let state = info.state.unwrap_or_default();
+                if state.running == Some(true) {
+                    return Err("still running".into());
+                }
+                Ok(state.exit_code)
+            }
+        })
+        .await
+    }
+
+    /// The container's log (stdout and stderr interleaved as Docker stored them).
+    pub async fn logs(&self) -> Result<String> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut s = self.docker.logs(&self.id, Some(opts));
+        let mut out = Vec::new();
+        let read = async {
+            while let Some(frame) = s.next().await {
+                out.extend_from_slice(&frame?.into_bytes());
+            }
+            Ok::<_, bollard::errors::Error>(())
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .map_err(|_| anyhow!("reading the log of {} timed out", self.name))??;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
