@@ -5,6 +5,7 @@
 //! measurements live in [`measure`] and the program in `src/bin/conformance-bench.rs`.
 
 pub mod measure;
+pub mod plot;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
