@@ -38,7 +38,7 @@ const CREATE_AND_START: &str = r#"for p in "$@"; do
   hermes profile create "$p" >/dev/null && hermes -p "$p" gateway start >/dev/null || { echo "profile $p failed" >&2; exit 1; }
 done"#;
 
-/// `$1` = max polls of 10 ms; `$2…` = ports: until every one accepts a connection.
+/// `$1` = max polls of 10 ms; `$2…` = ports: until every one accepts a connection (bash).
 const WAIT_LISTENING: &str = r#"max=$1; shift; n=0
 for port in "$@"; do
   until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
@@ -94,6 +94,19 @@ impl Bench {
         sizes.extend(self.opts.curve_sizes.iter().copied().filter(|n| *n > 0));
         sizes.sort_unstable();
         sizes.dedup();
+        // Memory first: the shortest part, so a broken setup shows before the long boots.
+        let mut running = vec![0];
+        running.extend(self.opts.curve_running.iter().copied().filter(|n| *n > 0));
+        running.sort_unstable();
+        running.dedup();
+        if let Err(e) = self.memory_curve(&running).await {
+            self.results.push(Figure::failed(
+                "curves.mem",
+                "memory with gateways running",
+                Unit::Bytes,
+                &e,
+            ));
+        }
         if let Err(e) = self.curve_floor().await {
             self.results.push(Figure::failed(
                 "curves.floor",
@@ -115,18 +128,6 @@ impl Bench {
         for mode in [RunMode::Tmpfs, RunMode::Image] {
             self.results
                 .set_ratios("curves.floor", "s6-svscan", &[boot_id(mode, 0)]);
-        }
-        let mut running = vec![0];
-        running.extend(self.opts.curve_running.iter().copied().filter(|n| *n > 0));
-        running.sort_unstable();
-        running.dedup();
-        if let Err(e) = self.memory_curve(&running).await {
-            self.results.push(Figure::failed(
-                "curves.mem",
-                "memory with gateways running",
-                Unit::Bytes,
-                &e,
-            ));
         }
     }
 
@@ -308,10 +309,13 @@ impl Bench {
                     .iter()
                     .map(|p| expected_port(p).to_string())
                     .collect();
-                let mut args = vec!["6000"];
-                args.extend(ports.iter().map(String::as_str));
-                self.sh(&h, WAIT_LISTENING, &args, Duration::from_secs(90))
-                    .await?;
+                // bash: /dev/tcp is bash's.
+                let mut argv = vec!["bash", "-c", WAIT_LISTENING, "bash", "6000"];
+                argv.extend(ports.iter().map(String::as_str));
+                fail_unless(
+                    h.exec_full("hermes", &argv, &[], Duration::from_secs(90))
+                        .await?,
+                )?;
                 progress(format!(
                     "curves: {k} gateways running and listening ({:.1?} for the last {})",
                     t.elapsed(),
@@ -332,7 +336,7 @@ impl Bench {
                 .split_once(' ')
                 .and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?)))
                 .with_context(|| format!("unparsable VmRSS sums {:?}", o.out()))?;
-            let anon = self.cgroup_anon(&h.id).await?;
+            let (anon, besides) = self.cgroup_anon(&h.id).await?;
             self.results.push(
                 Figure::new(
                     &format!("curves.mem.cgroup_{k}"),
@@ -340,7 +344,7 @@ impl Bench {
                     Unit::Bytes,
                     vec![anon],
                 )
-                .note("Docker stats, memory_stats.stats.anon (cgroup v2) or rss (v1): shared pages counted once"),
+                .note(format!("Docker stats, memory_stats.stats.anon (cgroup v2) or rss (v1): private memory, nothing counted twice; {besides}")),
             );
             self.results.push(Figure::new(
                 &format!("curves.mem.all_rss_{k}"),
@@ -367,7 +371,7 @@ impl Bench {
     }
 
     /// The container's anonymous memory from its cgroup (bytes), through Docker's stats.
-    async fn cgroup_anon(&self, id: &str) -> Result<f64> {
+    async fn cgroup_anon(&self, id: &str) -> Result<(f64, String)> {
         let opts = StatsOptionsBuilder::default()
             .stream(false)
             .one_shot(true)
@@ -387,7 +391,21 @@ impl Bench {
             .or_else(|| s.get("rss"))
             .copied()
             .context("docker stats: neither anon (cgroup v2) nor rss (v1) in memory_stats")?;
-        Ok(v as f64)
+        let mib = |k: &str| {
+            s.get(k).map_or("?".to_string(), |b| {
+                format!("{:.1} MiB", *b as f64 / 1048576.0)
+            })
+        };
+        let note = format!(
+            "besides: file_mapped {} (binaries and libraries, shared), shmem {} (tmpfs /run), usage {}",
+            mib("file_mapped"),
+            mib("shmem"),
+            mem.usage.map_or("?".to_string(), |b| format!(
+                "{:.1} MiB",
+                b as f64 / 1048576.0
+            ))
+        );
+        Ok((v as f64, note))
     }
 }
 
