@@ -59,6 +59,8 @@ pub struct Options {
     pub curve_boot_reps: usize,
     /// `--curves`: running gateway counts whose memory is read (cumulative, one container).
     pub curve_running: Vec<usize>,
+    /// `--curves`: which `/run` modes (`tmpfs`, `fuse` = the image's filesystem).
+    pub curve_modes: Vec<String>,
     pub sections: BTreeSet<Section>,
 }
 
@@ -127,6 +129,7 @@ impl Options {
             curve_sizes: vec![10, 100, 250, 1000],
             curve_boot_reps: 3,
             curve_running: vec![10, 100, 250],
+            curve_modes: vec!["tmpfs".into(), "fuse".into()],
             sections: Section::ALL
                 .into_iter()
                 .filter(|s| !matches!(s, Section::Suite | Section::Curves))
@@ -150,6 +153,7 @@ impl Options {
             curve_sizes: vec![10, 100],
             curve_boot_reps: 2,
             curve_running: vec![10],
+            curve_modes: vec!["tmpfs".into(), "fuse".into()],
             sections: [
                 Section::Product,
                 Section::Boot,

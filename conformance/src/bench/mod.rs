@@ -254,7 +254,8 @@ impl Results {
             .iter()
             .map(|f| {
                 let (med, min, max, n) = match (&f.stats, &f.error) {
-                    (Some(s), None) => (
+                    // A failed figure keeps what it measured before the failure was seen.
+                    (Some(s), _) => (
                         f.unit.format(s.median),
                         f.unit.format(s.min),
                         f.unit.format(s.max),
@@ -264,6 +265,7 @@ impl Results {
                     (None, None) => ("-".into(), "-".into(), "-".into(), "0".into()),
                 };
                 let ratio = match f.ratios.as_slice() {
+                    _ if f.error.is_some() => "FAILED (below)".to_string(),
                     [one] => format!("×{:.2}", one.value),
                     many => many
                         .iter()

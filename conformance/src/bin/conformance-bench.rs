@@ -42,7 +42,8 @@ target/conformance/bench.json and bench.md. Progress lines go to stderr.
   --mem-gateways N     idle gateways whose resident set is read (5)
   --curve-sizes L      profile counts of the boot curves (10,100,250,1000; 0 always)
   --curve-reps N       docker restart → ready per count and /run mode (3)
-  --curve-running L    running gateway counts of the memory curve (10,100,250)
+  --curve-running L    running gateway counts of the memory curve (10,100,250; 0 = none)
+  --curve-modes L      /run modes of the boot curves: tmpfs,fuse (both)
   --dashboard-reps N   dashboard containers whose resident set is read (3)
   --out PATH           JSON output (target/conformance/bench.json)";
 
@@ -122,7 +123,25 @@ fn parse_args() -> Result<Option<Args>> {
             "--dashboard-reps" => opts.dashboard_reps = num(&a, it.next())?,
             "--curve-reps" => opts.curve_boot_reps = num(&a, it.next())?,
             "--curve-sizes" => opts.curve_sizes = list(&a, it.next())?,
-            "--curve-running" => opts.curve_running = list(&a, it.next())?,
+            "--curve-running" => {
+                opts.curve_running = list(&a, it.next())?
+                    .into_iter()
+                    .filter(|n| *n > 0)
+                    .collect()
+            }
+            "--curve-modes" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--curve-modes needs a list"))?;
+                opts.curve_modes = v.split(',').map(|m| m.trim().to_string()).collect();
+                if let Some(bad) = opts
+                    .curve_modes
+                    .iter()
+                    .find(|m| !matches!(m.as_str(), "tmpfs" | "fuse"))
+                {
+                    bail!("--curve-modes: {bad:?} is neither tmpfs nor fuse");
+                }
+            }
             "--scale-sizes" => {
                 let v = it
                     .next()
