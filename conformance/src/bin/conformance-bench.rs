@@ -45,11 +45,16 @@ target/conformance/bench.json and bench.md. Progress lines go to stderr.
   --curve-running L    running gateway counts of the memory curve (10,100,250; 0 = none)
   --curve-modes L      /run modes of the boot curves: tmpfs,fuse (both)
   --dashboard-reps N   dashboard containers whose resident set is read (3)
-  --out PATH           JSON output (target/conformance/bench.json)";
+  --out PATH           JSON output (target/conformance/bench.json)
+  --plot-from A,B,...  measure nothing: plot the curves of these bench.json files (a later
+                       file's figure replaces an earlier one's) into --svg
+  --svg PATH           where --plot-from writes (target/conformance/bench-curves.svg)";
 
 struct Args {
     opts: Options,
     out: PathBuf,
+    plot_from: Vec<PathBuf>,
+    svg: Option<PathBuf>,
 }
 
 fn parse_sections(v: &str) -> Result<BTreeSet<Section>> {
@@ -68,6 +73,7 @@ fn parse_args() -> Result<Option<Args>> {
         Options::full()
     };
     let mut out = config::work_dir().join("bench.json");
+    let (mut plot_from, mut svg) = (Vec::new(), None);
     let mut it = argv.into_iter();
     let list = |name: &str, v: Option<String>| -> Result<Vec<usize>> {
         let v = v.ok_or_else(|| anyhow!("{name} needs a list"))?;
@@ -156,10 +162,26 @@ fn parse_args() -> Result<Option<Args>> {
                     .collect::<Result<_>>()?;
             }
             "--out" => out = PathBuf::from(it.next().ok_or_else(|| anyhow!("--out needs a path"))?),
+            "--plot-from" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--plot-from needs a list"))?;
+                plot_from = v.split(',').map(PathBuf::from).collect();
+            }
+            "--svg" => {
+                svg = Some(PathBuf::from(
+                    it.next().ok_or_else(|| anyhow!("--svg needs a path"))?,
+                ))
+            }
             other => bail!("unknown argument {other:?}"),
         }
     }
-    Ok(Some(Args { opts, out }))
+    Ok(Some(Args {
+        opts,
+        out,
+        plot_from,
+        svg,
+    }))
 }
 
 fn main() -> ExitCode {
@@ -171,6 +193,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !args.plot_from.is_empty() {
+        return match replot(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("conformance-bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -190,6 +221,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--plot-from`: the curves plot of saved runs, nothing measured.
+fn replot(args: &Args) -> Result<()> {
+    let results = Results::from_reports(&args.plot_from)?;
+    let names: Vec<String> = args
+        .plot_from
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let caption = format!("from {}; medians, bars min–max", names.join(" + "));
+    let svg =
+        curves_svg(&results, &caption).ok_or_else(|| anyhow!("no curves figures in {names:?}"))?;
+    let path = args
+        .svg
+        .clone()
+        .unwrap_or_else(|| config::work_dir().join("bench-curves.svg"));
+    std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 fn git_commit() -> String {
