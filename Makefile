@@ -58,6 +58,8 @@ clean-images:
 # Benchmarks (issue 7): image build, boot, CLI verbs, scale, memory and the whole suite, each a
 # median with min and max, against the floor Docker and s6 cost anyway. Prints a table, writes
 # target/conformance/bench.json. A smoke run: make bench BENCH=--quick (see docs/benchmarks.md).
+# Growth curves (0…1000 profiles, /run on the image fs and on a tmpfs, memory with N gateways
+# running; opt-in, ~20-30 min here): make bench BENCH='--only curves --curves' (quick: add --quick).
 BENCH ?= --with-suite
 .PHONY: bench
 bench: deps

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod fileio;
 pub mod gateway;
+pub mod logline;
 pub mod names;
 pub mod paths;
 pub mod poll;

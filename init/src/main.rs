@@ -87,8 +87,32 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const std::ffi::c_char) -> c
     }
 }
 
+/// One line on stderr (the container log). Never `eprintln!`, which panics when the pipe is
+/// full and non-blocking (`EAGAIN`): the line is retried for at most ~100 ms, then dropped.
 fn say(msg: &str) {
-    eprintln!("/init: {msg}");
+    let _ = write_patiently(
+        &mut std::io::stderr().lock(),
+        format!("/init: {msg}\n").as_bytes(),
+    );
+}
+
+/// `write_all` that waits out `WouldBlock` (up to 100 tries 1 ms apart) and gives up on any
+/// other error; returns whether every byte went out.
+fn write_patiently(w: &mut impl std::io::Write, mut buf: &[u8]) -> bool {
+    let mut tries = 0;
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return false,
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 fn fatal(msg: impl std::fmt::Display) -> c_int {
@@ -294,6 +318,42 @@ mod tests {
 
     fn cmd(words: &[&str]) -> Vec<OsString> {
         words.iter().map(OsString::from).collect()
+    }
+
+    /// A writer that says `WouldBlock` `busy` times, then takes 3 bytes per call.
+    struct Full {
+        busy: usize,
+        got: Vec<u8>,
+    }
+    impl std::io::Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.busy > 0 {
+                self.busy -= 1;
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(3);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_stderr_is_waited_for_briefly_then_dropped_never_a_panic() {
+        let mut w = Full {
+            busy: 5,
+            got: Vec::new(),
+        };
+        assert!(write_patiently(&mut w, b"/init: hello\n"));
+        assert_eq!(w.got, b"/init: hello\n");
+        let mut stuck = Full {
+            busy: usize::MAX,
+            got: Vec::new(),
+        };
+        assert!(!write_patiently(&mut stuck, b"lost\n"));
+        assert!(stuck.got.is_empty());
     }
 
     #[test]

@@ -27,6 +27,9 @@ use crate::image::{Variant, base_tag, build_binaries, build_context};
 use crate::s6probe::{expected_port, slot_dir, wait_http};
 use crate::{ExecOutcome, config};
 
+mod curves;
+pub use curves::curves_svg;
+
 /// How much of each thing to measure.
 #[derive(Debug, Clone, Serialize)]
 pub struct Options {
@@ -50,6 +53,14 @@ pub struct Options {
     pub mem_gateways: usize,
     /// Dashboard containers whose resident set is read.
     pub dashboard_reps: usize,
+    /// `--curves`: profile counts on disk for the boot curves (0 is always measured).
+    pub curve_sizes: Vec<usize>,
+    /// `--curves`: `docker restart` → ready per count and /run mode.
+    pub curve_boot_reps: usize,
+    /// `--curves`: running gateway counts whose memory is read (cumulative, one container).
+    pub curve_running: Vec<usize>,
+    /// `--curves`: which `/run` modes (`tmpfs`, `fuse` = the image's filesystem).
+    pub curve_modes: Vec<String>,
     pub sections: BTreeSet<Section>,
 }
 
@@ -64,10 +75,13 @@ pub enum Section {
     Scale,
     Memory,
     Suite,
+    /// Opt-in (`--curves`): boot and memory growth curves, 0…1000 profiles, /run on the
+    /// image's filesystem and on a tmpfs.
+    Curves,
 }
 
 impl Section {
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Product,
         Section::Base,
         Section::Compile,
@@ -76,6 +90,7 @@ impl Section {
         Section::Scale,
         Section::Memory,
         Section::Suite,
+        Section::Curves,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +103,7 @@ impl Section {
             Section::Scale => "scale",
             Section::Memory => "memory",
             Section::Suite => "suite",
+            Section::Curves => "curves",
         }
     }
 
@@ -110,9 +126,13 @@ impl Options {
             scale_boot_reps: 5,
             mem_gateways: 5,
             dashboard_reps: 3,
+            curve_sizes: vec![10, 100, 250, 1000],
+            curve_boot_reps: 3,
+            curve_running: vec![10, 100, 250],
+            curve_modes: vec!["tmpfs".into(), "fuse".into()],
             sections: Section::ALL
                 .into_iter()
-                .filter(|s| *s != Section::Suite)
+                .filter(|s| !matches!(s, Section::Suite | Section::Curves))
                 .collect(),
         }
     }
@@ -130,6 +150,10 @@ impl Options {
             scale_boot_reps: 2,
             mem_gateways: 2,
             dashboard_reps: 1,
+            curve_sizes: vec![10, 100],
+            curve_boot_reps: 2,
+            curve_running: vec![10],
+            curve_modes: vec!["tmpfs".into(), "fuse".into()],
             sections: [
                 Section::Product,
                 Section::Boot,
@@ -153,13 +177,13 @@ pub struct Bench {
 }
 
 /// In-container wait for a readiness marker other than `$1` (the previous boot's), polled every
-/// 10 ms for at most 30 s; prints the new marker.
-const WAIT_MARKER: &str = r#"prev=$1; n=0
-while [ $n -lt 3000 ]; do
+/// 10 ms for at most `$2` polls (default 3000: 30 s); prints the new marker.
+const WAIT_MARKER: &str = r#"prev=$1; max=${2:-3000}; n=0
+while [ $n -lt "$max" ]; do
   c=$(cat /run/hermes/ready 2>/dev/null) && [ -n "$c" ] && [ "$c" != "$prev" ] && { printf '%s\n' "$c"; exit 0; }
   n=$((n+1)); sleep 0.01
 done
-echo "no new readiness marker after 30 s (previous: $prev)" >&2; exit 1"#;
+echo "no new readiness marker after $max polls (previous: $prev)" >&2; exit 1"#;
 
 /// In-container wait for the floor's s6-svscan to accept a control command (its control FIFO
 /// has a reader), polled every 10 ms for at most 30 s.

@@ -5,12 +5,13 @@
 //! measurements live in [`measure`] and the program in `src/bin/conformance-bench.rs`.
 
 pub mod measure;
+pub mod plot;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A line of progress on stderr, so a person watching a long run sees where it is.
 pub fn progress(msg: impl AsRef<str>) {
@@ -19,7 +20,7 @@ pub fn progress(msg: impl AsRef<str>) {
 }
 
 /// What a figure's samples count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
     /// Milliseconds of wall time.
@@ -45,7 +46,7 @@ impl Unit {
 }
 
 /// Median (mean of the two middle values for an even count), min and max.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub median: f64,
     pub min: f64,
@@ -76,7 +77,7 @@ impl Stats {
 }
 
 /// The ratio of a figure's median to the median of the floor it is compared with.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ratio {
     /// The `id` of the floor figure.
     pub floor: String,
@@ -86,7 +87,7 @@ pub struct Ratio {
 }
 
 /// One measured quantity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Figure {
     /// Stable key for the JSON, e.g. `exec.gateway_start`.
     pub id: String,
@@ -99,10 +100,10 @@ pub struct Figure {
     /// First the ratio to the floor of the section; some figures also have a closer floor.
     pub ratios: Vec<Ratio>,
     /// What exactly was measured, when the label alone could mislead.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
     /// Set when the measurement failed; the samples taken before the failure are kept.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -150,6 +151,27 @@ pub struct Results {
 }
 
 impl Results {
+    /// The figures of earlier runs' `bench.json` files, later files replacing figures of the
+    /// same id (to plot one curve from a run and a follow-up run of some of its points).
+    pub fn from_reports(paths: &[std::path::PathBuf]) -> anyhow::Result<Results> {
+        #[derive(Deserialize)]
+        struct Saved {
+            figures: Vec<Figure>,
+        }
+        let mut r = Results::default();
+        for p in paths {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+            let saved: Saved = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not a bench.json: {e}", p.display()))?;
+            for f in saved.figures {
+                r.figures.retain(|g| g.id != f.id);
+                r.figures.push(f);
+            }
+        }
+        Ok(r)
+    }
+
     /// Record a figure and print it at once, so progress shows numbers as they come.
     pub fn push(&mut self, f: Figure) {
         match (&f.stats, &f.error) {
@@ -253,7 +275,8 @@ impl Results {
             .iter()
             .map(|f| {
                 let (med, min, max, n) = match (&f.stats, &f.error) {
-                    (Some(s), None) => (
+                    // A failed figure keeps what it measured before the failure was seen.
+                    (Some(s), _) => (
                         f.unit.format(s.median),
                         f.unit.format(s.min),
                         f.unit.format(s.max),
@@ -263,6 +286,7 @@ impl Results {
                     (None, None) => ("-".into(), "-".into(), "-".into(), "0".into()),
                 };
                 let ratio = match f.ratios.as_slice() {
+                    _ if f.error.is_some() => "FAILED (below)".to_string(),
                     [one] => format!("×{:.2}", one.value),
                     many => many
                         .iter()

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use conformance::bench::measure::{Bench, Options, Section, sweep_images};
+use conformance::bench::measure::{Bench, Options, Section, curves_svg, sweep_images};
 use conformance::bench::{
     Machine, Report, Results, cargo_test_running, loadavg, proc_field, progress,
 };
@@ -16,7 +16,7 @@ use conformance::container::sweep_leftovers;
 use conformance::image::Variant;
 use conformance::{config, runner};
 
-const USAGE: &str = "usage: conformance-bench [--quick] [--with-suite] [options]
+const USAGE: &str = "usage: conformance-bench [--quick] [--with-suite] [--curves] [options]
 
 Measures the image build, boot, CLI verbs, scale and memory of hermes-s6 against the floor of
 Docker and s6, and prints a table (median, min, max, n, ratio to the floor). Writes
@@ -24,9 +24,13 @@ target/conformance/bench.json and bench.md. Progress lines go to stderr.
 
   --quick              smoke run: few repetitions; no base image, compile or suite
   --with-suite         also time the whole conformance suite once (make bench does)
+  --curves             also the growth curves: boot with 0/10/100/250/1000 profiles, /run on
+                       the image fs and on a tmpfs, memory with 10/100/250 gateways running
+                       (~15-25 min here; with --quick: 0/10/100 profiles, 10 gateways);
+                       writes bench-curves.svg next to bench.json
   --only a,b,...       run only these sections
   --skip a,b,...       leave these sections out
-                       sections: product base compile boot exec scale memory suite
+                       sections: product base compile boot exec scale memory suite curves
   --reps N             repetitions of each CLI verb and of the exec floor (20)
   --boot-reps N        docker start → ready, product and floor each (10)
   --build-reps N       product image builds, cold and warm each (3)
@@ -36,12 +40,21 @@ target/conformance/bench.json and bench.md. Progress lines go to stderr.
   --scale-reps N       fresh containers per count for the registration time (3)
   --scale-boot-reps N  docker restart → ready per count (5)
   --mem-gateways N     idle gateways whose resident set is read (5)
+  --curve-sizes L      profile counts of the boot curves (10,100,250,1000; 0 always)
+  --curve-reps N       docker restart → ready per count and /run mode (3)
+  --curve-running L    running gateway counts of the memory curve (10,100,250; 0 = none)
+  --curve-modes L      /run modes of the boot curves: tmpfs,fuse (both)
   --dashboard-reps N   dashboard containers whose resident set is read (3)
-  --out PATH           JSON output (target/conformance/bench.json)";
+  --out PATH           JSON output (target/conformance/bench.json)
+  --plot-from A,B,...  measure nothing: plot the curves of these bench.json files (a later
+                       file's figure replaces an earlier one's) into --svg
+  --svg PATH           where --plot-from writes (target/conformance/bench-curves.svg)";
 
 struct Args {
     opts: Options,
     out: PathBuf,
+    plot_from: Vec<PathBuf>,
+    svg: Option<PathBuf>,
 }
 
 fn parse_sections(v: &str) -> Result<BTreeSet<Section>> {
@@ -60,7 +73,18 @@ fn parse_args() -> Result<Option<Args>> {
         Options::full()
     };
     let mut out = config::work_dir().join("bench.json");
+    let (mut plot_from, mut svg) = (Vec::new(), None);
     let mut it = argv.into_iter();
+    let list = |name: &str, v: Option<String>| -> Result<Vec<usize>> {
+        let v = v.ok_or_else(|| anyhow!("{name} needs a list"))?;
+        v.split(',')
+            .map(|s| {
+                s.trim()
+                    .parse::<usize>()
+                    .map_err(|_| anyhow!("{name}: {s:?} is not a number"))
+            })
+            .collect()
+    };
     let num = |name: &str, v: Option<String>| -> Result<usize> {
         let v = v.ok_or_else(|| anyhow!("{name} needs a value"))?;
         let n: usize = v
@@ -81,6 +105,9 @@ fn parse_args() -> Result<Option<Args>> {
             "--with-suite" => {
                 opts.sections.insert(Section::Suite);
             }
+            "--curves" => {
+                opts.sections.insert(Section::Curves);
+            }
             "--only" => {
                 let v = it.next().ok_or_else(|| anyhow!("--only needs a list"))?;
                 opts.sections = parse_sections(&v)?;
@@ -100,6 +127,27 @@ fn parse_args() -> Result<Option<Args>> {
             "--scale-boot-reps" => opts.scale_boot_reps = num(&a, it.next())?,
             "--mem-gateways" => opts.mem_gateways = num(&a, it.next())?,
             "--dashboard-reps" => opts.dashboard_reps = num(&a, it.next())?,
+            "--curve-reps" => opts.curve_boot_reps = num(&a, it.next())?,
+            "--curve-sizes" => opts.curve_sizes = list(&a, it.next())?,
+            "--curve-running" => {
+                opts.curve_running = list(&a, it.next())?
+                    .into_iter()
+                    .filter(|n| *n > 0)
+                    .collect()
+            }
+            "--curve-modes" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--curve-modes needs a list"))?;
+                opts.curve_modes = v.split(',').map(|m| m.trim().to_string()).collect();
+                if let Some(bad) = opts
+                    .curve_modes
+                    .iter()
+                    .find(|m| !matches!(m.as_str(), "tmpfs" | "fuse"))
+                {
+                    bail!("--curve-modes: {bad:?} is neither tmpfs nor fuse");
+                }
+            }
             "--scale-sizes" => {
                 let v = it
                     .next()
@@ -114,10 +162,26 @@ fn parse_args() -> Result<Option<Args>> {
                     .collect::<Result<_>>()?;
             }
             "--out" => out = PathBuf::from(it.next().ok_or_else(|| anyhow!("--out needs a path"))?),
+            "--plot-from" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--plot-from needs a list"))?;
+                plot_from = v.split(',').map(PathBuf::from).collect();
+            }
+            "--svg" => {
+                svg = Some(PathBuf::from(
+                    it.next().ok_or_else(|| anyhow!("--svg needs a path"))?,
+                ))
+            }
             other => bail!("unknown argument {other:?}"),
         }
     }
-    Ok(Some(Args { opts, out }))
+    Ok(Some(Args {
+        opts,
+        out,
+        plot_from,
+        svg,
+    }))
 }
 
 fn main() -> ExitCode {
@@ -129,6 +193,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !args.plot_from.is_empty() {
+        return match replot(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("conformance-bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -148,6 +221,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--plot-from`: the curves plot of saved runs, nothing measured.
+fn replot(args: &Args) -> Result<()> {
+    let results = Results::from_reports(&args.plot_from)?;
+    let names: Vec<String> = args
+        .plot_from
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let caption = format!("from {}; medians, bars min–max", names.join(" + "));
+    let svg =
+        curves_svg(&results, &caption).ok_or_else(|| anyhow!("no curves figures in {names:?}"))?;
+    let path = args
+        .svg
+        .clone()
+        .unwrap_or_else(|| config::work_dir().join("bench-curves.svg"));
+    std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 fn git_commit() -> String {
@@ -259,6 +352,7 @@ async fn run(args: Args) -> Result<bool> {
             Section::Scale => bench.scale().await,
             Section::Memory => bench.memory().await,
             Section::Suite => bench.suite().await,
+            Section::Curves => bench.curves().await,
         }
         progress(format!(
             "section {} done in {:.1?}",
@@ -270,6 +364,16 @@ async fn run(args: Args) -> Result<bool> {
     }
     machine.loadavg_end = loadavg();
     write(&bench, &machine)?;
+    let caption = format!(
+        "hermes-s6 {commit}, {image}; {}; medians, bars min–max",
+        machine.describe()
+    );
+    let svg_path = args.out.with_file_name("bench-curves.svg");
+    if let Some(svg) = curves_svg(&bench.results, &caption) {
+        std::fs::write(&svg_path, svg)
+            .with_context(|| format!("writing {}", svg_path.display()))?;
+        progress(format!("plot: {}", svg_path.display()));
+    }
 
     println!();
     println!("hermes-s6 benchmark — {image} @ {commit}");
@@ -279,7 +383,8 @@ async fn run(args: Args) -> Result<bool> {
     println!();
     println!(
         "ratio = median / median of the floor (exec: `docker exec -u hermes C true`; boot: a bare \
-         s6-svscan from the same base image; scale: the same boot with 0 profiles)"
+         s6-svscan from the same base image; scale and curves: the same boot with 0 profiles, curves' 0 against \
+         a bare s6-svscan restarted the same way; memory: 0 gateways running)"
     );
     println!(
         "wrote {} and {} in {:.0?}",

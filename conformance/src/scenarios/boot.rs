@@ -225,3 +225,78 @@ pub async fn ready_marker_is_per_boot(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
     boot_contract(&h).await?;
     h.remove().await
 }
+
+/// A cont-init step that fails is visible to `hermes status`, text and `--json`, not only in
+/// the container log (issue 15). The failure is one hermes can cause on its own volume: a
+/// directory where the boot log goes (`$HERMES_HOME/logs/container-boot.log`), so
+/// `02-reconcile-profiles` cannot write it and exits non-zero. The boot still becomes ready
+/// (stage2 goes on after a failed step); the report belongs to that boot only: once the
+/// obstacle is gone, the next boot reports no failed step.
+pub async fn failed_cont_init_step_in_status(ctx: Ctx) -> Result<()> {
+    const STEP: &str = "cont-init 02-reconcile-profiles";
+    let mut h = ctx.start(ContainerSpec::default()).await?;
+    let failed_steps = |json: &str| -> Result<Vec<serde_json::Value>> {
+        let v: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| anyhow::anyhow!("hermes status --json is not JSON ({e}): {json:?}"))?;
+        let steps = v
+            .pointer("/boot/failed_steps")
+            .and_then(|s| s.as_array())
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no boot.failed_steps array in {v:#}"))?;
+        Ok(steps)
+    };
+
+    // A clean boot: nothing failed, and status says nothing about failed steps.
+    let clean = h.exec(&["hermes", "status", "--json"]).await?;
+    clean.succeeds();
+    let steps = failed_steps(&clean.stdout)?;
+    ensure!(
+        steps.is_empty(),
+        "a clean boot reports failed steps: {steps:?}"
+    );
+    h.exec(&["hermes", "status"])
+        .await?
+        .succeeds()
+        .stdout_lacks("failed");
+
+    // hermes puts a directory where the boot log goes, then the container restarts.
+    h.sh("rm -f \"$HERMES_HOME/logs/container-boot.log\" && mkdir \"$HERMES_HOME/logs/container-boot.log\"")
+        .await?
+        .succeeds();
+    h.restart().await?;
+    let log = h.exec(&["cat", "/run/hermes/boot-steps.log"]).await?;
+    log.succeeds();
+    ensure!(
+        log.stdout_lines()
+            .iter()
+            .any(|l| l.starts_with(&format!("{STEP} exit ")) && *l != format!("{STEP} exit 0")),
+        "the premise failed: {STEP} did not fail\n{}",
+        log.stdout
+    );
+
+    let text = h.exec(&["hermes", "status"]).await?;
+    text.succeeds()
+        .stdout_contains(&format!("boot step failed: {STEP} exit 1"));
+    let json = h.exec(&["hermes", "status", "--json"]).await?;
+    json.succeeds();
+    let steps = failed_steps(&json.stdout)?;
+    let want = serde_json::json!({ "step": STEP, "exit_code": 1 });
+    ensure!(
+        steps == vec![want.clone()],
+        "hermes status --json: boot.failed_steps = {steps:?}, expected [{want}]"
+    );
+
+    // The obstacle removed, the next boot is clean again: the report is per boot.
+    h.sh("rmdir \"$HERMES_HOME/logs/container-boot.log\"")
+        .await?
+        .succeeds();
+    h.restart().await?;
+    let again = h.exec(&["hermes", "status", "--json"]).await?;
+    again.succeeds();
+    let steps = failed_steps(&again.stdout)?;
+    ensure!(
+        steps.is_empty(),
+        "the boot after the fix still reports {steps:?}"
+    );
+    h.remove().await
+}

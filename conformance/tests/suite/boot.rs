@@ -13,3 +13,11 @@ fn ready_marker_is_per_boot(#[values(false, true)] tmpfs_run: bool) {
     let name = format!("boot/ready_marker_per_boot/tmpfs_run={tmpfs_run}");
     run(&name, |ctx| boot::ready_marker_is_per_boot(ctx, tmpfs_run));
 }
+
+#[test]
+fn failed_cont_init_step_in_status() {
+    run(
+        "boot/failed_cont_init_step_in_status",
+        boot::failed_cont_init_step_in_status,
+    );
+}

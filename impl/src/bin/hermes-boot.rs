@@ -8,6 +8,7 @@
 //! `reconcile-plan` and `reconcile-log` drop to hermes themselves if started as root.
 
 use hermes::boot::{Reporter, as_hermes, setup, supervise_perms};
+use hermes::logline;
 use hermes::paths::{self, Paths};
 use hermes::privilege::drop_to_hermes;
 use hermes::reconcile::{self, Action};
@@ -29,10 +30,10 @@ fn finish(rep: Reporter) -> ExitCode {
     }
 }
 
-/// Prints to stdout without ever aborting: a full or non-blocking log pipe loses the line,
-/// it does not kill the boot.
+/// Prints to stdout without ever aborting: a full or non-blocking log pipe is waited for
+/// briefly, then the line is dropped; it never kills the boot (`hermes::logline`).
 fn say(line: &str) {
-    let _ = writeln!(std::io::stdout(), "{line}");
+    logline::out(line);
 }
 
 /// Without a scandir there is no supervision tree to work on (`/init` was not PID 1, e.g.
@@ -41,16 +42,15 @@ fn no_supervision_tree(step: &str, paths: &Paths) -> Option<ExitCode> {
     if paths.scandir.exists() {
         return None;
     }
-    let _ = writeln!(
-        std::io::stderr(),
+    logline::err(&format!(
         "hermes-boot: {step}: skipping: no supervision tree ({} is absent: /init is not PID 1)",
         paths.scandir.display()
-    );
+    ));
     Some(ExitCode::SUCCESS)
 }
 
 fn fail(step: &str, msg: impl std::fmt::Display) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "hermes-boot: {step}: {msg}");
+    logline::err(&format!("hermes-boot: {step}: {msg}"));
     ExitCode::FAILURE
 }
 
@@ -88,17 +88,20 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
     let registered = started.elapsed() - planned;
     let now = hermes::timefmt::now_epoch();
     let ts = hermes::timefmt::iso8601(now);
-    for a in &actions {
-        say(&format!("reconcile: {}", a.line(&ts)));
-    }
     #[cfg(feature = "regress-scandir-writable-by-hermes")]
     {
         let mut rep = Reporter::new("scandir-perms");
         let (uid, gid) = (owners.hermes_uid, owners.hermes_gid);
         hermes::boot::scandir_perms::run(&paths.scandir, uid, gid, &mut rep);
     }
+    // The boot log first, then the container log: the file never depends on a pipe that
+    // something else may be flooding (issue 15: it was left empty when printing died).
     let body = serde_json::to_vec(&(now, &actions)).expect("actions serialise");
-    if let Err(e) = as_hermes::run(&["reconcile-log"], &body) {
+    let logged = as_hermes::run(&["reconcile-log"], &body);
+    for a in &actions {
+        say(&format!("reconcile: {}", a.line(&ts)));
+    }
+    if let Err(e) = logged {
         return fail(STEP, format!("writing the boot log as hermes: {e}"));
     }
     say(&format!(
@@ -139,7 +142,7 @@ fn main() -> ExitCode {
             }
             let bootstrap = std::env::var("HERMES_GATEWAY_BOOTSTRAP_STATE").ok();
             let plan = reconcile::plan(&paths, bootstrap.as_deref(), &mut |line| {
-                let _ = writeln!(std::io::stderr(), "reconcile: {line}");
+                logline::err(&format!("reconcile: {line}"));
             });
             let json = serde_json::to_vec(&plan).expect("actions serialise");
             match std::io::stdout().write_all(&json) {
@@ -197,7 +200,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            let _ = writeln!(std::io::stderr(), "{USAGE}");
+            logline::err(USAGE);
             ExitCode::from(2)
         }
     }

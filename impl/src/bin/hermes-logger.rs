@@ -9,7 +9,6 @@
 use hermes::names;
 use hermes::paths::DEFAULT_HERMES_HOME;
 use hermes::privilege::drop_to_hermes;
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,11 +18,10 @@ const S6_LOG: &str = "/command/s6-log";
 const CONTAINER_ENV: &str = "/run/s6/container_environment";
 
 fn refuse(why: &str) -> ExitCode {
-    let _ = writeln!(
-        std::io::stderr(),
+    hermes::logline::err(&format!(
         "hermes-logger{}: refusing to run: {why}",
         hermes::BUILD_NOTE
-    );
+    ));
     ExitCode::from(111)
 }
 

@@ -8,7 +8,6 @@ use hermes::paths::Paths;
 use hermes::registrar::{LOCK, server};
 use hermes::s6::scandir::Scandir;
 use hermes::s6::slot::Owners;
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -23,9 +22,9 @@ fn main() -> ExitCode {
     let uid = std::env::var("IPCREMOTEEUID").unwrap_or_else(|_| "direct".into());
     let log = server::log_line(&uid, &args, request.as_ref(), &outcome);
     // Neither stream may abort the request: a closed or full pipe only loses the message.
-    let _ = writeln!(std::io::stderr(), "{log}");
+    hermes::logline::err(&log);
     if let Some(line) = &outcome.client_line {
-        let _ = writeln!(std::io::stdout(), "{line}");
+        hermes::logline::out(line);
     }
     ExitCode::from(outcome.code)
 }

@@ -42,8 +42,7 @@ impl Reporter {
         let line = format!("hermes-boot: {}: {}", self.step, msg.into());
         if !self.quiet {
             // Never `eprintln!`: a full or closed log pipe must not abort the boot.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "{line}");
+            crate::logline::err(&line);
         }
         self.messages.push(line);
     }

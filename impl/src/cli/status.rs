@@ -37,6 +37,15 @@ pub fn print_all(ctx: &Ctx, only: Option<&str>, json: bool) -> Result<i32, CliEr
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {
         println!("Manager: {}", r.manager_label);
+        for f in &r.boot.failed_steps {
+            println!(
+                "boot step failed: {} (this boot; see docker logs)",
+                f.describe()
+            );
+        }
+        if let Some(e) = &r.boot.error {
+            println!("boot steps: {e}");
+        }
         for g in &r.gateways {
             println!("{}", line(g));
         }

@@ -1,0 +1,529 @@
+//! `--curves`: how boot time and memory grow with profiles (issue 15). Opt-in, because the
+//! full run restarts containers with 1000 profiles on disk several times.
+//!
+//! - **Boot curves.** One container per `/run` mode — on the image's filesystem (Docker's
+//!   storage driver: fuse-overlayfs here) and on a tmpfs (`docker run --tmpfs /run`: Docker's
+//!   default tmpfs options, `noexec` included) — with 0, then 10, 100, 250, 1000 profiles
+//!   on disk, added between the counts; at each count `docker restart` → a new readiness
+//!   marker, repeated, and the slots counted afterwards. Ratio: to the same mode's 0 profiles;
+//!   the 0-profile boots also to a bare `s6-svscan` restarted the same way (the s6 floor).
+//! - **Memory.** One container (tmpfs `/run`), gateways created and started cumulatively (10,
+//!   100, 250 running), each count once all of them listen: the sum of the gateways' VmRSS, the
+//!   sum of VmRSS of every process in the container, and the container's anonymous memory
+//!   from its cgroup (Docker's stats: what the processes really cost, shared pages once).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bollard::query_parameters::{RestartContainerOptionsBuilder, StatsOptionsBuilder};
+use futures_util::StreamExt;
+
+use super::{Bench, WAIT_MARKER, WAIT_SVSCAN, fail_unless, ms, names_with_distinct_ports};
+use crate::bench::plot::{self, Chart, YUnit};
+use crate::bench::{Figure, Results, Unit, progress};
+use crate::container::{Container, ContainerSpec};
+use crate::image::base_tag;
+use crate::s6probe::expected_port;
+
+/// `$1` = prefix, `$2` = first index, `$3` = last: profiles `<prefix><i>` made on disk as
+/// hermes exactly as `hermes profile create` leaves them (a directory holding `SOUL.md`), but
+/// without registering a slot: the next boot registers them, and the boot is what is measured.
+const MAKE_PROFILES: &str = r#"d=${HERMES_HOME:-/opt/data}/profiles; mkdir -p "$d" || exit 1
+i=$2; while [ "$i" -le "$3" ]; do
+  mkdir "$d/$1$i" && printf '# soul\n' >"$d/$1$i/SOUL.md" || exit 1; i=$((i+1))
+done"#;
+
+/// `$@` = profiles: create each and start its gateway (one exec for all).
+const CREATE_AND_START: &str = r#"for p in "$@"; do
+  hermes profile create "$p" >/dev/null && hermes -p "$p" gateway start >/dev/null || { echo "profile $p failed" >&2; exit 1; }
+done"#;
+
+/// `$1` = max polls of 10 ms; `$2…` = ports: until every one accepts a connection (bash).
+const WAIT_LISTENING: &str = r#"max=$1; shift; n=0
+for port in "$@"; do
+  until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
+    n=$((n+1)); [ $n -lt "$max" ] || { echo "port $port not listening after $max polls" >&2; exit 1; }; sleep 0.01
+  done
+done"#;
+
+/// VmRSS (kB) summed over the gateways' pids (from s6-svstat, `$@` = slot dirs), then summed
+/// over every process in the container: two numbers on one line.
+const RSS_SUMS: &str = r#"g=0
+for s in "$@"; do
+  pid=$(/command/s6-svstat -o pid "$s") || exit 1
+  [ "$(cat /proc/$pid/comm)" = hermes ] || { echo "$s: pid $pid is $(cat /proc/$pid/comm)" >&2; exit 1; }
+  kb=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' /proc/$pid/status); g=$((g+kb))
+done
+a=0
+for f in /proc/[0-9]*/status; do
+  kb=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "$f" 2>/dev/null); a=$((a+${kb:-0}))
+done
+echo "$g $a""#;
+
+/// The two ways `/run` can be: how the figures are named and labelled.
+#[derive(Debug, Clone, Copy)]
+enum RunMode {
+    Image,
+    Tmpfs,
+}
+
+impl RunMode {
+    fn id(self) -> &'static str {
+        match self {
+            RunMode::Image => "fuse",
+            RunMode::Tmpfs => "tmpfs",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            RunMode::Image => "/run on the image fs",
+            RunMode::Tmpfs => "--tmpfs /run",
+        }
+    }
+}
+
+fn boot_id(mode: RunMode, n: usize) -> String {
+    format!("curves.{}.boot_{n}", mode.id())
+}
+
+impl Bench {
+    /// The `curves` section: boot curves in both `/run` modes, the s6 floor restarted the same
+    /// way, memory with gateways running; then the plot.
+    pub async fn curves(&mut self) {
+        let mut sizes = vec![0];
+        sizes.extend(self.opts.curve_sizes.iter().copied().filter(|n| *n > 0));
+        sizes.sort_unstable();
+        sizes.dedup();
+        // Memory first: the shortest part, so a broken setup shows before the long boots.
+        let mut running: Vec<usize> = self.opts.curve_running.clone();
+        running.sort_unstable();
+        running.dedup();
+        if !running.is_empty() {
+            running.insert(0, 0);
+            running.dedup();
+        }
+        if running.is_empty() {
+            progress("curves: memory curve left out (no running counts)");
+        } else if let Err(e) = self.memory_curve(&running).await {
+            self.results.push(Figure::failed(
+                "curves.mem",
+                "memory with gateways running",
+                Unit::Bytes,
+                &e,
+            ));
+        }
+        if let Err(e) = self.curve_floor().await {
+            self.results.push(Figure::failed(
+                "curves.floor",
+                "floor: docker restart → bare s6-svscan answers",
+                Unit::Ms,
+                &e,
+            ));
+        }
+        let modes: Vec<RunMode> = [RunMode::Tmpfs, RunMode::Image]
+            .into_iter()
+            .filter(|m| self.opts.curve_modes.iter().any(|x| x == m.id()))
+            .collect();
+        for mode in modes {
+            if let Err(e) = self.boot_curve(mode, &sizes).await {
+                self.results.push(Figure::failed(
+                    &format!("curves.{}.boot", mode.id()),
+                    &format!("boot curve, {}", mode.label()),
+                    Unit::Ms,
+                    &e,
+                ));
+            }
+        }
+        for mode in [RunMode::Tmpfs, RunMode::Image] {
+            self.results
+                .set_ratios("curves.floor", "s6-svscan", &[boot_id(mode, 0)]);
+        }
+    }
+
+    /// `docker restart` → a bare s6-svscan (base image) answers: the floor of the 0-profile
+    /// boot, driven exactly like the product's restarts.
+    async fn curve_floor(&mut self) -> Result<()> {
+        let reps = self.opts.curve_boot_reps.max(3);
+        progress(format!("curves: floor, docker restart → s6-svscan x{reps}"));
+        let base = base_tag()?;
+        let spec = ContainerSpec::default()
+            .entrypoint("/bin/sh")
+            .cmd(&[
+                "-c",
+                "mkdir -p /tmp/scan && exec /usr/bin/s6-svscan /tmp/scan",
+            ])
+            .no_wait();
+        let mut floor = Container::start(&self.docker, &base, "bench-curves-floor", spec)
+            .await
+            .context("starting the floor container (bare s6-svscan)")?;
+        floor.user = "root".into();
+        let deadline = Duration::from_secs(40);
+        fail_unless(
+            floor
+                .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
+                .await?,
+        )?;
+        let mut samples = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            let opts = RestartContainerOptionsBuilder::default().t(10).build();
+            self.docker
+                .restart_container(&floor.id, Some(opts))
+                .await
+                .context("docker restart of the floor")?;
+            fail_unless(
+                floor
+                    .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
+                    .await?,
+            )?;
+            samples.push(t.elapsed());
+        }
+        floor.remove().await?;
+        self.results.push(
+            Figure::durations(
+                "curves.floor",
+                "floor: docker restart → bare s6-svscan answers",
+                &samples,
+            )
+            .note("base image, PID 1 `s6-svscan /tmp/scan`; includes its stop (s6-svscan exits on TERM at once)"),
+        );
+        Ok(())
+    }
+
+    async fn boot_curve(&mut self, mode: RunMode, sizes: &[usize]) -> Result<()> {
+        let reps = self.opts.curve_boot_reps;
+        progress(format!(
+            "curves: boot, {}, profiles {sizes:?}, restart → ready x{reps} each",
+            mode.label()
+        ));
+        let spec = ContainerSpec::default().tmpfs_run(matches!(mode, RunMode::Tmpfs));
+        let h = self.start(&format!("curves-{}", mode.id()), spec).await?;
+        // What /run really is in this container (filesystem type and options).
+        let mount = self
+            .sh(
+                &h,
+                r#"awk '$2 == "/run" { print $3 " " $4 }' /proc/mounts"#,
+                &[],
+                Duration::from_secs(30),
+            )
+            .await?
+            .out()
+            .to_string();
+        let mount = if mount.is_empty() {
+            "no mount of its own: the container's root filesystem".to_string()
+        } else {
+            mount
+        };
+        progress(format!("curves: {}: /run is {mount}", mode.label()));
+        let mut marker = self.current_marker(&h).await?;
+        let mut have = 0;
+        for &n in sizes {
+            if n > have {
+                let t = Instant::now();
+                self.sh(
+                    &h,
+                    MAKE_PROFILES,
+                    &["c", &(have + 1).to_string(), &n.to_string()],
+                    Duration::from_secs(60 + n as u64 / 2),
+                )
+                .await?;
+                progress(format!(
+                    "curves: {}: profiles c{}..c{n} made on disk in {:.1?}",
+                    mode.label(),
+                    have + 1,
+                    t.elapsed()
+                ));
+                have = n;
+            }
+            // Generous bounds: a boot with 1000 profiles on a FUSE /run takes minutes.
+            let wait_polls = 3000 + 30 * n;
+            let grace = 60;
+            let (mut boots, mut calls) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                let t = Instant::now();
+                let opts = RestartContainerOptionsBuilder::default().t(grace).build();
+                self.docker
+                    .restart_container(&h.id, Some(opts))
+                    .await
+                    .with_context(|| format!("docker restart {}", h.name))?;
+                calls.push(ms(t.elapsed()));
+                let o = self
+                    .sh(
+                        &h,
+                        WAIT_MARKER,
+                        &[&marker, &wait_polls.to_string()],
+                        Duration::from_millis(10 * wait_polls as u64 + 30_000),
+                    )
+                    .await?;
+                boots.push(t.elapsed());
+                marker = o.out().to_string();
+            }
+            let o = self
+                .sh(
+                    &h,
+                    "ls /run/service | grep -c '^gateway-c' || true",
+                    &[],
+                    Duration::from_secs(30),
+                )
+                .await?;
+            let slots: usize = o.out().parse().unwrap_or(0);
+            // Fewer slots than profiles: the timings are kept, the figure is marked failed
+            // with the boot log's reasons (what the product said about the missing ones).
+            let missing = if slots != n {
+                let why = self
+                    .sh(
+                        &h,
+                        r#"f=${HERMES_HOME:-/opt/data}/logs/container-boot.log
+tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=skipped' | sed 's/^[^ ]* //; s/profile=[^ ]* //' | sort | uniq -c | sort -rn | head -3"#,
+                        &[&(n + 1).to_string()],
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .map(|o| o.out().replace('\n', " | "))
+                    .unwrap_or_else(|e| format!("(boot log unreadable: {e:#})"));
+                Some(format!(
+                    "{}: after the restarts with {n} profiles on disk only {slots} gateway slots are registered; the last boot's skipped lines (count, then the commonest): {why}",
+                    mode.label()
+                ))
+            } else {
+                None
+            };
+            let call = crate::bench::Stats::of(&calls).map_or(f64::NAN, |s| s.median);
+            let mut fig = Figure::durations(
+                &boot_id(mode, n),
+                &format!("restart → ready, {n} profiles, {}", mode.label()),
+                &boots,
+            )
+            .note(format!(
+                "/run: {mount}; profiles made on disk (dir + SOUL.md), gateways down; slots counted afterwards; of which the docker restart call (stop, grace {grace} s, and start): median {call:.0} ms"
+            ));
+            fig.error = missing;
+            self.results.push(fig);
+            if n > 0 {
+                self.results
+                    .set_ratios(&boot_id(mode, 0), "0 profiles", &[boot_id(mode, n)]);
+            }
+        }
+        h.remove().await?;
+        Ok(())
+    }
+
+    /// Gateways created, started and listening, cumulatively; memory read at each count.
+    async fn memory_curve(&mut self, counts: &[usize]) -> Result<()> {
+        progress(format!("curves: memory with {counts:?} gateways running"));
+        let h = self
+            .start("curves-mem", ContainerSpec::default().tmpfs_run(true))
+            .await?;
+        let max = counts.iter().copied().max().unwrap_or(0);
+        let names = names_with_distinct_ports("m", max);
+        let mut have = 0;
+        for &k in counts {
+            if k > have {
+                let new: Vec<&str> = names[have..k].iter().map(String::as_str).collect();
+                let t = Instant::now();
+                self.sh(
+                    &h,
+                    CREATE_AND_START,
+                    &new,
+                    Duration::from_secs(60 + new.len() as u64),
+                )
+                .await?;
+                let ports: Vec<String> = names[..k]
+                    .iter()
+                    .map(|p| expected_port(p).to_string())
+                    .collect();
+                // bash: /dev/tcp is bash's.
+                let mut argv = vec!["bash", "-c", WAIT_LISTENING, "bash", "6000"];
+                argv.extend(ports.iter().map(String::as_str));
+                fail_unless(
+                    h.exec_full("hermes", &argv, &[], Duration::from_secs(90))
+                        .await?,
+                )?;
+                progress(format!(
+                    "curves: {k} gateways running and listening ({:.1?} for the last {})",
+                    t.elapsed(),
+                    new.len()
+                ));
+                have = k;
+            }
+            let slots: Vec<String> = names[..k]
+                .iter()
+                .map(|p| crate::s6probe::slot_dir(p))
+                .collect();
+            let slot_args: Vec<&str> = slots.iter().map(String::as_str).collect();
+            let o = self
+                .sh(&h, RSS_SUMS, &slot_args, Duration::from_secs(120))
+                .await?;
+            let (gw_kb, all_kb) = o
+                .out()
+                .split_once(' ')
+                .and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?)))
+                .with_context(|| format!("unparsable VmRSS sums {:?}", o.out()))?;
+            let (anon, besides) = self.cgroup_anon(&h.id).await?;
+            self.results.push(
+                Figure::new(
+                    &format!("curves.mem.cgroup_{k}"),
+                    &format!("{k} gateways running: container anonymous memory"),
+                    Unit::Bytes,
+                    vec![anon],
+                )
+                .note(format!("Docker stats, memory_stats.stats.anon (cgroup v2) or rss (v1): private memory, nothing counted twice; {besides}")),
+            );
+            self.results.push(Figure::new(
+                &format!("curves.mem.all_rss_{k}"),
+                &format!("{k} gateways running: Σ VmRSS of every process"),
+                Unit::Bytes,
+                vec![all_kb * 1024.0],
+            ).note("every /proc/PID/status in the container: counts shared library pages once per process, an upper bound"));
+            if k > 0 {
+                self.results.push(Figure::new(
+                    &format!("curves.mem.gateways_rss_{k}"),
+                    &format!("{k} gateways running: Σ VmRSS of the gateways"),
+                    Unit::Bytes,
+                    vec![gw_kb * 1024.0],
+                ));
+                self.results.set_ratios(
+                    "curves.mem.cgroup_0",
+                    "0 running",
+                    &[format!("curves.mem.cgroup_{k}")],
+                );
+            }
+        }
+        h.remove().await?;
+        Ok(())
+    }
+
+    /// The container's anonymous memory from its cgroup (bytes), through Docker's stats.
+    async fn cgroup_anon(&self, id: &str) -> Result<(f64, String)> {
+        let opts = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let mut stream = self.docker.stats(id, Some(opts));
+        let stats = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .context("docker stats: no answer in 30 s")?
+            .context("docker stats: empty stream")?
+            .context("docker stats")?;
+        let mem = stats
+            .memory_stats
+            .context("docker stats: no memory_stats")?;
+        let s = mem.stats.unwrap_or_default();
+        let v = s
+            .get("anon")
+            .or_else(|| s.get("rss"))
+            .copied()
+            .context("docker stats: neither anon (cgroup v2) nor rss (v1) in memory_stats")?;
+        let mib = |k: &str| {
+            s.get(k).map_or("?".to_string(), |b| {
+                format!("{:.1} MiB", *b as f64 / 1048576.0)
+            })
+        };
+        let note = format!(
+            "besides: file_mapped {} (binaries and libraries, shared), shmem {} (tmpfs /run), usage {}",
+            mib("file_mapped"),
+            mib("shmem"),
+            mem.usage.map_or("?".to_string(), |b| format!(
+                "{:.1} MiB",
+                b as f64 / 1048576.0
+            ))
+        );
+        Ok((v as f64, note))
+    }
+}
+
+/// The plot of a curves run: boot time per profile count (both `/run` modes, the s6 floor as
+/// a dashed line), and memory per running gateway count. `None` when no curve was measured.
+pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
+    let mut xs: Vec<usize> = results
+        .figures
+        .iter()
+        .filter_map(|f| {
+            f.id.strip_prefix("curves.")
+                .and_then(|r| r.split_once(".boot_"))
+                .and_then(|(_, n)| n.parse().ok())
+        })
+        .collect();
+    xs.sort_unstable();
+    xs.dedup();
+    let mut charts = Vec::new();
+    if !xs.is_empty() {
+        charts.push(Chart {
+            title: "docker restart → /run/hermes/ready (median, min–max)".into(),
+            x_label: "profiles on disk (evenly spaced, not to scale)".into(),
+            y_label: "seconds (log scale)".into(),
+            log_y: true,
+            series: vec![
+                plot::series_from(
+                    results,
+                    &xs,
+                    "curves.fuse.boot_",
+                    "/run on the image fs",
+                    "#d62728",
+                    1000.0,
+                ),
+                plot::series_from(
+                    results,
+                    &xs,
+                    "curves.tmpfs.boot_",
+                    "--tmpfs /run",
+                    "#1f77b4",
+                    1000.0,
+                ),
+            ],
+            hlines: results
+                .get("curves.floor")
+                .and_then(Figure::median)
+                .map(|m| vec![("bare s6-svscan floor".to_string(), m / 1000.0)])
+                .unwrap_or_default(),
+            y_unit: YUnit::Seconds,
+            xs,
+        });
+    }
+    let mut ks: Vec<usize> = results
+        .figures
+        .iter()
+        .filter_map(|f| f.id.strip_prefix("curves.mem.cgroup_")?.parse().ok())
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    if !ks.is_empty() {
+        let mib = 1024.0 * 1024.0;
+        charts.push(Chart {
+            title: "memory with N gateways running (--tmpfs /run)".into(),
+            x_label: "gateways running (evenly spaced, not to scale)".into(),
+            y_label: "MiB".into(),
+            log_y: false,
+            series: vec![
+                plot::series_from(
+                    results,
+                    &ks,
+                    "curves.mem.all_rss_",
+                    "Σ VmRSS, all processes",
+                    "#ff7f0e",
+                    mib,
+                ),
+                plot::series_from(
+                    results,
+                    &ks,
+                    "curves.mem.cgroup_",
+                    "cgroup anon (real total)",
+                    "#2ca02c",
+                    mib,
+                ),
+                plot::series_from(
+                    results,
+                    &ks,
+                    "curves.mem.gateways_rss_",
+                    "Σ VmRSS, gateways only",
+                    "#9467bd",
+                    mib,
+                ),
+            ],
+            hlines: Vec::new(),
+            y_unit: YUnit::MiB,
+            xs: ks,
+        });
+    }
+    (!charts.is_empty()).then(|| plot::svg(&charts, caption))
+}
