@@ -110,18 +110,28 @@ impl Scandir {
             }
             return results;
         }
+        // A batch (the boot's 1000 profiles) takes s6-svscan a while to fork supervisors for,
+        // the longer the busier the machine: wait as long as supervisors keep appearing, and
+        // give up only when none has for `supervise_wait` (or after twelve times that in all).
         let mut waiting: Vec<usize> = published;
-        poll::until(self.supervise_wait, self.poll, || {
-            waiting.retain(|&i| !self.supervised_with_logger(&self.paths.slot_dir(&requests[i].0)));
-            waiting.is_empty()
-        });
+        poll::until_done_or_stalled(
+            self.supervise_wait,
+            self.supervise_wait * 12,
+            self.poll,
+            || {
+                waiting.retain(|&i| {
+                    !self.supervised_with_logger(&self.paths.slot_dir(&requests[i].0))
+                });
+                waiting.len()
+            },
+        );
         for i in waiting {
             let p = &requests[i].0;
             // The scanner saw it and may still start a supervisor: remove it the careful way.
             let _ = self.unregister(p);
             results[i] = Err(Error::Timeout(format!(
-                "s6-svscan started no supervisor for {} within {} s (see the container log); \
-                 the slot was removed",
+                "s6-svscan started no supervisor for {} (none appeared for {} s; see the \
+                 container log); the slot was removed",
                 names::slot_name(p),
                 self.supervise_wait.as_secs()
             )));
