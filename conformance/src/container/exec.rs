@@ -21,7 +21,7 @@ impl Container {
             c: self,
             argv: argv.iter().map(|a| a.to_string()).collect(),
             root_reason: None,
-            env: self.exec_env.clone(),
+            env: Vec::new(),
             deadline: EXEC_DEADLINE,
         }
     }
@@ -156,10 +156,9 @@ pub struct Exec<'a> {
 
 impl<'a> Exec<'a> {
     /// Run as root, for `reason` (it must say what root gives the scenario that hermes cannot).
-    /// Root's exec gets none of the scenario's extra environment.
+    /// Root's exec gets only the environment given to this call, not the scenario's.
     pub fn as_root(mut self, reason: &'static str) -> Self {
         self.root_reason = Some(reason);
-        self.env.clear();
         self
     }
 
@@ -184,9 +183,14 @@ impl<'a> Exec<'a> {
             None => self.c.user.as_str(),
         };
         let argv: Vec<&str> = self.argv.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = self
-            .env
+        let scenario_env = if self.root_reason.is_some() {
+            &[][..]
+        } else {
+            &self.c.exec_env[..]
+        };
+        let env: Vec<(&str, &str)> = scenario_env
             .iter()
+            .chain(&self.env)
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let mut o = self.c.exec_full(user, &argv, &env, self.deadline).await?;
