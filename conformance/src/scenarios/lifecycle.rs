@@ -26,7 +26,6 @@ const SLOT_SKELETON: &[(&str, &str)] = &[
     ("supervise", "directory root:hermes 710"),
     ("supervise/control", "fifo root:hermes 620"),
     ("log", "directory root:root 755"),
-    ("log/down", "regular empty file root:root 644"),
     ("log/event", "directory root:root 3730"),
     ("log/supervise", "directory root:hermes 710"),
     ("log/supervise/control", "fifo root:hermes 620"),

@@ -89,9 +89,6 @@ pub fn build(dir: &Path, start: bool, tpl: &Template, owners: Owners) -> io::Res
     let log = dir.join("log");
     mkdir_new(&log, 0o755)?;
     symlink(&tpl.log_run, log.join("run"))?;
-    // The logger is started by the gateway's run script, when there is something to log: a
-    // boot with many profiles registered down then starts no logger for them.
-    write_file(&log.join("down"), b"")?;
     // Regression `no-supervise-skeleton`: slots published without it, so s6-supervise (root)
     // creates root-only `supervise/` dirs. Regression `no-log-skeleton`: seeded for the slot
     // but not for its `log/`.
