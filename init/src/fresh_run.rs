@@ -53,6 +53,14 @@ const STALE_SCANDIR_PREFIX: &str = ".hermes-s6-stale-service";
 /// aside with one rename, not removed, so this stays a handful of filesystem operations: it
 /// runs before s6-svscan can take over the stop signals (see `main.rs`).
 pub fn fresh_scandir(layout: &Layout) -> io::Result<()> {
+    // The previous boot's record of its command, which `.s6-svscan/finish` reads for the exit
+    // code: gone before s6-svscan can run finish, so a stop that ends this boot before stage 2
+    // starts the command exits 0, not with the last boot's 137 (the child's sweep of /run/s6
+    // comes too late for a stop in the first milliseconds).
+    // Best effort: at worst a stop exits with a stale code; the child's sweep reports errors.
+    for stale in ["s6/cmdpid", "s6/cmd-exitcode"] {
+        let _ = fs::remove_file(layout.run.join(stale));
+    }
     let scandir = layout.scandir();
     if fs::symlink_metadata(&scandir).is_ok() {
         let nanos = std::time::SystemTime::now()
