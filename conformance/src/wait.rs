@@ -10,7 +10,22 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Poll `probe` until it returns `Some`, or fail after `deadline` naming `what` and the last
 /// observation (so a timeout says what was seen, not just that time ran out).
-pub async fn poll_until<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> Result<T>
+pub async fn poll_until<T, F, Fut>(what: &str, deadline: Duration, probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, String>>,
+{
+    poll_every(what, deadline, POLL_INTERVAL, probe).await
+}
+
+/// `poll_until` with another interval, for probes that cost no exec (a read of the host's
+/// /proc) and whose moment matters to the millisecond.
+pub async fn poll_every<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    interval: Duration,
+    mut probe: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, String>>,
@@ -26,7 +41,7 @@ where
         if start.elapsed() >= deadline {
             bail!("timed out after {deadline:?} waiting for {what}; last observation: {last}");
         }
-        tokio::time::sleep(POLL_INTERVAL).await; // poll interval inside a deadline loop
+        tokio::time::sleep(interval).await; // poll interval inside a deadline loop
     }
 }
 

@@ -52,20 +52,20 @@ async fn pid1_left_runc(h: &crate::Container) -> Result<tokio::time::Instant> {
         return Ok(now);
     };
     let comm = format!("/proc/{pid}/comm");
-    let deadline = now + Duration::from_secs(5);
-    loop {
-        match std::fs::read_to_string(&comm) {
-            // Not this host's process table (remote engine), or PID 1 already gone.
-            Err(_) => return Ok(now),
-            Ok(name) if !name.starts_with("runc:") => return Ok(tokio::time::Instant::now()),
-            Ok(_) => {}
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{comm} still reads runc's init 5 s after docker start returned: PID 1 never exec'd /init"
-        );
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
+    crate::wait::poll_every(
+        &format!("{comm} to leave runc's init (PID 1 exec'ing /init)"),
+        Duration::from_secs(5),
+        Duration::from_micros(200),
+        || async {
+            match std::fs::read_to_string(&comm) {
+                // Not this host's process table (remote engine), or PID 1 already gone.
+                Err(_) => Ok(Some(now)),
+                Ok(name) if !name.starts_with("runc:") => Ok(Some(tokio::time::Instant::now())),
+                Ok(name) => Err(format!("comm {:?}", name.trim())),
+            }
+        },
+    )
+    .await
 }
 
 /// The log lines after the first `seen` (the container's log spans every round).
