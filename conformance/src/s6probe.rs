@@ -186,3 +186,77 @@ mod tests {
         }
     }
 }
+
+/// What a supervised process must have become once its run script has handed over: its
+/// `comm`, and a word of its command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    pub what: &'static str,
+    pub comm: &'static str,
+    pub arg: &'static str,
+}
+
+pub const GATEWAY: Program = Program {
+    what: "the gateway",
+    comm: "hermes",
+    arg: "gateway run",
+};
+
+/// A supervised process as hermes reads it in `/proc` once it runs its own program.
+#[derive(Debug, Clone)]
+pub struct ProcView {
+    pub cmdline: String,
+    /// Real, effective, saved and filesystem uid, space-separated.
+    pub uids: String,
+    /// The parent's `comm`.
+    pub parent: String,
+}
+
+impl ProcView {
+    /// Every uid is `uid` (a half-dropped process does not count).
+    pub fn all_uids_are(&self, uid: u32) -> bool {
+        let want = uid.to_string();
+        let ids: Vec<&str> = self.uids.split_whitespace().collect();
+        ids.len() == 4 && ids.iter().all(|u| *u == want)
+    }
+}
+
+/// Reads `pid` once it has become `prog`. s6 reports a slot "up" as soon as it forks the run
+/// script, which legitimately starts as root and drops to hermes on its way (`s6-setuidgid`),
+/// so reading the pid at that instant would judge the step, not the program: poll (with
+/// `deadline`) until the pid's comm and command line are the program's, then read it once.
+pub async fn program_of(
+    h: &Container,
+    pid: i64,
+    prog: &Program,
+    deadline: Duration,
+) -> Result<ProcView> {
+    let script = format!(
+        "cat /proc/{pid}/comm && tr '\\0' ' ' </proc/{pid}/cmdline && echo && \
+         grep '^Uid:' /proc/{pid}/status && \
+         ppid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/{pid}/status) && cat /proc/$ppid/comm"
+    );
+    wait::poll_until(
+        &format!("{} (pid {pid}) to be exec'd", prog.what),
+        deadline,
+        || async {
+            let o = h.sh(&script).await.map_err(|e| e.to_string())?;
+            if !o.success() {
+                return Err(format!("pid {pid} gone? {}", o.stderr.trim()));
+            }
+            match o.stdout_lines().as_slice() {
+                [comm, cmdline, uid, parent, ..]
+                    if *comm == prog.comm && cmdline.contains(prog.arg) =>
+                {
+                    Ok(Some(ProcView {
+                        cmdline: cmdline.trim().to_string(),
+                        uids: uid.trim_start_matches("Uid:").trim().to_string(),
+                        parent: parent.trim().to_string(),
+                    }))
+                }
+                _ => Err(o.stdout.replace('\n', " | ")),
+            }
+        },
+    )
+    .await
+}

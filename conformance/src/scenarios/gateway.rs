@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 
 use crate::s6probe::{
-    expected_port, profile_home, read_json, slot_dir, svstat, svstat_exit, wait_http, wait_svstat,
+    GATEWAY, expected_port, profile_home, program_of, read_json, slot_dir, svstat, svstat_exit,
+    wait_http, wait_svstat,
 };
 use crate::scenarios::dashboard::parse_response;
 use crate::scenarios::lifecycle::create_profile;
@@ -28,24 +29,6 @@ async fn health(h: &Container, port: u16) -> Result<serde_json::Value> {
         r.status
     );
     r.json()
-}
-
-/// The parent's command name and the uid of process `pid`, as hermes reads them in `/proc`.
-async fn parent_and_uid(h: &Container, pid: i64) -> Result<(String, String)> {
-    let o = h
-        .sh(&format!(
-            "ppid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/{pid}/status) && \
-             uid=$(sed -n 's/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p' /proc/{pid}/status) && \
-             echo \"$(cat /proc/$ppid/comm) $uid\""
-        ))
-        .await?;
-    o.succeeds_or(&format!("cannot read /proc/{pid} as hermes"));
-    let (parent, uid) = o
-        .out()
-        .rsplit_once(' ')
-        .map(|(p, u)| (p.to_string(), u.to_string()))
-        .unwrap_or_default();
-    Ok((parent, uid))
 }
 
 /// With `API_SERVER_PORT` set, the gateway serves `/health` on that port and records it; a
@@ -162,10 +145,12 @@ pub async fn opt_out_runs_in_the_foreground(ctx: Ctx, how: OptOut) -> Result<()>
     let pid = body["pid"]
         .as_i64()
         .ok_or_else(|| anyhow::anyhow!("/health names no pid: {body}"))?;
-    let (parent, uid) = parent_and_uid(&h, pid).await?;
+    let seen = program_of(&h, pid, &GATEWAY, DEADLINE).await?;
     ensure!(
-        uid == "10000" && parent != "s6-supervise",
-        "{how:?}: the gateway (pid {pid}) should run as 10000 outside supervision; its parent is {parent:?}, uid {uid}"
+        seen.all_uids_are(10000) && seen.parent != "s6-supervise",
+        "{how:?}: the gateway (pid {pid}) should run as 10000 outside supervision; its parent is {:?}, uids {}",
+        seen.parent,
+        seen.uids
     );
     let dir = slot_dir("default");
     wait::holds_for(
@@ -203,11 +188,15 @@ pub async fn non_truthy_opt_out_is_supervised(ctx: Ctx, value: &'static str) -> 
         |s| s.up && s.wanted_up && s.pid > 0,
     )
     .await?;
-    let (parent, uid) = parent_and_uid(&h, up.pid).await?;
+    // Judged once the run script has exec'd the gateway: until then the pid is the script,
+    // which starts as root by design and drops to hermes on its way.
+    let seen = program_of(&h, up.pid, &GATEWAY, DEADLINE).await?;
     ensure!(
-        uid == "10000" && parent == "s6-supervise",
-        "HERMES_GATEWAY_NO_SUPERVISE={value:?}: the gateway (pid {}) should be s6-supervise's child as 10000; parent {parent:?}, uid {uid}",
-        up.pid
+        seen.all_uids_are(10000) && seen.parent == "s6-supervise",
+        "HERMES_GATEWAY_NO_SUPERVISE={value:?}: the gateway (pid {}) should be s6-supervise's child as 10000; parent {:?}, uids {}",
+        up.pid,
+        seen.parent,
+        seen.uids
     );
     let body = health(&h, expected_port("default")).await?;
     ensure!(

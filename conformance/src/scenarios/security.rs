@@ -24,7 +24,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::container::EXEC_DEADLINE;
-use crate::s6probe::{HERMES_HOME, SCANDIR, SvStat, profile_home, slot_dir, wait_svstat};
+use crate::s6probe::{
+    GATEWAY, HERMES_HOME, Program, SCANDIR, SvStat, profile_home, program_of, slot_dir, wait_svstat,
+};
 use crate::{Container, ContainerSpec, Ctx, ExecOutcome, wait};
 
 /// How long a state change may take to show in s6.
@@ -227,19 +229,6 @@ async fn profile_with_slot(h: &Container, p: &str) -> Result<String> {
     Ok(dir)
 }
 
-/// What a supervised process must have become once its run script has handed over: its
-/// `comm`, and a word of its command line.
-struct Program {
-    what: &'static str,
-    comm: &'static str,
-    arg: &'static str,
-}
-
-const GATEWAY: Program = Program {
-    what: "the gateway",
-    comm: "hermes",
-    arg: "gateway run",
-};
 const LOGGER: Program = Program {
     what: "the gateway's logger",
     comm: "s6-log",
@@ -257,40 +246,15 @@ const DASHBOARD: Program = Program {
 };
 
 /// Every uid (real, effective, saved, filesystem) of `pid` is hermes' (10000), read once the
-/// process has become `prog`: a run script legitimately starts as root and drops to hermes on
-/// its way, so reading it the instant s6 reports "up" would catch that step, not the program.
+/// process has become `prog` (see [`program_of`]).
 async fn runs_as_hermes(h: &Container, pid: i64, prog: &Program) -> Result<Option<String>> {
-    let script = format!(
-        "cat /proc/{pid}/comm && tr '\\0' ' ' </proc/{pid}/cmdline && echo && grep '^Uid:' /proc/{pid}/status"
-    );
-    let (cmdline, uid) = wait::poll_until(
-        &format!("{} (pid {pid}) to be exec'd", prog.what),
-        STATE_DEADLINE,
-        || async {
-            let o = h.sh(&script).await.map_err(|e| e.to_string())?;
-            if !o.success() {
-                return Err(format!("pid {pid} gone? {}", o.stderr.trim()));
-            }
-            match o.stdout_lines().as_slice() {
-                [comm, cmdline, uid, ..] if *comm == prog.comm && cmdline.contains(prog.arg) => {
-                    Ok(Some((cmdline.trim().to_string(), uid.to_string())))
-                }
-                _ => Err(o.stdout.replace('\n', " | ")),
-            }
-        },
-    )
-    .await?;
-    let uids = uid
-        .trim_start_matches("Uid:")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if uids == "10000 10000 10000 10000" {
+    let seen = program_of(h, pid, prog, STATE_DEADLINE).await?;
+    if seen.all_uids_are(10000) {
         Ok(None)
     } else {
         Ok(Some(format!(
-            "{} (pid {pid}, {cmdline:?}) runs with uids {uids} (real effective saved fs), not 10000",
-            prog.what
+            "{} (pid {pid}, {:?}) runs with uids {} (real effective saved fs), not 10000",
+            prog.what, seen.cmdline, seen.uids
         )))
     }
 }
