@@ -10,7 +10,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 REPORT := target/conformance/report.jsonl
 
-.PHONY: deps image conformance test lint unit shell repro clean-images help
+.PHONY: deps image conformance test lint unit shell repro clean-images clean-containers help
 
 help:
 	@sed -n '2,8p' Makefile
@@ -51,6 +51,10 @@ shell: image
 repro:
 	@if [ -n "$(BUG)" ]; then $(MAKE) --no-print-directory deps; fi
 	$(CARGO) run --quiet -p conformance --bin conformance-repro -- $(BUG)
+
+# Containers kept with TESTCONTAINERS_COMMAND=keep (never those of a run still going).
+clean-containers:
+	-docker ps -aq --filter label=hermes.conformance.kept=1 | xargs -r docker rm -f -v
 
 clean-images:
 	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^hermes-s6(-base|-regression)?:' | xargs -r docker rmi

@@ -6,8 +6,12 @@ use std::path::PathBuf;
 pub const ENV_IMAGE: &str = "HERMES_CONFORMANCE_IMAGE";
 /// The user scenarios exec as by default (`hermes`; `root` shows the audit gap).
 pub const ENV_USER: &str = "HERMES_CONFORMANCE_USER";
-/// Keep containers after each scenario, for inspection.
-pub const ENV_KEEP: &str = "HERMES_CONFORMANCE_KEEP";
+/// testcontainers' own switch: `keep` leaves every container for inspection instead of
+/// removing it when its handle drops. The suite follows it (and labels kept containers so the
+/// next run's sweep leaves them alone).
+pub const ENV_TESTCONTAINERS_COMMAND: &str = "TESTCONTAINERS_COMMAND";
+/// The suite's own keep switch before it followed testcontainers'; now refused with a pointer.
+pub const ENV_KEEP_RETIRED: &str = "HERMES_CONFORMANCE_KEEP";
 /// Skip (instead of fail) when no Docker engine is reachable. Off unless set to a truthy value.
 pub const ENV_SKIP_NO_DOCKER: &str = "HERMES_CONFORMANCE_SKIP_WITHOUT_DOCKER";
 
@@ -31,8 +35,20 @@ pub fn scenario_user() -> String {
         .unwrap_or_else(|| "hermes".to_string())
 }
 
+/// `TESTCONTAINERS_COMMAND=keep`: testcontainers keeps the containers; the suite says so.
 pub fn keep_containers() -> bool {
-    env_truthy(ENV_KEEP)
+    std::env::var(ENV_TESTCONTAINERS_COMMAND).is_ok_and(|v| v.trim() == "keep")
+}
+
+/// The retired `HERMES_CONFORMANCE_KEEP`, when set: an error naming its successor (keeping
+/// would otherwise silently not happen).
+pub fn retired_keep_error() -> Option<String> {
+    std::env::var_os(ENV_KEEP_RETIRED).map(|_| {
+        format!(
+            "{ENV_KEEP_RETIRED} is retired: to keep containers for inspection set \
+             {ENV_TESTCONTAINERS_COMMAND}=keep (testcontainers' own switch)"
+        )
+    })
 }
 
 pub fn skip_without_docker() -> bool {

@@ -1,6 +1,6 @@
 //! JUnit XML from the scenario records, for CI systems that show test results from it
 //! (`target/conformance/junit.xml`, written by `conformance-summary`). One `<testsuite>` per
-//! area (the part of a scenario's name before the first `/`), one `<testcase>` per scenario;
+//! area (the part of a scenario's name before the first `::`, as in the test name), one `<testcase>` per scenario;
 //! a failure carries its first line as the message and the whole text as the body. Each case
 //! names the user its commands ran as, the image and every reason it gave for a root exec, as
 //! properties.
@@ -14,7 +14,7 @@ use crate::report::ScenarioRecord;
 pub fn render(records: &[ScenarioRecord]) -> String {
     let mut areas: BTreeMap<&str, Vec<&ScenarioRecord>> = BTreeMap::new();
     for r in records {
-        let area = r.scenario.split_once('/').map_or("suite", |(a, _)| a);
+        let area = r.scenario.split_once("::").map_or("suite", |(a, _)| a);
         areas.entry(area).or_default().push(r);
     }
     let failures = records.iter().filter(|r| !r.passed).count();
@@ -118,8 +118,8 @@ mod tests {
     #[test]
     fn groups_by_area_and_counts_failures() {
         let x = render(&[
-            rec("lifecycle/create", true, ""),
-            rec("lifecycle/delete", false, "exit 1\nmore"),
+            rec("lifecycle::create", true, ""),
+            rec("lifecycle::delete", false, "exit 1\nmore"),
             ScenarioRecord {
                 root_execs: vec!["only root can read /proc/1/exe".into()],
                 ..rec("boot/order", true, "")

@@ -44,26 +44,31 @@ pub enum Catcher {
 }
 
 impl Catcher {
-    /// The scenario's name in the suite (as the report and `cargo test` filters show it). Each
-    /// is run on the production image by the suite under exactly this name, with exactly what
-    /// `run` runs (the suite's `catchers_are_suite_scenarios` test keeps the two from drifting).
+    /// The scenario's name in the suite: the test's own name, as `cargo test --list`, the report
+    /// and JUnit show it. Each is run on the production image by the suite under exactly this
+    /// name, with exactly what `run` runs (the suite's `catchers_are_suite_scenarios` test checks
+    /// every name against the test binary's `--list`).
     pub fn scenario(self) -> &'static str {
         match self {
-            Catcher::CreatePublishesSlot => "regression/create_publishes_slot",
-            Catcher::SlotControllable => "regression/slot_controllable",
-            Catcher::StaticServicesControllable => "lifecycle/static_services_controllable",
-            Catcher::DeleteCycles => "lifecycle/delete_20_cycles",
-            Catcher::DashboardStaysDown => "dashboard/disabled/None",
-            Catcher::RootLeftoversRepaired => "restart/root_leftovers_repaired",
-            Catcher::StartedSurvivesRestart => "restart/intent/started_via_s6_only/tmpfs_run=false",
+            Catcher::CreatePublishesSlot => "regressions::regression_create_publishes_slot",
+            Catcher::SlotControllable => "regressions::regression_slot_controllable",
+            Catcher::StaticServicesControllable => {
+                "lifecycle::static_services_controllable_by_hermes"
+            }
+            Catcher::DeleteCycles => "lifecycle::delete_leaves_nothing_after_20_cycles",
+            Catcher::DashboardStaysDown => "dashboard::disabled_stays_down::case_1_unset",
+            Catcher::RootLeftoversRepaired => "restart::root_leftovers_are_repaired",
+            Catcher::StartedSurvivesRestart => {
+                "restart::intent_survives_restart::case_02_started_via_s6_only::tmpfs_run_1_false"
+            }
             Catcher::NewSlotNeverRunsAsRoot => {
-                "security/new_slot_never_runs_as_root/noexec_run=false"
+                "security::new_slot_never_runs_as_root::noexec_run_1_false"
             }
             Catcher::SuperviseLinksNotWrittenThrough => {
-                "security/supervise_links_not_written_through"
+                "security::supervise_links_not_written_through"
             }
-            Catcher::EventLinksNotWrittenThrough => "security/event_links_not_written_through",
-            Catcher::PuidLifecycle => "parity/puid_matches_a_host_directory",
+            Catcher::EventLinksNotWrittenThrough => "security::event_links_not_written_through",
+            Catcher::PuidLifecycle => "parity::puid_matches_a_host_directory",
         }
     }
 

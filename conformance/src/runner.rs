@@ -135,6 +135,9 @@ pub async fn image_for(docker: &Docker, variant: &Variant) -> Result<String> {
 
 /// Connect to Docker or end the test with one clear line (or skip, when explicitly asked).
 fn docker_or_bail() -> Option<Docker> {
+    if let Some(e) = config::retired_keep_error() {
+        panic!("{e}");
+    }
     match RUNTIME.block_on(crate::docker::connect()) {
         Ok(d) => Some(d),
         Err(e) if config::skip_without_docker() => {
@@ -145,21 +148,37 @@ fn docker_or_bail() -> Option<Docker> {
     }
 }
 
-/// Run scenario `name` against the production image.
-pub fn run<F, Fut>(name: &str, scenario: F)
-where
-    F: FnOnce(Ctx) -> Fut,
-    Fut: Future<Output = Result<()>>,
-{
-    run_variant(name, &Variant::production(), scenario)
+/// The running test's own name, as `cargo test`, nextest and the JUnit report show it (e.g.
+/// `gateway::non_truthy_opt_out_is_supervised::case_1_zero`). libtest runs every test on a
+/// thread named after the test, so the scenario's name is derived from its test function and
+/// cannot drift from it; a filter copied from the summary selects exactly that scenario.
+pub fn current_test_name() -> String {
+    match std::thread::current().name() {
+        Some(n) if n != "main" => n.to_string(),
+        other => panic!(
+            "conformance::run must be called from a #[test] function (libtest names that \
+             thread after the test); this thread is named {other:?}"
+        ),
+    }
 }
 
-/// Run scenario `name` against the image of `variant`.
-pub fn run_variant<F, Fut>(name: &str, variant: &Variant, scenario: F)
+/// Run the calling test's scenario against the production image.
+pub fn run<F, Fut>(scenario: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    run_variant(&Variant::production(), scenario)
+}
+
+/// Run the calling test's scenario against the image of `variant`.
+pub fn run_variant<F, Fut>(variant: &Variant, scenario: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let name = current_test_name();
+    let name = name.as_str();
     let Some(docker) = docker_or_bail() else {
         return;
     };

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                 );
             }
             if config::keep_containers() {
-                println!("(containers kept: HERMES_CONFORMANCE_KEEP is set)");
+                println!("(containers kept: TESTCONTAINERS_COMMAND=keep is set)");
             }
             ExitCode::FAILURE
         }

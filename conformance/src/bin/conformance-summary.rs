@@ -78,6 +78,14 @@ fn main() -> ExitCode {
         Err(e) => eprintln!("conformance-summary: writing {}: {e}", junit_path.display()),
     }
     if failed > 0 {
+        // Scenario names are the tests' own names, so each one is its own rerun filter.
+        println!("\nto rerun a failed scenario alone (as hermes, a fresh container):");
+        for r in records.iter().filter(|r| !r.passed) {
+            println!(
+                "  cargo test -p conformance --test suite -- --exact {}",
+                r.scenario
+            );
+        }
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -7,10 +7,11 @@ use anyhow::Result;
 use bollard::Docker;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 
-use super::{LABEL, LABEL_OWNER};
+use super::{LABEL, LABEL_KEPT, LABEL_OWNER};
 
 /// Remove containers left by conformance runs whose process is gone (a killed run).
-/// Containers of live processes (a concurrent `cargo test`) are left alone.
+/// Containers of live processes (a concurrent `cargo test`) and those kept on purpose
+/// (`TESTCONTAINERS_COMMAND=keep`) are left alone.
 pub async fn sweep_leftovers(docker: &Docker) -> Result<usize> {
     let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL}=1")])]);
     let opts = ListContainersOptionsBuilder::default()
@@ -28,7 +29,12 @@ pub async fn sweep_leftovers(docker: &Docker) -> Result<usize> {
         let alive = owner.is_some_and(|pid| {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
         });
-        if alive {
+        let kept = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_KEPT))
+            .is_some_and(|v| v == "1");
+        if alive || kept {
             continue;
         }
         if let Some(id) = c.id {

@@ -29,6 +29,9 @@ use crate::config;
 pub const LABEL: &str = "hermes.conformance";
 pub const LABEL_OWNER: &str = "hermes.conformance.owner";
 pub const LABEL_SCENARIO: &str = "hermes.conformance.scenario";
+/// Set on containers started under `TESTCONTAINERS_COMMAND=keep`: the sweep of killed runs'
+/// leftovers leaves them for the person who asked to inspect them.
+pub const LABEL_KEPT: &str = "hermes.conformance.kept";
 
 /// The per-boot readiness marker written by stage 2 (SPEC §2 point 6).
 pub const READY_MARKER: &str = "/run/hermes/ready";
@@ -92,6 +95,10 @@ impl Container {
             .with_label(LABEL, "1")
             .with_label(LABEL_OWNER, std::process::id().to_string())
             .with_label(LABEL_SCENARIO, scenario)
+            .with_label(
+                LABEL_KEPT,
+                if config::keep_containers() { "1" } else { "0" },
+            )
             .with_startup_timeout(Duration::from_secs(60));
         for (k, v) in &spec.env {
             req = req.with_env_var(k, v);
@@ -142,12 +149,12 @@ impl Container {
         &self.docker
     }
 
-    /// Remove the container now (or keep it, when `HERMES_CONFORMANCE_KEEP` asks).
+    /// Remove the container now, or, under `TESTCONTAINERS_COMMAND=keep`, leave it (the
+    /// handle's drop keeps it) and say where it is.
     pub async fn remove(mut self) -> Result<()> {
         if let Some(h) = self.handle.take() {
             if config::keep_containers() {
-                crate::image::progress(format!("keeping container {} ({})", self.name, self.id));
-                std::mem::forget(h);
+                drop(h);
             } else {
                 h.rm().await?;
             }
@@ -158,13 +165,11 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        if config::keep_containers()
-            && let Some(h) = self.handle.take()
-        {
+        // The handle itself removes the container on drop, or keeps it when testcontainers'
+        // TESTCONTAINERS_COMMAND=keep says so; this only names what is kept.
+        if config::keep_containers() {
             crate::image::progress(format!("keeping container {} ({})", self.name, self.id));
-            std::mem::forget(h);
         }
-        // Otherwise testcontainers removes the container when the handle drops.
     }
 }
 

@@ -5,18 +5,15 @@ use conformance::scenarios::cli;
 
 #[test]
 fn profile_list() {
-    run("cli/profile_list", cli::profile_list);
+    run(cli::profile_list);
 }
 
 #[test]
 fn gateway_status_text() {
-    run("cli/gateway_status_text", cli::gateway_status_text);
+    run(cli::gateway_status_text);
 }
 
 #[test]
 fn fifo_state_files_are_refused() {
-    run(
-        "cli/fifo_state_files_are_refused",
-        cli::fifo_state_files_are_refused,
-    );
+    run(cli::fifo_state_files_are_refused);
 }

@@ -11,9 +11,7 @@ use rstest::rstest;
 #[case::garbage(Some("garbage"))]
 #[case::two(Some("2"))]
 fn disabled_stays_down(#[case] value: Option<&'static str>) {
-    run(&format!("dashboard/disabled/{value:?}"), |ctx| {
-        dashboard::disabled(ctx, value)
-    });
+    run(|ctx| dashboard::disabled(ctx, value));
 }
 
 #[rstest]
@@ -21,44 +19,30 @@ fn disabled_stays_down(#[case] value: Option<&'static str>) {
 #[case::true_("true")]
 #[case::upper_yes("YES")]
 fn enabled_serves_and_survives_kill(#[case] value: &'static str) {
-    run(&format!("dashboard/enabled/{value}"), |ctx| {
-        dashboard::enabled(ctx, value)
-    });
+    run(|ctx| dashboard::enabled(ctx, value));
 }
 
 #[test]
 fn port_override_moves_it() {
-    run("dashboard/port_override", dashboard::port_override);
+    run(dashboard::port_override);
 }
 
 #[test]
 fn public_bind_without_credentials_is_parked() {
-    run(
-        "dashboard/public_bind_refused",
-        dashboard::public_bind_refused,
-    );
+    run(dashboard::public_bind_refused);
 }
 
 #[test]
 fn public_bind_with_credentials_requires_them() {
-    run(
-        "dashboard/public_bind_with_credentials",
-        dashboard::public_bind_with_credentials,
-    );
+    run(dashboard::public_bind_with_credentials);
 }
 
 #[test]
 fn page_renders_in_headless_chromium() {
-    run(
-        "dashboard/page_renders_in_chromium",
-        dashboard::page_renders_in_chromium,
-    );
+    run(dashboard::page_renders_in_chromium);
 }
 
 #[test]
 fn idle_connections_do_not_starve_an_authenticated_request() {
-    run(
-        "dashboard/idle_connections_do_not_starve",
-        dashboard::idle_connections_do_not_starve,
-    );
+    run(dashboard::idle_connections_do_not_starve);
 }

@@ -6,27 +6,20 @@ use rstest::rstest;
 
 #[test]
 fn api_server_port_and_a_taken_port() {
-    run(
-        "gateway/api_server_port_and_a_taken_port",
-        gateway::api_server_port_and_a_taken_port,
-    );
+    run(gateway::api_server_port_and_a_taken_port);
 }
 
 #[rstest]
-#[case::flag("flag", OptOut::Flag)]
-#[case::env_1("env=1", OptOut::Env("1"))]
-#[case::env_yes("env=YES", OptOut::Env("YES"))]
-fn opt_out_runs_in_the_foreground(#[case] label: &str, #[case] how: OptOut) {
-    run(&format!("gateway/opt_out/{label}"), |ctx| {
-        gateway::opt_out_runs_in_the_foreground(ctx, how)
-    });
+#[case::flag(OptOut::Flag)]
+#[case::env_1(OptOut::Env("1"))]
+#[case::env_yes(OptOut::Env("YES"))]
+fn opt_out_runs_in_the_foreground(#[case] how: OptOut) {
+    run(|ctx| gateway::opt_out_runs_in_the_foreground(ctx, how));
 }
 
 #[rstest]
 #[case::zero("0")]
 #[case::garbage("garbage")]
 fn non_truthy_opt_out_is_supervised(#[case] value: &'static str) {
-    run(&format!("gateway/not_opted_out/{value}"), |ctx| {
-        gateway::non_truthy_opt_out_is_supervised(ctx, value)
-    });
+    run(|ctx| gateway::non_truthy_opt_out_is_supervised(ctx, value));
 }

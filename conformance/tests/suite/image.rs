@@ -5,15 +5,15 @@ use conformance::scenarios::image;
 
 #[test]
 fn tools_present_and_run() {
-    run("image/tools_present_and_run", image::tools_present_and_run);
+    run(image::tools_present_and_run);
 }
 
 #[test]
 fn package_tools_absent() {
-    run("image/package_tools_absent", image::package_tools_absent);
+    run(image::package_tools_absent);
 }
 
 #[test]
 fn image_is_small() {
-    run("image/image_is_small", image::image_is_small);
+    run(image::image_is_small);
 }

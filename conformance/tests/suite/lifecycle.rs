@@ -3,62 +3,42 @@ use conformance::scenarios::lifecycle;
 
 #[test]
 fn create_publishes_a_down_slot() {
-    run(
-        "lifecycle/create_publishes_a_down_slot",
-        lifecycle::create_publishes_a_down_slot,
-    );
+    run(lifecycle::create_publishes_a_down_slot);
 }
 
 #[test]
 fn start_stop_restart() {
-    run(
-        "lifecycle/start_stop_restart",
-        lifecycle::start_stop_restart,
-    );
+    run(lifecycle::start_stop_restart);
 }
 
 #[test]
 fn delete_leaves_nothing_after_20_cycles() {
-    run("lifecycle/delete_20_cycles", |ctx| {
-        lifecycle::delete_leaves_nothing(ctx, 20)
-    });
+    run(|ctx| lifecycle::delete_leaves_nothing(ctx, 20));
 }
 
 #[test]
 fn ten_concurrent_creates() {
-    run(
-        "lifecycle/ten_concurrent_creates",
-        lifecycle::concurrent_creates,
-    );
+    run(lifecycle::concurrent_creates);
 }
 
 #[test]
 fn atomic_create_under_kill() {
-    run(
-        "lifecycle/atomic_create_under_kill",
-        lifecycle::atomic_create_under_kill,
-    );
+    run(lifecycle::atomic_create_under_kill);
 }
 
 #[test]
 fn static_services_controllable_by_hermes() {
-    run(
-        "lifecycle/static_services_controllable",
-        lifecycle::static_services_controllable,
-    );
+    run(lifecycle::static_services_controllable);
 }
 
 #[test]
 fn root_at_the_door_drops_to_hermes() {
-    run("lifecycle/root_at_the_door", lifecycle::root_at_the_door);
+    run(lifecycle::root_at_the_door);
 }
 
 #[test]
 fn start_of_missing_profile_explains() {
-    run(
-        "lifecycle/start_missing_profile",
-        lifecycle::start_missing_profile,
-    );
+    run(lifecycle::start_missing_profile);
 }
 
 /// Every class of bad name SPEC §3.1 lists (NUL cannot cross `docker exec`'s argv; the unit
@@ -83,7 +63,5 @@ fn bad_names_are_rejected_with_status_2() {
         "sudo",
         "a123456789012345678901234567890123456789012345678901234567890123x",
     ];
-    run("lifecycle/bad_names", |ctx| {
-        lifecycle::bad_names_rejected(ctx, BAD)
-    });
+    run(|ctx| lifecycle::bad_names_rejected(ctx, BAD));
 }

@@ -5,60 +5,45 @@ use conformance::scenarios::parity;
 
 #[test]
 fn bare_subcommands_run_hermes() {
-    run(
-        "parity/bare_subcommands_run_hermes",
-        parity::bare_subcommands_run_hermes,
-    );
+    run(parity::bare_subcommands_run_hermes);
 }
 
 #[test]
 fn bare_gateway_run_is_supervised() {
-    run(
-        "parity/bare_gateway_run_is_supervised",
-        parity::bare_gateway_run_is_supervised,
-    );
+    run(parity::bare_gateway_run_is_supervised);
 }
 
 #[test]
 fn puid_matches_a_host_directory() {
-    run(
-        "parity/puid_matches_a_host_directory",
-        parity::puid_matches_a_host_directory,
-    );
+    run(parity::puid_matches_a_host_directory);
 }
 
 #[test]
 fn remap_variants() {
-    run("parity/remap_variants", parity::remap_variants);
+    run(parity::remap_variants);
 }
 
 #[test]
 fn bad_puid_is_refused() {
-    run("parity/bad_puid_is_refused", parity::bad_puid_is_refused);
+    run(parity::bad_puid_is_refused);
 }
 
 #[test]
 fn user_guard() {
-    run("parity/user_guard", parity::user_guard);
+    run(parity::user_guard);
 }
 
 #[test]
 fn bootstrap_state_seeds_once() {
-    run(
-        "parity/bootstrap_state_seeds_once",
-        parity::bootstrap_state_seeds_once,
-    );
+    run(parity::bootstrap_state_seeds_once);
 }
 
 #[test]
 fn bootstrap_state_other_values_ignored() {
-    run(
-        "parity/bootstrap_state_other_values_ignored",
-        parity::bootstrap_state_other_values_ignored,
-    );
+    run(parity::bootstrap_state_other_values_ignored);
 }
 
 #[test]
 fn top_level_repair() {
-    run("parity/top_level_repair", parity::top_level_repair);
+    run(parity::top_level_repair);
 }

@@ -13,144 +13,94 @@ const fn unusable(why: &'static str) -> Expect {
 }
 
 #[rstest]
-#[case::started("started", Prior::Started, up("running"))]
+#[case::started(Prior::Started, up("running"))]
 // No desired_state: the gateway's own SIGTERM handling must keep `running` across the restart.
-#[case::started_via_s6_only("started_via_s6_only", Prior::StartedViaS6Only, up("running"))]
-#[case::stopped("stopped", Prior::Stopped, down("stopped"))]
+#[case::started_via_s6_only(Prior::StartedViaS6Only, up("running"))]
+#[case::stopped(Prior::Stopped, down("stopped"))]
 #[case::startup_failed(
-    "startup_failed",
     Prior::File(r#"{"gateway_state":"startup_failed","pid":1}"#),
     down("startup_failed")
 )]
-#[case::starting(
-    "starting",
-    Prior::File(r#"{"gateway_state":"starting"}"#),
-    down("starting")
-)]
+#[case::starting(Prior::File(r#"{"gateway_state":"starting"}"#), down("starting"))]
 // Transient running sub-states count as running (SPEC §5), and are logged as such.
-#[case::draining(
-    "draining",
-    Prior::File(r#"{"gateway_state":"draining"}"#),
-    up("running")
-)]
-#[case::degraded(
-    "degraded",
-    Prior::File(r#"{"gateway_state":"degraded"}"#),
-    up("running")
-)]
-#[case::no_file("no_file", Prior::NoFile, down("None"))]
-#[case::empty_file("empty_file", Prior::File(""), unusable("state file is empty"))]
+#[case::draining(Prior::File(r#"{"gateway_state":"draining"}"#), up("running"))]
+#[case::degraded(Prior::File(r#"{"gateway_state":"degraded"}"#), up("running"))]
+#[case::no_file(Prior::NoFile, down("None"))]
+#[case::empty_file(Prior::File(""), unusable("state file is empty"))]
 #[case::corrupt_json(
-    "corrupt_json",
     Prior::File(r#"{"gateway_state": "runn"#),
     unusable("state file is corrupt")
 )]
 #[case::json_array(
-    "json_array",
     Prior::File(r#"["running"]"#),
     unusable("state file is not a JSON object")
 )]
 #[case::unknown_state(
-    "unknown_state",
     Prior::File(r#"{"gateway_state":"banana"}"#),
     unusable(r#"unknown state "banana""#)
 )]
 // A BOM makes the file unreadable as intent (issue 4: treated as no prior intent).
 #[case::bom(
-    "bom",
     Prior::File("\u{feff}{\"gateway_state\":\"running\"}"),
     unusable("byte-order mark")
 )]
 #[case::desired_running_over_stopped(
-    "desired_running_over_stopped",
     Prior::File(r#"{"gateway_state":"stopped","desired_state":"running"}"#),
     up("running")
 )]
 #[case::desired_stopped_over_running(
-    "desired_stopped_over_running",
     Prior::File(r#"{"gateway_state":"running","desired_state":"stopped"}"#),
     down("stopped")
 )]
 fn intent_survives_restart(
-    #[case] label: &str,
     #[case] prior: Prior,
     #[case] want: Expect,
     #[values(false, true)] tmpfs_run: bool,
 ) {
-    let name = format!("restart/intent/{label}/tmpfs_run={tmpfs_run}");
-    run(&name, |ctx| {
-        restart::intent_survives_restart(ctx, tmpfs_run, prior, want)
-    });
+    run(|ctx| restart::intent_survives_restart(ctx, tmpfs_run, prior, want));
 }
 
 #[test]
 fn running_gateway_survives_docker_kill() {
-    run(
-        "restart/docker_kill_then_start",
-        restart::running_survives_kill,
-    );
+    run(restart::running_survives_kill);
 }
 
 #[test]
 fn recreate_on_same_volume_restores_everything() {
-    run(
-        "restart/recreate_on_same_volume",
-        restart::recreate_on_same_volume,
-    );
+    run(restart::recreate_on_same_volume);
 }
 
 #[test]
 fn stale_pid_files_removed() {
-    run(
-        "restart/stale_pid_files_removed",
-        restart::stale_pid_files_removed,
-    );
+    run(restart::stale_pid_files_removed);
 }
 
 #[test]
 fn bad_profile_dirs_are_skipped() {
-    run(
-        "restart/bad_profile_dirs_skipped",
-        restart::bad_profile_dirs_skipped,
-    );
+    run(restart::bad_profile_dirs_skipped);
 }
 
 #[test]
 fn root_leftovers_are_repaired() {
-    run(
-        "restart/root_leftovers_repaired",
-        restart::root_leftovers_repaired,
-    );
+    run(restart::root_leftovers_repaired);
 }
 
 #[rstest]
 fn symlink_to_shadow_is_refused(#[values(false, true)] tmpfs_run: bool) {
-    run(
-        &format!("restart/symlink_refused/tmpfs_run={tmpfs_run}"),
-        |ctx| restart::symlink_refused(ctx, tmpfs_run),
-    );
+    run(|ctx| restart::symlink_refused(ctx, tmpfs_run));
 }
 
 #[test]
 fn default_registered_first() {
-    run(
-        "restart/default_registered_first",
-        restart::default_registered_first,
-    );
+    run(restart::default_registered_first);
 }
 
 #[test]
 fn newline_profile_dir_forges_nothing() {
-    run(
-        "restart/newline_profile_dir_forges_nothing",
-        restart::newline_profile_dir_forges_nothing,
-    );
+    run(restart::newline_profile_dir_forges_nothing);
 }
 
 #[test]
 fn hard_links_are_not_chowned() {
-    run(
-        "restart/hard_links_are_not_chowned",
-        restart::hard_links_are_not_chowned,
-    );
+    run(restart::hard_links_are_not_chowned);
 }

@@ -8,86 +8,57 @@ use rstest::rstest;
 /// A slot of hermes' own making in the scandir; with a noexec `/run`, built from links only.
 #[rstest]
 fn new_slot_never_runs_as_root(#[values(false, true)] noexec_run: bool) {
-    run(
-        &format!("security/new_slot_never_runs_as_root/noexec_run={noexec_run}"),
-        |ctx| security::new_slot_never_runs_as_root(ctx, noexec_run),
-    );
+    run(|ctx| security::new_slot_never_runs_as_root(ctx, noexec_run));
 }
 
 #[rstest]
-#[case::link("link", Replace::Link)]
-#[case::script("script", Replace::Script)]
-fn own_slot_run_cannot_be_replaced(#[case] label: &str, #[case] how: Replace) {
-    run(
-        &format!("security/own_slot_run_cannot_be_replaced/{label}"),
-        |ctx| security::own_slot_run_cannot_be_replaced(ctx, how),
-    );
+#[case::link(Replace::Link)]
+#[case::script(Replace::Script)]
+fn own_slot_run_cannot_be_replaced(#[case] how: Replace) {
+    run(|ctx| security::own_slot_run_cannot_be_replaced(ctx, how));
 }
 
 #[test]
 fn scanner_dir_cannot_be_replaced() {
-    run(
-        "security/scanner_dir_cannot_be_replaced",
-        security::scanner_dir_cannot_be_replaced,
-    );
+    run(security::scanner_dir_cannot_be_replaced);
 }
 
 #[test]
 fn supervise_links_not_written_through() {
-    run(
-        "security/supervise_links_not_written_through",
-        security::supervise_links_not_written_through,
-    );
+    run(security::supervise_links_not_written_through);
 }
 
 #[test]
 fn event_links_not_written_through() {
-    run(
-        "security/event_links_not_written_through",
-        security::event_links_not_written_through,
-    );
+    run(security::event_links_not_written_through);
 }
 
 #[test]
 fn service_dirs_are_immutable() {
-    run(
-        "security/service_dirs_are_immutable",
-        security::service_dirs_are_immutable,
-    );
+    run(security::service_dirs_are_immutable);
 }
 
 #[test]
 fn scanner_control_refused() {
-    run(
-        "security/scanner_control_refused",
-        security::scanner_control_refused,
-    );
+    run(security::scanner_control_refused);
 }
 
 #[rstest]
 fn only_allowlisted_dirs_writable(#[values(false, true)] tmpfs_run: bool) {
-    run(
-        &format!("security/only_allowlisted_dirs_writable/tmpfs_run={tmpfs_run}"),
-        |ctx| security::only_allowlisted_dirs_writable(ctx, tmpfs_run),
-    );
+    run(|ctx| security::only_allowlisted_dirs_writable(ctx, tmpfs_run));
 }
 
 #[rstest]
 fn root_processes_are_supervision_only(#[values(false, true)] dashboard: bool) {
-    run(
-        &format!("security/root_processes_are_supervision_only/dashboard={dashboard}"),
-        |ctx| security::root_processes_are_supervision_only(ctx, dashboard),
-    );
+    run(|ctx| security::root_processes_are_supervision_only(ctx, dashboard));
 }
 
 #[test]
 fn registrar_refusals() {
-    run("security/registrar_refusals", security::registrar_refusals);
+    run(security::registrar_refusals);
 }
 
 #[test]
 fn concurrent_create_delete_whole_or_none() {
-    run("security/concurrent_create_delete_10_rounds", |ctx| {
-        security::concurrent_create_delete_whole_or_none(ctx, 10)
-    });
+    run(|ctx| security::concurrent_create_delete_whole_or_none(ctx, 10));
 }

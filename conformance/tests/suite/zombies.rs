@@ -6,7 +6,5 @@ use rstest::rstest;
 #[case::one_orphan(1)]
 #[case::burst_of_100(100)]
 fn orphans_are_reaped(#[case] count: usize) {
-    run(&format!("zombies/orphans={count}"), |ctx| {
-        zombies::orphans_are_reaped(ctx, count)
-    });
+    run(|ctx| zombies::orphans_are_reaped(ctx, count));
 }
