@@ -5,7 +5,9 @@ use bollard::Docker;
 
 /// Connect (honours `DOCKER_HOST`) and check the engine answers.
 pub async fn connect() -> Result<Docker> {
-    let docker = Docker::connect_with_local_defaults()
+    // `connect_with_defaults`, not `_local_defaults`: the latter ignores a `tcp://` DOCKER_HOST
+    // and would quietly talk to this host's socket while testcontainers used the remote one.
+    let docker = Docker::connect_with_defaults()
         .context("Docker engine unreachable: cannot create a client (is DOCKER_HOST valid?)")?;
     docker.ping().await.map_err(|e| {
         anyhow::anyhow!(

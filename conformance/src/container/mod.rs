@@ -115,6 +115,10 @@ impl Container {
         let tmpfs_run = spec.tmpfs_run;
         let docker_init = spec.docker_init;
         req = req.with_host_config_modifier(move |hc| {
+            // testcontainers publishes every exposed port on the engine's host by default; the
+            // suite reaches the container only through exec, so nothing is published (a remote
+            // engine's host ports are not ours to take).
+            hc.publish_all_ports = Some(false);
             if tmpfs_run {
                 // Exactly what `docker run --tmpfs /run` gives: Docker's default tmpfs options,
                 // which include noexec. The stage layer must cope with that (SPEC §2 point 3).

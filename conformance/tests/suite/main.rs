@@ -11,6 +11,7 @@ mod image;
 mod lifecycle;
 mod parity;
 mod regressions;
+mod remote_engine;
 mod restart;
 mod security;
 mod zombies;
