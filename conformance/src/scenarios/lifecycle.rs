@@ -47,17 +47,45 @@ pub async fn create_profile(h: &Container, p: &str) -> Result<()> {
 /// The slot has exactly the SPEC §3.2 layout, owners and modes.
 pub async fn assert_slot_layout(h: &Container, p: &str) -> Result<()> {
     let dir = slot_dir(p);
-    for (rel, want) in SLOT_SKELETON {
-        let path = if rel.is_empty() {
+    let abs = |rel: &str| {
+        if rel.is_empty() {
             dir.clone()
         } else {
             format!("{dir}/{rel}")
-        };
-        let o = h.exec(&["stat", "-c", "%F %U:%G %a", &path]).await?;
-        o.succeeds();
+        }
+    };
+    // One exec for the whole layout (it runs in many rounds of many scenarios): each line is
+    // `<S|L|T>:<path>\t<what stat, readlink or cat said>` (a failure's own message included).
+    const SCRIPT: &str = r#"for a in "$@"; do
+  p=${a#?:}; printf '%s\t' "$a"
+  case $a in
+    L:*) readlink "$p" || echo "(not a symlink)" ;;
+    T:*) cat "$p" 2>&1 || true ;;
+    *) stat -c '%F %U:%G %a' "$p" 2>&1 || true ;;
+  esac
+done"#;
+    let mut argv = vec!["sh".to_string(), "-c".into(), SCRIPT.into(), "sh".into()];
+    argv.extend(
+        SLOT_SKELETON
+            .iter()
+            .map(|(rel, _)| format!("S:{}", abs(rel))),
+    );
+    argv.extend(SLOT_LINKS.iter().map(|(rel, _)| format!("L:{}", abs(rel))));
+    argv.push(format!("T:{dir}/type"));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let o = h.exec(&argv).await?;
+    o.succeeds();
+    let seen: std::collections::HashMap<&str, &str> = o
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .collect();
+    let said = |path: &str| seen.get(path).copied().unwrap_or("(not listed)").trim();
+    for (rel, want) in SLOT_SKELETON {
+        let path = abs(rel);
         // "%F" of a FIFO is "fifo" on GNU stat; dirs and files as written above. Modes are
         // compared only where SPEC §3.2 fixes them.
-        let got = o.out();
+        let got = said(&format!("S:{path}"));
         let (kind_owner, mode) = got.rsplit_once(' ').unwrap_or((got, ""));
         let want_has_mode = want.chars().last().is_some_and(|c| c.is_ascii_digit());
         let matches = if want_has_mode {
@@ -71,16 +99,18 @@ pub async fn assert_slot_layout(h: &Container, p: &str) -> Result<()> {
         );
     }
     for (rel, target) in SLOT_LINKS {
-        let path = format!("{dir}/{rel}");
-        h.exec(&["readlink", &path])
-            .await?
-            .succeeds()
-            .stdout_is(target);
+        let path = abs(rel);
+        let got = said(&format!("L:{path}"));
+        ensure!(
+            got == *target,
+            "{path}: expected a symlink to {target}, readlink says {got:?}\n{o}"
+        );
     }
-    h.exec(&["cat", &format!("{dir}/type")])
-        .await?
-        .succeeds()
-        .stdout_is("longrun");
+    let kind = said(&format!("T:{dir}/type"));
+    ensure!(
+        kind == "longrun",
+        "{dir}/type: expected \"longrun\", it holds {kind:?}\n{o}"
+    );
     Ok(())
 }
 
@@ -502,67 +532,44 @@ async fn registrar_idle_for(h: &Container, p: &str) -> Result<()> {
 /// is also made directly, so the repair is proven whatever the kills hit.
 pub async fn atomic_create_under_kill(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
-    let mut tally = std::collections::BTreeMap::<&str, usize>::new();
     // Derived ports collide now and then (600 of them); each round's gateway must be able to
     // start next to the default one, which runs on its own.
     let mut taken = vec![expected_port("default")];
-    for (round, offset) in CREATE_KILL_OFFSETS_MS.iter().enumerate() {
-        let p = name_with_own_port(&format!("killed{round}"), &mut taken);
-        let script = format!(
-            "hermes profile create {p} >/dev/null 2>&1 & pid=$!; sleep {}; \
-             if kill -9 $pid 2>/dev/null; then echo killed; else echo finished; fi; wait $pid; true",
-            *offset as f64 / 1000.0
-        );
-        let o = h.sh(&script).await?;
-        o.succeeds();
-        registrar_idle_for(&h, &p).await?;
-        let left = left_by(&h, &p).await?;
-        ensure!(
-            !left.profile || left.soul,
-            "round {round} (kill at {offset} ms): half a profile: {} exists without SOUL.md",
-            profile_home(&p)
-        );
-        ensure!(
-            !left.slot || left.profile,
-            "round {round} (kill at {offset} ms): a slot {} without its profile",
-            slot_dir(&p)
-        );
-        if left.slot {
-            assert_slot_layout(&h, &p)
-                .await
-                .with_context(|| format!("round {round} (kill at {offset} ms): half a slot"))?;
+    let rounds: Vec<(usize, u64, String)> = CREATE_KILL_OFFSETS_MS
+        .iter()
+        .enumerate()
+        .map(|(round, offset)| {
+            (
+                round,
+                *offset,
+                name_with_own_port(&format!("killed{round}"), &mut taken),
+            )
+        })
+        .collect();
+    // The rounds run in KILL_LANES lanes at once (each lane its own names, its rounds one
+    // after another): a round is mostly waiting, and a kill that lands while another lane's
+    // request holds the registrar is one more point in the command's life worth hitting.
+    let lanes = (0..KILL_LANES).map(|lane| {
+        let h = &h;
+        let mine: Vec<_> = rounds.iter().skip(lane).step_by(KILL_LANES).collect();
+        async move {
+            let mut outcomes = Vec::new();
+            for (round, offset, p) in mine {
+                outcomes.push(kill_one_create(h, *round, *offset, p).await?);
+            }
+            Ok::<_, anyhow::Error>(outcomes)
         }
-        let outcome = match (left.profile, left.slot) {
-            (false, _) => "nothing made",
-            (true, false) => "profile without its slot",
-            (true, true) => "profile and slot",
-        };
+    });
+    let mut tally = std::collections::BTreeMap::<&str, usize>::new();
+    for outcome in futures_util::future::try_join_all(lanes)
+        .await?
+        .into_iter()
+        .flatten()
+    {
         *tally.entry(outcome).or_default() += 1;
-        // The next command of that name: a whole profile with its slot is "already exists";
-        // anything less is repaired — by `create`, or in odd rounds by `gateway start` when a
-        // profile is there.
-        if left.profile && left.slot {
-            h.exec(&["hermes", "profile", "create", &p])
-                .await?
-                .code_is(1)
-                .stderr_contains("already exists");
-        } else if left.profile && round % 2 == 1 {
-            h.exec(&["hermes", "-p", &p, "gateway", "start"])
-                .await?
-                .succeeds_or(&format!(
-                    "round {round}: `gateway start` did not repair a profile left without its slot"
-                ));
-        } else {
-            h.exec(&["hermes", "profile", "create", &p])
-                .await?
-                .succeeds_or(&format!(
-                    "round {round}: the next create did not finish what the killed one left ({outcome})"
-                ));
-        }
-        assert_whole_and_startable(&h, &p).await?;
     }
     crate::image::progress(format!(
-        "atomic create: {} kills: {tally:?}",
+        "atomic create: {} kills in {KILL_LANES} lanes: {tally:?}",
         CREATE_KILL_OFFSETS_MS.len()
     ));
     // The state a kill between the two steps leaves, made directly: a whole profile (as
@@ -586,6 +593,71 @@ pub async fn atomic_create_under_kill(ctx: Ctx) -> Result<()> {
         assert_whole_and_startable(&h, p).await?;
     }
     h.remove().await
+}
+
+/// How many of `atomic_create_under_kill`'s rounds run at once.
+const KILL_LANES: usize = 4;
+
+/// One round of `atomic_create_under_kill`: `profile create p` SIGKILLed `offset` ms in, what
+/// it left checked once the registrar is done with `p`, then the next command of that name
+/// finishes the job. Returns what the kill left.
+async fn kill_one_create(
+    h: &Container,
+    round: usize,
+    offset: u64,
+    p: &str,
+) -> Result<&'static str> {
+    let script = format!(
+        "hermes profile create {p} >/dev/null 2>&1 & pid=$!; sleep {}; \
+         if kill -9 $pid 2>/dev/null; then echo killed; else echo finished; fi; wait $pid; true",
+        offset as f64 / 1000.0
+    );
+    h.sh(&script).await?.succeeds();
+    registrar_idle_for(h, p).await?;
+    let left = left_by(h, p).await?;
+    ensure!(
+        !left.profile || left.soul,
+        "round {round} (kill at {offset} ms): half a profile: {} exists without SOUL.md",
+        profile_home(p)
+    );
+    ensure!(
+        !left.slot || left.profile,
+        "round {round} (kill at {offset} ms): a slot {} without its profile",
+        slot_dir(p)
+    );
+    if left.slot {
+        assert_slot_layout(h, p)
+            .await
+            .with_context(|| format!("round {round} (kill at {offset} ms): half a slot"))?;
+    }
+    let outcome = match (left.profile, left.slot) {
+        (false, _) => "nothing made",
+        (true, false) => "profile without its slot",
+        (true, true) => "profile and slot",
+    };
+    // The next command of that name: a whole profile with its slot is "already exists";
+    // anything less is repaired — by `create`, or in odd rounds by `gateway start` when a
+    // profile is there.
+    if left.profile && left.slot {
+        h.exec(&["hermes", "profile", "create", p])
+            .await?
+            .code_is(1)
+            .stderr_contains("already exists");
+    } else if left.profile && round % 2 == 1 {
+        h.exec(&["hermes", "-p", p, "gateway", "start"])
+            .await?
+            .succeeds_or(&format!(
+                "round {round}: `gateway start` did not repair a profile left without its slot"
+            ));
+    } else {
+        h.exec(&["hermes", "profile", "create", p])
+            .await?
+            .succeeds_or(&format!(
+                "round {round}: the next create did not finish what the killed one left ({outcome})"
+            ));
+    }
+    assert_whole_and_startable(h, p).await?;
+    Ok(outcome)
 }
 
 /// `base`, or `base` with a letter appended, whichever first derives a port not in `taken`
