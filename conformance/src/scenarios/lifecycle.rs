@@ -144,6 +144,43 @@ pub async fn create_publishes_a_down_slot(ctx: Ctx) -> Result<()> {
     h.remove().await
 }
 
+/// `gateway stop` right after `gateway start` (one shell, no pause): s6 reports the slot up as
+/// soon as it forks the run script, so the stop's SIGTERM often reaches the gateway before it
+/// runs its own code — the run script dies of it and the gateway never records anything. When
+/// `gateway stop` has returned 0 the state file must say `stopped` all the same (intent and
+/// state), with no planned-stop marker left behind; checked at once, in every round.
+pub async fn stop_right_after_start_records_stopped(ctx: Ctx) -> Result<()> {
+    const ROUNDS: usize = 10;
+    let h = ctx.start_default().await?;
+    let p = "quick";
+    create_profile(&h, p).await?;
+    let home = profile_home(p);
+    let state_path = format!("{home}/gateway_state.json");
+    for round in 1..=ROUNDS {
+        h.sh(&format!(
+            "hermes -p {p} gateway start >/dev/null && hermes -p {p} gateway stop >/dev/null"
+        ))
+        .await?
+        .succeeds_or(&format!("round {round}: start then stop"));
+        let state = read_json(&h, &state_path).await?;
+        ensure!(
+            state["gateway_state"] == "stopped" && state["desired_state"] == "stopped",
+            "round {round}: `gateway stop` returned 0 but {state_path} says {state}"
+        );
+        h.exec(&[
+            "test",
+            "!",
+            "-e",
+            &format!("{home}/.gateway-planned-stop.json"),
+        ])
+        .await?
+        .succeeds_or(&format!(
+            "round {round}: a planned-stop marker was left behind"
+        ));
+    }
+    h.remove().await
+}
+
 /// start → up as UID 10000, health on the derived port, banner in the log and `docker logs`;
 /// stop → down with intent recorded; restart → a new pid; status tells the truth.
 pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {

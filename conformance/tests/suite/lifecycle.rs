@@ -12,6 +12,11 @@ fn start_stop_restart() {
 }
 
 #[test]
+fn stop_right_after_start_records_stopped() {
+    run(lifecycle::stop_right_after_start_records_stopped);
+}
+
+#[test]
 fn delete_leaves_nothing_after_20_cycles() {
     run(|ctx| lifecycle::delete_leaves_nothing(ctx, 20));
 }

@@ -9,7 +9,7 @@
 use super::marker;
 use crate::paths::Paths;
 use crate::s6::{self, control::Control, control::Transition};
-use crate::state::{self, Desired, Recorded};
+use crate::state::{self, Desired, Phase, Recorded};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -68,10 +68,38 @@ impl Service<'_> {
         let undo = self.record(profile, Desired::Stopped).inspect_err(|_| {
             let _ = std::fs::remove_file(marker::marker_path(&home));
         })?;
-        self.control.stop(profile).map_err(|e| {
+        let done = self.control.stop(profile).map_err(|e| {
             let _ = std::fs::remove_file(marker::marker_path(&home));
             undo.revert(e)
+        })?;
+        if done.reached {
+            self.record_unseen_stop(&home)?;
+        }
+        Ok(done)
+    }
+
+    /// Once s6 reports the gateway down, a planned-stop marker still in place means the
+    /// gateway never consumed it: the SIGTERM came before it ran its own code (s6 reports a
+    /// slot up as soon as it forks the run script, so a stop right after a start can kill the
+    /// script itself). The process is gone, so nobody else will record the stop: record
+    /// `stopped` here and take the marker away, or the state file would go on saying
+    /// `running` (or nothing) for a gateway the operator stopped.
+    fn record_unseen_stop(&self, home: &Path) -> Result<(), ServiceError> {
+        let path = marker::marker_path(home);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(());
+        }
+        state::update(home, |s| {
+            s.gateway_state = Some(Recorded::Known(Phase::Stopped));
         })
+        .map_err(|e| {
+            ServiceError::Intent(format!(
+                "the gateway stopped before it could record it, and {} cannot be written: {e}",
+                state::state_path(home).display()
+            ))
+        })?;
+        let _ = std::fs::remove_file(&path);
+        Ok(())
     }
 
     pub fn restart(&self, profile: &str) -> Result<Transition, ServiceError> {
@@ -174,7 +202,41 @@ mod tests {
         assert_eq!(desired(&home), Some(Desired::Running));
         assert!(s.stop("work").unwrap().reached);
         assert_eq!(desired(&home), Some(Desired::Stopped));
-        assert!(marker::marker_path(&home).exists());
+        // The fake gateway never ran its own code, so it never consumed the marker: the stop
+        // records `stopped` itself once s6 says down, and takes the marker away.
+        assert_eq!(phase(&home), Some(Phase::Stopped));
+        assert!(!marker::marker_path(&home).exists());
+    }
+
+    #[test]
+    fn a_stop_the_gateway_recorded_itself_is_left_alone() {
+        let (_t, paths, c) = setup(SVC);
+        let home = paths.profile_home("work");
+        // This s6-svc's -D plays a gateway that consumed the marker and recorded its stop as
+        // `draining` (any value the CLI would not write).
+        fake::install(
+            &paths.command_dir,
+            "s6-svc",
+            &format!(
+                r#"case "$1" in -U) touch "$2/fake-up";; -D) rm -f "$2/fake-up" "{m}"; printf '{{"gateway_state":"draining"}}' >"{st}";; esac"#,
+                m = marker::marker_path(&home).display(),
+                st = state::state_path(&home).display()
+            ),
+        );
+        let s = Service {
+            paths: &paths,
+            control: &c,
+        };
+        assert!(s.start("work").unwrap().reached);
+        assert!(s.stop("work").unwrap().reached);
+        assert_eq!(phase(&home), Some(Phase::Draining));
+    }
+
+    fn phase(home: &Path) -> Option<Phase> {
+        match state::read(home).unwrap().unwrap().gateway_state {
+            Some(Recorded::Known(p)) => Some(p),
+            _ => None,
+        }
     }
 
     #[test]
