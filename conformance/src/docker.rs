@@ -3,6 +3,12 @@
 use anyhow::{Context, Result};
 use bollard::Docker;
 
+/// Whether the engine runs on this host (no `DOCKER_HOST`, or a `unix://` one), so that its
+/// containers' PIDs are in this host's `/proc`.
+pub fn engine_is_local() -> bool {
+    std::env::var("DOCKER_HOST").map_or(true, |h| h.is_empty() || h.starts_with("unix://"))
+}
+
 /// Connect (honours `DOCKER_HOST`) and check the engine answers.
 pub async fn connect() -> Result<Docker> {
     // `connect_with_defaults`, not `_local_defaults`: the latter ignores a `tcp://` DOCKER_HOST

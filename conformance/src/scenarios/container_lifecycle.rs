@@ -48,7 +48,12 @@ async fn pid1_left_runc(h: &crate::Container) -> Result<tokio::time::Instant> {
             None::<bollard::query_parameters::InspectContainerOptions>,
         )
         .await?;
-    let Some(pid) = info.state.and_then(|s| s.pid).filter(|p| *p > 0) else {
+    // A remote engine's PID would name an unrelated process of this host.
+    let Some(pid) = info
+        .state
+        .and_then(|s| s.pid)
+        .filter(|p| *p > 0 && crate::docker::engine_is_local())
+    else {
         return Ok(now);
     };
     let comm = format!("/proc/{pid}/comm");
