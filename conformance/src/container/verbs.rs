@@ -62,23 +62,19 @@ impl Container {
         Ok(())
     }
 
+    /// `None` while the container runs, else its exit code (as the engine reports it).
+    pub async fn exited(&self) -> Result<Option<Option<i64>>> {
+        let info = self.docker.inspect_container(&self.id, None).await?;
+        let state = info.state.unwrap_or_default();
+        Ok((state.running != Some(true)).then_some(state.exit_code))
+    }
+
     /// Wait for the container to exit and return its exit code.
     pub async fn wait_exit(&self, deadline: Duration) -> Result<i64> {
-        let docker = self.docker.clone();
-        let id = self.id.clone();
-        wait::poll_until(&format!("{} to exit", self.name), deadline, || {
-            let docker = docker.clone();
-            let id = id.clone();
-            async move {
-                let info = docker
-                    .inspect_container(&id, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let state = info.state.unwrap_or_default();
-                if state.running == Some(true) {
-                    return Err("still running".into());
-                }
-                Ok(state.exit_code)
+        wait::poll_until(&format!("{} to exit", self.name), deadline, || async {
+            match self.exited().await.map_err(|e| e.to_string())? {
+                None => Err("still running".into()),
+                Some(code) => Ok(code),
             }
         })
         .await

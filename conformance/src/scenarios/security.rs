@@ -912,24 +912,12 @@ pub async fn scanner_control_refused(ctx: Ctx) -> Result<()> {
         .await?;
     }
     // The effect of an obeyed `-t`: the supervision tree (and so the container) goes away.
-    let docker = h.docker().clone();
-    let id = h.id.clone();
     let what = "the supervision tree (container running, main-hermes supervised)";
     let held = wait::holds_for(what, WATCH, || {
-        let docker = docker.clone();
-        let id = id.clone();
         let h = &h;
         async move {
-            let info = docker
-                .inspect_container(&id, None)
-                .await
-                .map_err(|e| e.to_string())?;
-            let state = info.state.unwrap_or_default();
-            if state.running != Some(true) {
-                return Err(format!(
-                    "the container stopped (exit code {:?})",
-                    state.exit_code
-                ));
+            if let Some(code) = h.exited().await.map_err(|e| e.to_string())? {
+                return Err(format!("the container stopped (exit code {code:?})"));
             }
             let o = h
                 .exec(&["/command/s6-svok", &format!("{SCANDIR}/main-hermes")])
