@@ -234,10 +234,13 @@ pub async fn ready_marker_is_per_boot(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
 /// obstacle is gone, the next boot reports no failed step.
 pub async fn failed_cont_init_step_in_status(ctx: Ctx) -> Result<()> {
     const STEP: &str = "cont-init 02-reconcile-profiles";
-    let mut h = ctx.start(ContainerSpec::default()).await?;
+    // The dashboard is on: its API and page must say what `hermes status` says.
+    let mut h = ctx
+        .start(ContainerSpec::default().env("HERMES_DASHBOARD", "1"))
+        .await?;
     let failed_steps = |json: &str| -> Result<Vec<serde_json::Value>> {
         let v: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| anyhow::anyhow!("hermes status --json is not JSON ({e}): {json:?}"))?;
+            .map_err(|e| anyhow::anyhow!("the status report is not JSON ({e}): {json:?}"))?;
         let steps = v
             .pointer("/boot/failed_steps")
             .and_then(|s| s.as_array())
@@ -284,6 +287,25 @@ pub async fn failed_cont_init_step_in_status(ctx: Ctx) -> Result<()> {
     ensure!(
         steps == vec![want.clone()],
         "hermes status --json: boot.failed_steps = {steps:?}, expected [{want}]"
+    );
+    let port = crate::scenarios::dashboard::DEFAULT_PORT;
+    crate::s6probe::wait_http(&h, port, "/api/status", std::time::Duration::from_secs(20)).await?;
+    let api = crate::scenarios::dashboard::get(&h, port, "/api/status").await?;
+    ensure!(api.status == 200, "/api/status answered {api:?}");
+    let api_steps = failed_steps(&api.body)?;
+    ensure!(
+        api_steps == vec![want.clone()],
+        "the dashboard's /api/status: boot.failed_steps = {api_steps:?}, expected [{want}]"
+    );
+    let page = crate::scenarios::dashboard::get(&h, port, "/").await?;
+    ensure!(
+        page.status == 200
+            && page
+                .body
+                .contains(&format!("boot step failed: {STEP} exit 1")),
+        "the dashboard page does not show the failed step {STEP}: status {}\n{}",
+        page.status,
+        page.body
     );
 
     // The obstacle removed, the next boot is clean again: the report is per boot.

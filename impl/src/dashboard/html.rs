@@ -176,6 +176,12 @@ pub fn render(st: &Status) -> String {
                     @if let Some(e) = &st.error {
                         p.banner.err { "cannot list gateways: " (e) }
                     }
+                    @for f in &st.boot.failed_steps {
+                        p.banner.err.boot { "boot step failed: " (f.describe()) }
+                    }
+                    @if let Some(e) = &st.boot.error {
+                        p.banner.err.boot { "boot steps unknown: " (e) }
+                    }
                     h2 { "Gateways" }
                     table.gateways {
                         thead { tr {
@@ -300,6 +306,21 @@ mod tests {
             csp_hash(""),
             "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
         );
+    }
+
+    #[test]
+    fn failed_boot_steps_are_shown() {
+        let mut st = fixture();
+        assert!(!render(&st).contains("boot step failed"));
+        st.boot.failed_steps = crate::status::failed_steps(
+            "cont-init 02-reconcile-profiles start\ncont-init 02-reconcile-profiles exit 1\nuser-bundle failed\n",
+        );
+        let page = render(&st);
+        assert!(
+            page.contains("boot step failed: cont-init 02-reconcile-profiles exit 1"),
+            "{page}"
+        );
+        assert!(page.contains("boot step failed: user-bundle"), "{page}");
     }
 
     #[test]

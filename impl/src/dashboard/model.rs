@@ -53,6 +53,8 @@ pub struct Status {
     pub generated_at: i64,
     pub gateways: Vec<Gateway>,
     pub services: Vec<Service>,
+    /// This boot's failed steps, as in `hermes status --json`.
+    pub boot: status::BootReport,
 }
 
 /// Gathers everything for one page (`with_logs`) or API response. The s6 calls and file
@@ -106,6 +108,7 @@ fn collect(ctx: &Ctx, with_logs: bool, generated_at: i64) -> Status {
                 })
                 .collect(),
             services: Vec::new(),
+            boot: r.boot,
         },
         Err(e) => failed(&ctx.detection, generated_at, e.to_string()),
     };
@@ -138,6 +141,8 @@ fn failed(detection: &Detection, generated_at: i64, error: String) -> Status {
         generated_at,
         gateways: Vec::new(),
         services: Vec::new(),
+        // Listing the gateways failed; the boot's own record is read all the same.
+        boot: status::boot_report(std::path::Path::new(status::BOOT_STEPS_LOG)),
     }
 }
 
@@ -254,6 +259,7 @@ pub mod tests {
                     error: None,
                 },
             ],
+            boot: status::BootReport::default(),
         }
     }
 
@@ -262,6 +268,7 @@ pub mod tests {
         let v = serde_json::to_value(fixture()).unwrap();
         assert_eq!(v["manager"], "s6");
         assert_eq!(v["generated_at"], 1_700_000_000);
+        assert_eq!(v["boot"]["failed_steps"], serde_json::json!([]));
         let g = &v["gateways"][0];
         for k in [
             "profile",
