@@ -122,7 +122,7 @@ mod tests {
             rec("lifecycle::delete", false, "exit 1\nmore"),
             ScenarioRecord {
                 root_execs: vec!["only root can read /proc/1/exe".into()],
-                ..rec("boot/order", true, "")
+                ..rec("boot::order", true, "")
             },
         ]);
         assert!(
