@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::table::{Column, Table};
+
 /// A line of progress on stderr, so a person watching a long run sees where it is.
 pub fn progress(msg: impl AsRef<str>) {
     let mut err = std::io::stderr().lock();
@@ -216,39 +218,10 @@ impl Results {
         self.figures.iter().any(|f| f.error.is_some())
     }
 
-    /// The plain-text table printed at the end of a run.
+    /// The plain-text table printed at the end of a run, then a line per failure.
     pub fn table(&self) -> String {
-        let rows = self.rows();
-        let w: Vec<usize> = (0..HEADER.len())
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].chars().count())
-                    .chain(std::iter::once(HEADER[i].len()))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        let line = |out: &mut String, cells: &[String]| {
-            for (i, c) in cells.iter().enumerate() {
-                let pad = w[i].saturating_sub(c.chars().count());
-                // Text columns left-aligned, numbers right-aligned.
-                if i < 2 {
-                    let _ = write!(out, "{c}{}", " ".repeat(pad));
-                } else {
-                    let _ = write!(out, "{}{c}", " ".repeat(pad));
-                }
-                out.push_str(if i + 1 < cells.len() { "  " } else { "\n" });
-            }
-        };
-        line(&mut out, &HEADER.map(String::from));
-        out.push_str(&"-".repeat(w.iter().sum::<usize>() + 2 * (w.len() - 1)));
-        out.push('\n');
-        for r in &rows {
-            line(&mut out, r);
-        }
-        let errors: Vec<&Figure> = self.figures.iter().filter(|f| f.error.is_some()).collect();
-        for f in errors {
+        let mut out = self.grid().render();
+        for f in self.figures.iter().filter(|f| f.error.is_some()) {
             let _ = writeln!(
                 out,
                 "FAILED {}: {}",
@@ -261,46 +234,46 @@ impl Results {
 
     /// The same table as Markdown, for `docs/benchmarks.md`.
     pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-        let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|");
-        for r in self.rows() {
-            let _ = writeln!(out, "| {} |", r.join(" | "));
-        }
-        out
+        self.grid().markdown()
     }
 
-    fn rows(&self) -> Vec<[String; 7]> {
-        self.figures
-            .iter()
-            .map(|f| {
-                let (med, min, max, n) = match (&f.stats, &f.error) {
-                    // A failed figure keeps what it measured before the failure was seen.
-                    (Some(s), _) => (
-                        f.unit.format(s.median),
-                        f.unit.format(s.min),
-                        f.unit.format(s.max),
-                        s.n.to_string(),
-                    ),
-                    (_, Some(_)) => ("FAILED".into(), "-".into(), "-".into(), "-".into()),
-                    (None, None) => ("-".into(), "-".into(), "-".into(), "0".into()),
-                };
-                let ratio = match f.ratios.as_slice() {
-                    _ if f.error.is_some() => "FAILED (below)".to_string(),
-                    [one] => format!("×{:.2}", one.value),
-                    many => many
-                        .iter()
-                        .map(|r| format!("×{:.2} {}", r.value, r.against))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                };
-                [f.section.clone(), f.label.clone(), med, min, max, n, ratio]
-            })
-            .collect()
+    /// Section and figure left-aligned, the numbers right-aligned.
+    fn grid(&self) -> Table {
+        let mut t = Table::new([
+            Column::left("section"),
+            Column::left("figure"),
+            Column::right("median"),
+            Column::right("min"),
+            Column::right("max"),
+            Column::right("n"),
+            Column::right("ratio"),
+        ]);
+        for f in &self.figures {
+            let (med, min, max, n) = match (&f.stats, &f.error) {
+                // A failed figure keeps what it measured before the failure was seen.
+                (Some(s), _) => (
+                    f.unit.format(s.median),
+                    f.unit.format(s.min),
+                    f.unit.format(s.max),
+                    s.n.to_string(),
+                ),
+                (_, Some(_)) => ("FAILED".into(), "-".into(), "-".into(), "-".into()),
+                (None, None) => ("-".into(), "-".into(), "-".into(), "0".into()),
+            };
+            let ratio = match f.ratios.as_slice() {
+                _ if f.error.is_some() => "FAILED (below)".to_string(),
+                [one] => format!("×{:.2}", one.value),
+                many => many
+                    .iter()
+                    .map(|r| format!("×{:.2} {}", r.value, r.against))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            t.row([f.section.clone(), f.label.clone(), med, min, max, n, ratio]);
+        }
+        t
     }
 }
-
-const HEADER: [&str; 7] = ["section", "figure", "median", "min", "max", "n", "ratio"];
 
 /// The machine a run was made on, so figures are never quoted without it.
 #[derive(Debug, Clone, Serialize)]
@@ -425,7 +398,9 @@ mod tests {
             .map(|r| r.value);
         assert_eq!(x, Some(2.0));
         assert!(r.table().contains("×2.00"));
-        assert!(r.markdown().starts_with("| section |"));
+        assert!(r.markdown().starts_with(
+            "| section | figure | median | min | max | n | ratio |\n|---|---|--:|--:|--:|--:|--:|\n"
+        ));
     }
 
     #[test]
