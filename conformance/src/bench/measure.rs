@@ -1,5 +1,6 @@
-//! The measurements of `make bench`, one function per section. Each pushes its figures into
-//! [`Results`]; a section that fails records the failure and the run goes on.
+//! The measurements of `make bench`, one function per section. Each pushes figures built from
+//! their declarations ([`super::figures`]) into [`Results`]; a section that fails records the
+//! failure against its first figure and the run goes on.
 //!
 //! Timing rule: wherever the question is "how long until s6 (or the boot) says so", the wait
 //! runs *inside* the container as one `sh` loop polling every 10 ms (bounded), in the same exec
@@ -21,7 +22,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::{Figure, Results, Unit, progress};
+use super::figures::*;
+use super::{Figure, FigureDecl, Results, Unit, progress};
 use crate::container::{Container, ContainerSpec};
 use crate::image::{Variant, base_tag, build_binaries, build_context};
 use crate::s6probe::{expected_port, slot_dir, wait_http};
@@ -281,6 +283,13 @@ fn parse_kb_lines(text: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
+/// A section that stopped before it recorded any figure: the failure goes to its first.
+fn section_stopped(decl: &FigureDecl, section: &str, e: anyhow::Error) -> Figure {
+    decl.failed(&e.context(format!(
+        "the {section} section stopped before recording its figures"
+    )))
+}
+
 impl Bench {
     async fn start(&self, what: &str, spec: ContainerSpec) -> Result<Container> {
         let mut h = Container::start(&self.docker, &self.image, &format!("bench-{what}"), spec)
@@ -360,80 +369,39 @@ impl Bench {
         Ok(o.out().to_string())
     }
 
-    fn record(&mut self, id: &str, label: &str, unit: Unit, r: Result<Figure>) {
-        match r {
-            Ok(f) => self.results.push(f),
-            Err(e) => self.results.push(Figure::failed(id, label, unit, &e)),
-        }
-    }
-
     // ------------------------------------------------------------------ image
 
     /// Image sizes, and product image builds cold (no cache) and warm (one rootfs file
     /// changed), from the very context the harness builds.
     pub async fn product(&mut self) {
         progress("image: sizes");
-        let size = |docker: Docker, image: String| async move {
-            let info = docker
-                .inspect_image(&image)
-                .await
-                .with_context(|| format!("inspecting {image}"))?;
-            let bytes = info.size.ok_or_else(|| anyhow!("{image}: no size"))? as f64;
-            anyhow::Ok(bytes)
-        };
-        let r = size(self.docker.clone(), self.image.clone())
-            .await
-            .map(|b| {
-                Figure::new(
-                    "image.product_size",
-                    "product image size",
-                    Unit::Bytes,
-                    vec![b],
-                )
+        let r = image_size(&self.docker, &self.image).await.map(|b| {
+            IMAGE_PRODUCT_SIZE
+                .measured(vec![b])
                 .note(self.image.clone())
-            });
-        self.record("image.product_size", "product image size", Unit::Bytes, r);
+        });
+        self.results.record(&IMAGE_PRODUCT_SIZE, r);
         let base = match base_tag() {
             Ok(b) => b,
             Err(e) => {
-                self.results.push(Figure::failed(
-                    "image.base_size",
-                    "base image size",
-                    Unit::Bytes,
-                    &e,
-                ));
+                self.results.push(IMAGE_BASE_SIZE.failed(&e));
                 return;
             }
         };
-        let r = size(self.docker.clone(), base.clone()).await.map(|b| {
-            Figure::new("image.base_size", "base image size", Unit::Bytes, vec![b])
-                .note(base.clone())
-        });
-        self.record("image.base_size", "base image size", Unit::Bytes, r);
+        let r = image_size(&self.docker, &base)
+            .await
+            .map(|b| IMAGE_BASE_SIZE.measured(vec![b]).note(base.clone()));
+        self.results.record(&IMAGE_BASE_SIZE, r);
 
-        let bins = match build_binaries(&Variant::production()) {
-            Ok(b) => b,
-            Err(e) => {
-                let e = e.context("compiling the production binaries");
-                self.results.push(Figure::failed(
-                    "image.product_cold",
-                    "product image build, cold",
-                    Unit::Ms,
-                    &e,
-                ));
-                return;
-            }
-        };
-        let context = match build_context(&bins, None) {
+        let context = build_binaries(&Variant::production())
+            .context("compiling the production binaries")
+            .and_then(|bins| {
+                build_context(&bins, None).context("assembling the production build context")
+            });
+        let context = match context {
             Ok(c) => c,
             Err(e) => {
-                let e = e.context("assembling the production build context");
-                self.results.push(Figure::failed(
-                    "image.product_cold",
-                    "product image build, cold",
-                    Unit::Ms,
-                    &e,
-                ));
+                self.results.push(IMAGE_PRODUCT_COLD.failed(&e));
                 return;
             }
         };
@@ -445,12 +413,10 @@ impl Bench {
         let (cold, err) = self
             .timed_builds("cold", &base, true, |_| Ok(context.clone()))
             .await;
-        self.push_durations(
-            "image.product_cold",
-            "product image build, cold (docker build --no-cache)",
-            &cold,
-            err,
-            "classic builder, same context and BASE_IMAGE as the harness; the base image is present",
+        self.results.push(
+            IMAGE_PRODUCT_COLD.durations_until(&cold, err.as_ref()).note(
+                "classic builder, same context and BASE_IMAGE as the harness; the base image is present",
+            ),
         );
 
         progress(format!(
@@ -463,13 +429,11 @@ impl Bench {
                 touch_in_context(&context, "rootfs/etc/hermes-s6/stage2", &nonce)
             })
             .await;
-        self.push_durations(
-            "image.product_warm",
-            "product image build, warm (one rootfs file changed)",
-            &warm,
-            err,
-            "a comment appended to rootfs/etc/hermes-s6/stage2 in an in-memory copy of the context: \
-             the package/user layer is cached, COPY rootfs, COPY bin and the permission RUN are redone",
+        self.results.push(
+            IMAGE_PRODUCT_WARM.durations_until(&warm, err.as_ref()).note(
+                "a comment appended to rootfs/etc/hermes-s6/stage2 in an in-memory copy of the context: \
+                 the package/user layer is cached, COPY rootfs, COPY bin and the permission RUN are redone",
+            ),
         );
     }
 
@@ -502,21 +466,6 @@ impl Bench {
             }
         }
         (samples, None)
-    }
-
-    fn push_durations(
-        &mut self,
-        id: &str,
-        label: &str,
-        samples: &[Duration],
-        err: Option<anyhow::Error>,
-        note: &str,
-    ) {
-        let mut f = Figure::durations(id, label, samples).note(note);
-        if let Some(e) = err {
-            f.error = Some(format!("{e:#}"));
-        }
-        self.results.push(f);
     }
 
     /// The base image from scratch: mmdebstrap into a temporary tar, then import under a
@@ -580,33 +529,27 @@ impl Bench {
         let tar_note = tar_size
             .map(|s| format!("; rootfs tar {}", Unit::Bytes.format(s as f64)))
             .unwrap_or_default();
-        self.push_durations(
-            "image.base_rootfs",
-            "base image: mmdebstrap root filesystem",
-            &rootfs,
-            None,
-            &format!("docker/base/build-rootfs.sh; downloads every package from the host's apt mirror each time{tar_note}"),
-        );
-        self.push_durations(
-            "image.base_import",
-            "base image: docker import",
-            &import,
-            None,
-            "",
-        );
-        self.push_durations(
-            "image.base_cold",
-            "base image build, cold (rootfs + import)",
-            &total,
-            err,
-            "",
-        );
+        self.results.push(IMAGE_BASE_ROOTFS.durations(&rootfs).note(format!(
+            "docker/base/build-rootfs.sh; downloads every package from the host's apt mirror each time{tar_note}"
+        )));
+        self.results.push(IMAGE_BASE_IMPORT.durations(&import));
+        self.results
+            .push(IMAGE_BASE_COLD.durations_until(&total, err.as_ref()));
     }
 
     /// The hermes binaries: one build in an empty target dir (every dependency and hermes),
     /// then rebuilds of the hermes crate alone.
     pub async fn compile(&mut self) {
         let target = config::work_dir().join("bench-target");
+        let build = [
+            "build",
+            "--quiet",
+            "-p",
+            "hermes",
+            "--profile",
+            "image",
+            "--bins",
+        ];
         let r = async {
             if target.exists() {
                 std::fs::remove_dir_all(&target)
@@ -616,19 +559,7 @@ impl Bench {
                 "compile: cargo build --profile image -p hermes --bins into an empty {} (all deps)",
                 target.display()
             ));
-            let cold = cargo(
-                &target,
-                &[
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "hermes",
-                    "--profile",
-                    "image",
-                    "--bins",
-                ],
-            )
-            .await?;
+            let cold = cargo(&target, &build).await?;
             let mut crate_only = Vec::new();
             for i in 0..self.opts.compile_reps {
                 progress(format!(
@@ -641,35 +572,9 @@ impl Bench {
                     &["clean", "--quiet", "-p", "hermes", "--profile", "image"],
                 )
                 .await?;
-                crate_only.push(
-                    cargo(
-                        &target,
-                        &[
-                            "build",
-                            "--quiet",
-                            "-p",
-                            "hermes",
-                            "--profile",
-                            "image",
-                            "--bins",
-                        ],
-                    )
-                    .await?,
-                );
+                crate_only.push(cargo(&target, &build).await?);
             }
-            let noop = cargo(
-                &target,
-                &[
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "hermes",
-                    "--profile",
-                    "image",
-                    "--bins",
-                ],
-            )
-            .await?;
+            let noop = cargo(&target, &build).await?;
             anyhow::Ok((cold, crate_only, noop))
         }
         .await;
@@ -677,25 +582,18 @@ impl Bench {
         match r {
             Ok((cold, crate_only, noop)) => {
                 self.results.push(
-                    Figure::durations("image.compile_cold", "hermes binaries: cold compile (all deps + hermes)", &[cold])
+                    IMAGE_COMPILE_COLD.durations(&[cold])
                         .note("cargo build --profile image (thin LTO, opt-level s) in an empty CARGO_TARGET_DIR; crate sources already downloaded"),
                 );
                 self.results.push(
-                    Figure::durations("image.compile_crate", "hermes binaries: hermes crate only", &crate_only)
+                    IMAGE_COMPILE_CRATE.durations(&crate_only)
                         .note("after `cargo clean -p hermes`: dependencies compiled, hermes lib + both bins rebuilt and linked"),
                 );
-                self.results.push(Figure::durations(
-                    "image.compile_noop",
-                    "hermes binaries: nothing changed",
-                    &[noop],
-                ));
+                self.results.push(IMAGE_COMPILE_NOOP.durations(&[noop]));
             }
-            Err(e) => self.results.push(Figure::failed(
-                "image.compile_cold",
-                "hermes binaries: cold compile",
-                Unit::Ms,
-                &e,
-            )),
+            Err(e) => self
+                .results
+                .push(section_stopped(&IMAGE_COMPILE_COLD, "compile", e)),
         }
     }
 
@@ -705,14 +603,8 @@ impl Bench {
     /// a bare `s6-svscan /tmp/scan` (ready = it accepts `s6-svscanctl -z`). Interleaved, so a
     /// change of load hits both alike.
     pub async fn boot(&mut self) {
-        let r = self.boot_inner().await;
-        if let Err(e) = r {
-            self.results.push(Figure::failed(
-                "boot.product",
-                "docker start → ready",
-                Unit::Ms,
-                &e,
-            ));
+        if let Err(e) = self.boot_inner().await {
+            self.results.push(section_stopped(&BOOT_PRODUCT, "boot", e));
         }
     }
 
@@ -758,30 +650,19 @@ impl Bench {
         product.remove().await?;
         floor.remove().await?;
         self.results.push(
-            Figure::durations("boot.floor", "floor: docker start → bare s6-svscan answers", &f_start)
+            BOOT_FLOOR.durations(&f_start)
                 .note("same base image, PID 1 `s6-svscan /tmp/scan` (via sh -c mkdir), ready = `s6-svscanctl -z` succeeds, polled every 10 ms in one exec"),
         );
         self.results.push(
-            Figure::durations("boot.product", "docker start → /run/hermes/ready", &p_start)
+            BOOT_PRODUCT.durations(&p_start)
                 .note("default command; the marker is polled every 10 ms inside one exec started right after docker start"),
         );
-        self.results.push(Figure::durations(
-            "boot.floor_stop",
-            "floor: docker stop",
-            &f_stop,
-        ));
-        self.results.push(Figure::durations(
-            "boot.product_stop",
-            "docker stop (graceful s6 teardown)",
-            &p_stop,
-        ));
+        self.results.push(BOOT_FLOOR_STOP.durations(&f_stop));
+        self.results.push(BOOT_PRODUCT_STOP.durations(&p_stop));
         self.results
-            .set_ratios("boot.floor", "s6-svscan", &["boot.product".into()]);
-        self.results.set_ratios(
-            "boot.floor_stop",
-            "s6-svscan",
-            &["boot.product_stop".into()],
-        );
+            .set_ratios(&BOOT_FLOOR, "s6-svscan", &[&BOOT_PRODUCT]);
+        self.results
+            .set_ratios(&BOOT_FLOOR_STOP, "s6-svscan", &[&BOOT_PRODUCT_STOP]);
         Ok(())
     }
 
@@ -789,10 +670,8 @@ impl Bench {
 
     /// The exec floor (`docker exec -u hermes C true`) and each CLI verb against it.
     pub async fn exec(&mut self) {
-        let r = self.exec_inner().await;
-        if let Err(e) = r {
-            self.results
-                .push(Figure::failed("exec.floor", "exec section", Unit::Ms, &e));
+        if let Err(e) = self.exec_inner().await {
+            self.results.push(section_stopped(&EXEC_FLOOR, "exec", e));
         }
     }
 
@@ -854,67 +733,50 @@ impl Bench {
         }
         h.remove().await?;
         let (s6_start, s6_restart, s6_stop) = self.s6_floor(n).await?;
-        let figs = [
+        let figs: [(&FigureDecl, &[Duration], &str); 11] = [
             (
-                "exec.floor",
-                "floor: docker exec -u hermes C true",
+                &EXEC_FLOOR,
                 &floor,
                 "bollard create_exec + start_exec + inspect_exec, as the harness execs",
             ),
             (
-                "exec.s6_start",
-                "floor: s6-svc -u → up (bare s6, trivial service)",
+                &EXEC_S6_START,
                 &s6_start,
                 "base image, PID 1 a bare s6-svscan, run = `exec sleep`; as root, same 10 ms poll in one exec",
             ),
-            ("exec.s6_stop", "floor: s6-svc -d → down", &s6_stop, ""),
+            (&EXEC_S6_STOP, &s6_stop, ""),
             (
-                "exec.s6_restart",
-                "floor: s6-svc -t → new pid up",
+                &EXEC_S6_RESTART,
                 &s6_restart,
                 "s6-supervise runs a service again at most once per second: this floor is ~1 s",
             ),
-            ("exec.version", "hermes --version", &version, ""),
-            ("exec.status", "hermes status (no profiles)", &status, ""),
-            ("exec.profile_create", "hermes profile create", &create, ""),
+            (&EXEC_VERSION, &version, ""),
+            (&EXEC_STATUS, &status, ""),
+            (&EXEC_PROFILE_CREATE, &create, ""),
             (
-                "exec.gateway_start",
-                "hermes gateway start → s6 up",
+                &EXEC_GATEWAY_START,
                 &start,
                 "the CLI, then s6-svstat polled every 10 ms in the same exec until up",
             ),
+            (&EXEC_GATEWAY_STOP, &stop, ""),
             (
-                "exec.gateway_stop",
-                "hermes gateway stop → s6 down",
-                &stop,
-                "",
-            ),
-            (
-                "exec.gateway_restart",
-                "hermes gateway restart → new pid up",
+                &EXEC_GATEWAY_RESTART,
                 &restart,
                 "each gateway up for more than 1 s first; s6 waits ~1 s before running a service again (see the s6 floor)",
             ),
-            (
-                "exec.profile_delete",
-                "hermes profile delete --yes (stopped)",
-                &delete,
-                "",
-            ),
+            (&EXEC_PROFILE_DELETE, &delete, ""),
         ];
-        let mut ids = Vec::new();
-        for (id, label, samples, note) in figs {
-            self.results
-                .push(Figure::durations(id, label, samples).note(note));
-            ids.push(id.to_string());
+        for (decl, samples, note) in figs {
+            self.results.push(decl.durations(samples).note(note));
         }
-        self.results.set_ratios("exec.floor", "exec", &ids[1..]);
+        let against_exec: Vec<&FigureDecl> = figs[1..].iter().map(|f| f.0).collect();
+        self.results.set_ratios(&EXEC_FLOOR, "exec", &against_exec);
         for (verb, floor) in [
-            ("exec.gateway_start", "exec.s6_start"),
-            ("exec.gateway_stop", "exec.s6_stop"),
-            ("exec.gateway_restart", "exec.s6_restart"),
+            (&EXEC_GATEWAY_START, &EXEC_S6_START),
+            (&EXEC_GATEWAY_STOP, &EXEC_S6_STOP),
+            (&EXEC_GATEWAY_RESTART, &EXEC_S6_RESTART),
         ] {
-            self.results.set_ratios(floor, "s6", &[verb.to_string()]);
+            self.results.set_ratios(floor, "s6", &[verb]);
         }
         Ok(())
     }
@@ -988,12 +850,7 @@ done"#;
         sizes.dedup();
         for n in sizes {
             if let Err(e) = self.scale_one(n).await {
-                self.results.push(Figure::failed(
-                    &format!("scale.boot_{n}"),
-                    &format!("{n} profiles"),
-                    Unit::Ms,
-                    &e,
-                ));
+                self.results.push(SCALE_BOOT.at(n).failed(&e));
             }
         }
     }
@@ -1043,26 +900,16 @@ done"#;
         }
         if n > 0 {
             self.results.push(
-                Figure::new(
-                    &format!("scale.create_{n}"),
-                    &format!("register {n} profile(s): time per create"),
-                    Unit::Ms,
-                    per_op,
-                )
+                SCALE_CREATE.at(n).measured(per_op)
                 .note(format!("one exec running `hermes profile create` {n} times in a loop, divided by {n}; one sample per fresh container")),
             );
         }
-        self.results.push(
-            Figure::durations(
-                &format!("scale.boot_{n}"),
-                &format!("docker restart → ready, {n} profiles on disk"),
-                &boots,
-            )
-            .note("includes the graceful stop of the previous boot; profiles registered, gateways down"),
-        );
+        self.results.push(SCALE_BOOT.at(n).durations(&boots).note(
+            "includes the graceful stop of the previous boot; profiles registered, gateways down",
+        ));
         if n > 0 {
             self.results
-                .set_ratios("scale.boot_0", "0 profiles", &[format!("scale.boot_{n}")]);
+                .set_ratios(&SCALE_BOOT.at(0), "0 profiles", &[&SCALE_BOOT.at(n)]);
         }
         Ok(())
     }
@@ -1072,20 +919,11 @@ done"#;
     /// Resident sets: idle gateways (and the s6 processes around them), and the dashboard.
     pub async fn memory(&mut self) {
         if let Err(e) = self.memory_gateways().await {
-            self.results.push(Figure::failed(
-                "memory.gateway",
-                "gateway VmRSS",
-                Unit::Bytes,
-                &e,
-            ));
+            self.results
+                .push(section_stopped(&MEMORY_GATEWAY, "memory", e));
         }
         if let Err(e) = self.memory_dashboard().await {
-            self.results.push(Figure::failed(
-                "memory.dashboard",
-                "dashboard VmRSS",
-                Unit::Bytes,
-                &e,
-            ));
+            self.results.push(MEMORY_DASHBOARD.failed(&e));
         }
     }
 
@@ -1139,25 +977,14 @@ done"#;
         let pid1 = parse_kb_lines(&self.sh(&h, RSS_OF, &["1"], deadline).await?.stdout)?;
         h.remove().await?;
         self.results.push(
-            Figure::new("memory.gateway", "idle gateway (hermes gateway run) VmRSS", Unit::Bytes, gw)
+            MEMORY_GATEWAY.measured(gw)
                 .note("VmRSS from /proc/PID/status of each gateway once it answers /health; one sample per gateway"),
         );
-        self.results.push(
-            Figure::new("memory.s6_supervise", "s6-supervise VmRSS (each)", Unit::Bytes, sup)
-                .note("every s6-supervise in the container: static services, gateway slots and their loggers"),
-        );
-        self.results.push(Figure::new(
-            "memory.s6_log",
-            "s6-log VmRSS (each)",
-            Unit::Bytes,
-            log,
+        self.results.push(MEMORY_S6_SUPERVISE.measured(sup).note(
+            "every s6-supervise in the container: static services, gateway slots and their loggers",
         ));
-        self.results.push(Figure::new(
-            "memory.s6_svscan",
-            "s6-svscan (PID 1) VmRSS",
-            Unit::Bytes,
-            pid1,
-        ));
+        self.results.push(MEMORY_S6_LOG.measured(log));
+        self.results.push(MEMORY_S6_SVSCAN.measured(pid1));
         Ok(())
     }
 
@@ -1184,7 +1011,7 @@ done"#;
             h.remove().await?;
         }
         self.results.push(
-            Figure::new("memory.dashboard", "dashboard (hermes dashboard) VmRSS", Unit::Bytes, rss)
+            MEMORY_DASHBOARD.measured(rss)
                 .note("HERMES_DASHBOARD=1, read after it answered one GET /api/status; one container per sample"),
         );
         Ok(())
@@ -1223,36 +1050,31 @@ done"#;
                 .lines()
                 .filter(|l| l.contains("] building image"))
                 .count();
-            anyhow::Ok((took, status, summary, built))
+            let f = SUITE_WALL.durations(&[took]).note(format!(
+                "{summary}; exit {status}; images built during the run: {built}; RUST_TEST_THREADS={}",
+                std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "default".into())
+            ));
+            anyhow::Ok(if status.success() {
+                f
+            } else {
+                f.failing(&anyhow!(
+                    "the suite failed ({status}): {summary}; see {}",
+                    log.display()
+                ))
+            })
         }
         .await;
-        match r {
-            Ok((took, status, summary, built)) => {
-                let mut f = Figure::durations(
-                    "suite.wall",
-                    "conformance suite, warm (cargo test --test suite)",
-                    &[took],
-                )
-                .note(format!(
-                    "{summary}; exit {status}; images built during the run: {built}; RUST_TEST_THREADS={}",
-                    std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "default".into())
-                ));
-                if !status.success() {
-                    f.error = Some(format!(
-                        "the suite failed ({status}): {summary}; see {}",
-                        log.display()
-                    ));
-                }
-                self.results.push(f);
-            }
-            Err(e) => self.results.push(Figure::failed(
-                "suite.wall",
-                "conformance suite, warm",
-                Unit::Ms,
-                &e,
-            )),
-        }
+        self.results.record(&SUITE_WALL, r);
     }
+}
+
+/// An image's size in bytes, from `docker image inspect`.
+async fn image_size(docker: &Docker, image: &str) -> Result<f64> {
+    let info = docker
+        .inspect_image(image)
+        .await
+        .with_context(|| format!("inspecting {image}"))?;
+    Ok(info.size.ok_or_else(|| anyhow!("{image}: no size"))? as f64)
 }
 
 // ---------------------------------------------------------------------- helpers

@@ -1,17 +1,20 @@
 //! `make bench`: what the image, its boot and its CLI cost, measured against the floor of what
 //! Docker and s6 cost anyway. Every figure is a median over repeated runs, with min and max.
 //!
-//! This module holds the bookkeeping (figures, statistics, the table, the JSON); the
-//! measurements live in [`measure`] and the program in `src/bin/conformance-bench.rs`.
+//! This module holds the bookkeeping (figures, statistics, the table, the JSON); every figure
+//! is declared in [`figures`], the measurements live in [`measure`] and the program in
+//! `src/bin/conformance-bench.rs`.
 
+pub mod figures;
 pub mod measure;
 pub mod plot;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use figures::{FigureDecl, FigureFamily};
 
 use crate::table::{Column, Table};
 
@@ -110,13 +113,15 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn new(id: &str, label: &str, unit: Unit, samples: Vec<f64>) -> Figure {
-        let section = id.split('.').next().unwrap_or(id).to_string();
+    /// Only through a declaration (`FigureDecl::measured` and its kin).
+    fn new(decl: &FigureDecl, samples: Vec<f64>) -> Figure {
+        let id = decl.id.to_string();
+        let section = id.split('.').next().unwrap_or(&id).to_string();
         Figure {
-            id: id.to_string(),
+            id,
             section,
-            label: label.to_string(),
-            unit,
+            label: decl.label.to_string(),
+            unit: decl.unit,
             stats: Stats::of(&samples),
             samples,
             ratios: Vec::new(),
@@ -125,15 +130,10 @@ impl Figure {
         }
     }
 
-    pub fn durations(id: &str, label: &str, samples: &[Duration]) -> Figure {
-        let ms = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-        Figure::new(id, label, Unit::Ms, ms)
-    }
-
-    pub fn failed(id: &str, label: &str, unit: Unit, error: &anyhow::Error) -> Figure {
-        let mut f = Figure::new(id, label, unit, Vec::new());
-        f.error = Some(format!("{error:#}"));
-        f
+    /// Marked failed with `error`; the samples taken before it are kept.
+    pub fn failing(mut self, error: &anyhow::Error) -> Figure {
+        self.error = Some(format!("{error:#}"));
+        self
     }
 
     pub fn note(mut self, note: impl Into<String>) -> Figure {
@@ -191,22 +191,34 @@ impl Results {
         self.figures.push(f);
     }
 
+    /// The figure of `decl`, or of its failure when `r` is an error.
+    pub fn record(&mut self, decl: &FigureDecl, r: anyhow::Result<Figure>) {
+        match r {
+            Ok(f) => self.push(f),
+            Err(e) => self.push(decl.failed(&e)),
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&Figure> {
         self.figures.iter().find(|f| f.id == id)
     }
 
-    /// Add the ratio of every figure in `ids` to the median of `floor` (named `against`).
-    pub fn set_ratios(&mut self, floor: &str, against: &str, ids: &[String]) {
-        let Some(base) = self.get(floor).and_then(Figure::median) else {
+    /// Add the ratio of every figure in `of` to the median of `floor` (named `against`).
+    pub fn set_ratios(&mut self, floor: &FigureDecl, against: &str, of: &[&FigureDecl]) {
+        let Some(base) = self.get(&floor.id).and_then(Figure::median) else {
             return;
         };
         if base <= 0.0 {
             return;
         }
-        for f in self.figures.iter_mut().filter(|f| ids.contains(&f.id)) {
+        for f in self
+            .figures
+            .iter_mut()
+            .filter(|f| of.iter().any(|d| d.id == f.id))
+        {
             if let Some(m) = f.median() {
                 f.ratios.push(Ratio {
-                    floor: floor.to_string(),
+                    floor: floor.id.to_string(),
                     against: against.to_string(),
                     value: m / base,
                 });
@@ -383,17 +395,13 @@ mod tests {
 
     #[test]
     fn ratios_use_the_floor_median() {
+        use figures::{EXEC_FLOOR, EXEC_VERSION};
         let mut r = Results::default();
-        r.push(Figure::new(
-            "exec.floor",
-            "floor",
-            Unit::Ms,
-            vec![10.0, 20.0, 30.0],
-        ));
-        r.push(Figure::new("exec.x", "x", Unit::Ms, vec![40.0]));
-        r.set_ratios("exec.floor", "exec", &["exec.x".to_string()]);
+        r.push(EXEC_FLOOR.measured(vec![10.0, 20.0, 30.0]));
+        r.push(EXEC_VERSION.measured(vec![40.0]));
+        r.set_ratios(&EXEC_FLOOR, "exec", &[&EXEC_VERSION]);
         let x = r
-            .get("exec.x")
+            .get(&EXEC_VERSION.id)
             .and_then(|f| f.ratios.first())
             .map(|r| r.value);
         assert_eq!(x, Some(2.0));

@@ -19,8 +19,12 @@ use bollard::query_parameters::{RestartContainerOptionsBuilder, StatsOptionsBuil
 use futures_util::StreamExt;
 
 use super::{Bench, WAIT_MARKER, WAIT_SVSCAN, fail_unless, ms, names_with_distinct_ports};
+use crate::bench::figures::{
+    CURVES_BOOT, CURVES_BOOT_CURVE, CURVES_FLOOR, CURVES_MEM, CURVES_MEM_ALL_RSS,
+    CURVES_MEM_CGROUP, CURVES_MEM_GATEWAYS_RSS,
+};
 use crate::bench::plot::{self, Chart, YUnit};
-use crate::bench::{Figure, Results, Unit, progress};
+use crate::bench::{Figure, FigureDecl, Results, progress};
 use crate::container::{Container, ContainerSpec};
 use crate::image::base_tag;
 use crate::s6probe::expected_port;
@@ -80,10 +84,15 @@ impl RunMode {
             RunMode::Tmpfs => "--tmpfs /run",
         }
     }
-}
-
-fn boot_id(mode: RunMode, n: usize) -> String {
-    format!("curves.{}.boot_{n}", mode.id())
+    /// The placeholders of the curves' figure families for this mode.
+    fn vars(self) -> [(&'static str, &'static str); 2] {
+        [("{mode}", self.id()), ("{run}", self.label())]
+    }
+    /// The boot with `n` profiles on disk.
+    fn boot(self, n: usize) -> FigureDecl {
+        let [mode, run] = self.vars();
+        CURVES_BOOT.fill(&[mode, run, ("{n}", &n.to_string())])
+    }
 }
 
 impl Bench {
@@ -105,20 +114,10 @@ impl Bench {
         if running.is_empty() {
             progress("curves: memory curve left out (no running counts)");
         } else if let Err(e) = self.memory_curve(&running).await {
-            self.results.push(Figure::failed(
-                "curves.mem",
-                "memory with gateways running",
-                Unit::Bytes,
-                &e,
-            ));
+            self.results.push(CURVES_MEM.failed(&e));
         }
         if let Err(e) = self.curve_floor().await {
-            self.results.push(Figure::failed(
-                "curves.floor",
-                "floor: docker restart → bare s6-svscan answers",
-                Unit::Ms,
-                &e,
-            ));
+            self.results.push(CURVES_FLOOR.failed(&e));
         }
         let modes: Vec<RunMode> = [RunMode::Tmpfs, RunMode::Image]
             .into_iter()
@@ -126,17 +125,13 @@ impl Bench {
             .collect();
         for mode in modes {
             if let Err(e) = self.boot_curve(mode, &sizes).await {
-                self.results.push(Figure::failed(
-                    &format!("curves.{}.boot", mode.id()),
-                    &format!("boot curve, {}", mode.label()),
-                    Unit::Ms,
-                    &e,
-                ));
+                self.results
+                    .push(CURVES_BOOT_CURVE.fill(&mode.vars()).failed(&e));
             }
         }
         for mode in [RunMode::Tmpfs, RunMode::Image] {
             self.results
-                .set_ratios("curves.floor", "s6-svscan", &[boot_id(mode, 0)]);
+                .set_ratios(&CURVES_FLOOR, "s6-svscan", &[&mode.boot(0)]);
         }
     }
 
@@ -180,11 +175,7 @@ impl Bench {
         }
         floor.remove().await?;
         self.results.push(
-            Figure::durations(
-                "curves.floor",
-                "floor: docker restart → bare s6-svscan answers",
-                &samples,
-            )
+            CURVES_FLOOR.durations(&samples)
             .note("base image, PID 1 `s6-svscan /tmp/scan`; includes its stop (s6-svscan exits on TERM at once)"),
         );
         Ok(())
@@ -289,19 +280,16 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                 None
             };
             let call = crate::bench::Stats::of(&calls).map_or(f64::NAN, |s| s.median);
-            let mut fig = Figure::durations(
-                &boot_id(mode, n),
-                &format!("restart → ready, {n} profiles, {}", mode.label()),
-                &boots,
-            )
-            .note(format!(
+            let fig = mode.boot(n).durations(&boots).note(format!(
                 "/run: {mount}; profiles made on disk (dir + SOUL.md), gateways down; slots counted afterwards; of which the docker restart call (stop, grace {grace} s, and start): median {call:.0} ms"
             ));
-            fig.error = missing;
-            self.results.push(fig);
+            self.results.push(match missing {
+                Some(why) => fig.failing(&anyhow::anyhow!(why)),
+                None => fig,
+            });
             if n > 0 {
                 self.results
-                    .set_ratios(&boot_id(mode, 0), "0 profiles", &[boot_id(mode, n)]);
+                    .set_ratios(&mode.boot(0), "0 profiles", &[&mode.boot(n)]);
             }
         }
         h.remove().await?;
@@ -361,31 +349,17 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                 .with_context(|| format!("unparsable VmRSS sums {:?}", o.out()))?;
             let (anon, besides) = self.cgroup_anon(&h.id).await?;
             self.results.push(
-                Figure::new(
-                    &format!("curves.mem.cgroup_{k}"),
-                    &format!("{k} gateways running: container anonymous memory"),
-                    Unit::Bytes,
-                    vec![anon],
-                )
+                CURVES_MEM_CGROUP.at(k).measured(vec![anon])
                 .note(format!("Docker stats, memory_stats.stats.anon (cgroup v2) or rss (v1): private memory, nothing counted twice; {besides}")),
             );
-            self.results.push(Figure::new(
-                &format!("curves.mem.all_rss_{k}"),
-                &format!("{k} gateways running: Σ VmRSS of every process"),
-                Unit::Bytes,
-                vec![all_kb * 1024.0],
-            ).note("every /proc/PID/status in the container: counts shared library pages once per process, an upper bound"));
+            self.results.push(CURVES_MEM_ALL_RSS.at(k).measured(vec![all_kb * 1024.0]).note("every /proc/PID/status in the container: counts shared library pages once per process, an upper bound"));
             if k > 0 {
-                self.results.push(Figure::new(
-                    &format!("curves.mem.gateways_rss_{k}"),
-                    &format!("{k} gateways running: Σ VmRSS of the gateways"),
-                    Unit::Bytes,
-                    vec![gw_kb * 1024.0],
-                ));
+                self.results
+                    .push(CURVES_MEM_GATEWAYS_RSS.at(k).measured(vec![gw_kb * 1024.0]));
                 self.results.set_ratios(
-                    "curves.mem.cgroup_0",
+                    &CURVES_MEM_CGROUP.at(0),
                     "0 running",
-                    &[format!("curves.mem.cgroup_{k}")],
+                    &[&CURVES_MEM_CGROUP.at(k)],
                 );
             }
         }
@@ -435,13 +409,14 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
 /// The plot of a curves run: boot time per profile count (both `/run` modes, the s6 floor as
 /// a dashed line), and memory per running gateway count. `None` when no curve was measured.
 pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
+    let modes = [RunMode::Image, RunMode::Tmpfs];
     let mut xs: Vec<usize> = results
         .figures
         .iter()
         .filter_map(|f| {
-            f.id.strip_prefix("curves.")
-                .and_then(|r| r.split_once(".boot_"))
-                .and_then(|(_, n)| n.parse().ok())
+            modes
+                .iter()
+                .find_map(|m| CURVES_BOOT.count_of(&f.id, &m.vars()))
         })
         .collect();
     xs.sort_unstable();
@@ -453,26 +428,16 @@ pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
             x_label: "profiles on disk (evenly spaced, not to scale)".into(),
             y_label: "seconds (log scale)".into(),
             log_y: true,
-            series: vec![
-                plot::series_from(
-                    results,
-                    &xs,
-                    "curves.fuse.boot_",
-                    "/run on the image fs",
-                    "#d62728",
-                    1000.0,
-                ),
-                plot::series_from(
-                    results,
-                    &xs,
-                    "curves.tmpfs.boot_",
-                    "--tmpfs /run",
-                    "#1f77b4",
-                    1000.0,
-                ),
-            ],
+            series: modes
+                .iter()
+                .zip(["#d62728", "#1f77b4"])
+                .map(|(m, color)| {
+                    let prefix = CURVES_BOOT.prefix(&m.vars());
+                    plot::series_from(results, &xs, &prefix, m.label(), color, 1000.0)
+                })
+                .collect(),
             hlines: results
-                .get("curves.floor")
+                .get(&CURVES_FLOOR.id)
                 .and_then(Figure::median)
                 .map(|m| vec![("bare s6-svscan floor".to_string(), m / 1000.0)])
                 .unwrap_or_default(),
@@ -483,7 +448,7 @@ pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
     let mut ks: Vec<usize> = results
         .figures
         .iter()
-        .filter_map(|f| f.id.strip_prefix("curves.mem.cgroup_")?.parse().ok())
+        .filter_map(|f| CURVES_MEM_CGROUP.count_of(&f.id, &[]))
         .collect();
     ks.sort_unstable();
     ks.dedup();
@@ -494,32 +459,16 @@ pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
             x_label: "gateways running (evenly spaced, not to scale)".into(),
             y_label: "MiB".into(),
             log_y: false,
-            series: vec![
-                plot::series_from(
-                    results,
-                    &ks,
-                    "curves.mem.all_rss_",
-                    "Σ VmRSS, all processes",
-                    "#ff7f0e",
-                    mib,
-                ),
-                plot::series_from(
-                    results,
-                    &ks,
-                    "curves.mem.cgroup_",
-                    "cgroup anon (real total)",
-                    "#2ca02c",
-                    mib,
-                ),
-                plot::series_from(
-                    results,
-                    &ks,
-                    "curves.mem.gateways_rss_",
-                    "Σ VmRSS, gateways only",
-                    "#9467bd",
-                    mib,
-                ),
-            ],
+            series: [
+                (CURVES_MEM_ALL_RSS, "Σ VmRSS, all processes", "#ff7f0e"),
+                (CURVES_MEM_CGROUP, "cgroup anon (real total)", "#2ca02c"),
+                (CURVES_MEM_GATEWAYS_RSS, "Σ VmRSS, gateways only", "#9467bd"),
+            ]
+            .iter()
+            .map(|(family, label, color)| {
+                plot::series_from(results, &ks, &family.prefix(&[]), label, color, mib)
+            })
+            .collect(),
             hlines: Vec::new(),
             y_unit: YUnit::MiB,
             xs: ks,
