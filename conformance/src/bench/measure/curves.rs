@@ -15,18 +15,20 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bollard::query_parameters::{RestartContainerOptionsBuilder, StatsOptionsBuilder};
+use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{Bench, WAIT_MARKER, WAIT_SVSCAN, fail_unless, ms, names_with_distinct_ports};
+use super::{
+    Bench, SVSCAN_FLOOR_INIT, WAIT_MARKER, WAIT_SVSCAN, current_marker, ms,
+    names_with_distinct_ports, restart_until, sh, until_ok,
+};
 use crate::bench::figures::{
     CURVES_BOOT, CURVES_BOOT_CURVE, CURVES_FLOOR, CURVES_MEM, CURVES_MEM_ALL_RSS,
     CURVES_MEM_CGROUP, CURVES_MEM_GATEWAYS_RSS,
 };
 use crate::bench::plot::{self, Chart, YUnit};
 use crate::bench::{Figure, FigureDecl, Results, progress};
-use crate::container::{Container, ContainerSpec};
-use crate::image::base_tag;
+use crate::container::ContainerSpec;
 use crate::s6probe::expected_port;
 
 /// `$1` = prefix, `$2` = first index, `$3` = last: profiles `<prefix><i>` made on disk as
@@ -42,12 +44,10 @@ const CREATE_AND_START: &str = r#"for p in "$@"; do
   hermes profile create "$p" >/dev/null && hermes -p "$p" gateway start >/dev/null || { echo "profile $p failed" >&2; exit 1; }
 done"#;
 
-/// `$1` = max polls of 10 ms; `$2…` = ports: until every one accepts a connection (bash).
-const WAIT_LISTENING: &str = r#"max=$1; shift; n=0
-for port in "$@"; do
-  until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-    n=$((n+1)); [ $n -lt "$max" ] || { echo "port $port not listening after $max polls" >&2; exit 1; }; sleep 0.01
-  done
+/// `$@` = ports: does every one accept a connection? Names the first that does not (bash:
+/// `/dev/tcp` is bash's).
+const ALL_LISTENING: &str = r#"for port in "$@"; do
+  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || { echo "port $port not listening"; exit 1; }
 done"#;
 
 /// VmRSS (kB) summed over the gateways' pids (from s6-svstat, `$@` = slot dirs), then summed
@@ -140,38 +140,11 @@ impl Bench {
     async fn curve_floor(&mut self) -> Result<()> {
         let reps = self.opts.curve_boot_reps.max(3);
         progress(format!("curves: floor, docker restart → s6-svscan x{reps}"));
-        let base = base_tag()?;
-        let spec = ContainerSpec::default()
-            .entrypoint("/bin/sh")
-            .cmd(&[
-                "-c",
-                "mkdir -p /tmp/scan && exec /usr/bin/s6-svscan /tmp/scan",
-            ])
-            .no_wait();
-        let mut floor = Container::start(&self.docker, &base, "bench-curves-floor", spec)
-            .await
-            .context("starting the floor container (bare s6-svscan)")?;
-        floor.user = "root".into();
-        let deadline = Duration::from_secs(40);
-        fail_unless(
-            floor
-                .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
-                .await?,
-        )?;
+        let floor = self.floor("curves-floor", SVSCAN_FLOOR_INIT, &[]).await?;
         let mut samples = Vec::new();
         for _ in 0..reps {
-            let t = Instant::now();
-            let opts = RestartContainerOptionsBuilder::default().t(10).build();
-            self.docker
-                .restart_container(&floor.id, Some(opts))
-                .await
-                .context("docker restart of the floor")?;
-            fail_unless(
-                floor
-                    .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
-                    .await?,
-            )?;
-            samples.push(t.elapsed());
+            let r = restart_until(&floor, 10, WAIT_SVSCAN, &[], Duration::from_secs(40)).await?;
+            samples.push(r.total);
         }
         floor.remove().await?;
         self.results.push(
@@ -190,28 +163,27 @@ impl Bench {
         let spec = ContainerSpec::default().tmpfs_run(matches!(mode, RunMode::Tmpfs));
         let h = self.start(&format!("curves-{}", mode.id()), spec).await?;
         // What /run really is in this container (filesystem type and options).
-        let mount = self
-            .sh(
-                &h,
-                r#"awk '$2 == "/run" { print $3 " " $4 }' /proc/mounts"#,
-                &[],
-                Duration::from_secs(30),
-            )
-            .await?
-            .out()
-            .to_string();
+        let mount = sh(
+            &h,
+            r#"awk '$2 == "/run" { print $3 " " $4 }' /proc/mounts"#,
+            &[],
+            Duration::from_secs(30),
+        )
+        .await?
+        .out()
+        .to_string();
         let mount = if mount.is_empty() {
             "no mount of its own: the container's root filesystem".to_string()
         } else {
             mount
         };
         progress(format!("curves: {}: /run is {mount}", mode.label()));
-        let mut marker = self.current_marker(&h).await?;
+        let mut marker = current_marker(&h).await?;
         let mut have = 0;
         for &n in sizes {
             if n > have {
                 let t = Instant::now();
-                self.sh(
+                sh(
                     &h,
                     MAKE_PROFILES,
                     &["c", &(have + 1).to_string(), &n.to_string()],
@@ -231,38 +203,30 @@ impl Bench {
             let grace = 60;
             let (mut boots, mut calls) = (Vec::new(), Vec::new());
             for _ in 0..reps {
-                let t = Instant::now();
-                let opts = RestartContainerOptionsBuilder::default().t(grace).build();
-                self.docker
-                    .restart_container(&h.id, Some(opts))
-                    .await
-                    .with_context(|| format!("docker restart {}", h.name))?;
-                calls.push(ms(t.elapsed()));
-                let o = self
-                    .sh(
-                        &h,
-                        WAIT_MARKER,
-                        &[&marker, &wait_polls.to_string()],
-                        Duration::from_millis(10 * wait_polls as u64 + 30_000),
-                    )
-                    .await?;
-                boots.push(t.elapsed());
-                marker = o.out().to_string();
-            }
-            let o = self
-                .sh(
+                let r = restart_until(
                     &h,
-                    "ls /run/service | grep -c '^gateway-c' || true",
-                    &[],
-                    Duration::from_secs(30),
+                    grace,
+                    WAIT_MARKER,
+                    &[&marker, &wait_polls.to_string()],
+                    Duration::from_millis(10 * wait_polls as u64 + 30_000),
                 )
                 .await?;
+                boots.push(r.total);
+                calls.push(ms(r.call));
+                marker = r.out;
+            }
+            let o = sh(
+                &h,
+                "ls /run/service | grep -c '^gateway-c' || true",
+                &[],
+                Duration::from_secs(30),
+            )
+            .await?;
             let slots: usize = o.out().parse().unwrap_or(0);
             // Fewer slots than profiles: the timings are kept, the figure is marked failed
             // with the boot log's reasons (what the product said about the missing ones).
             let missing = if slots != n {
-                let why = self
-                    .sh(
+                let why = sh(
                         &h,
                         r#"f=${HERMES_HOME:-/opt/data}/logs/container-boot.log
 tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=skipped' | sed 's/^[^ ]* //; s/profile=[^ ]* //' | sort | uniq -c | sort -rn | head -3"#,
@@ -309,7 +273,7 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
             if k > have {
                 let new: Vec<&str> = names[have..k].iter().map(String::as_str).collect();
                 let t = Instant::now();
-                self.sh(
+                sh(
                     &h,
                     CREATE_AND_START,
                     &new,
@@ -320,13 +284,15 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                     .iter()
                     .map(|p| expected_port(p).to_string())
                     .collect();
-                // bash: /dev/tcp is bash's.
-                let mut argv = vec!["bash", "-c", WAIT_LISTENING, "bash", "6000"];
+                let mut argv = vec!["bash", "-c", ALL_LISTENING, "bash"];
                 argv.extend(ports.iter().map(String::as_str));
-                fail_unless(
-                    h.exec_full("hermes", &argv, &[], Duration::from_secs(90))
-                        .await?,
-                )?;
+                until_ok(
+                    &h,
+                    &format!("{k} gateways to listen"),
+                    &argv,
+                    Duration::from_secs(90),
+                )
+                .await?;
                 progress(format!(
                     "curves: {k} gateways running and listening ({:.1?} for the last {})",
                     t.elapsed(),
@@ -339,9 +305,7 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                 .map(|p| crate::s6probe::slot_dir(p))
                 .collect();
             let slot_args: Vec<&str> = slots.iter().map(String::as_str).collect();
-            let o = self
-                .sh(&h, RSS_SUMS, &slot_args, Duration::from_secs(120))
-                .await?;
+            let o = sh(&h, RSS_SUMS, &slot_args, Duration::from_secs(120)).await?;
             let (gw_kb, all_kb) = o
                 .out()
                 .split_once(' ')
@@ -367,7 +331,8 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
         Ok(())
     }
 
-    /// The container's anonymous memory from its cgroup (bytes), through Docker's stats.
+    /// The container's anonymous memory from its cgroup (bytes), through Docker's stats (the
+    /// harness has no verb for them: a bollard call of its own).
     async fn cgroup_anon(&self, id: &str) -> Result<(f64, String)> {
         let opts = StatsOptionsBuilder::default()
             .stream(false)
