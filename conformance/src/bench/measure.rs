@@ -70,8 +70,8 @@ pub struct Options {
     pub sections: BTreeSet<Section>,
 }
 
-/// A part of the bench.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A part of the bench; the doc comments are `conformance-bench --help`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Section {
     /// Image sizes; product image builds, cold and warm
@@ -120,10 +120,6 @@ impl Section {
             Section::Suite => "suite",
             Section::Curves => "curves",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Section> {
-        Section::ALL.into_iter().find(|x| x.name() == s)
     }
 }
 
