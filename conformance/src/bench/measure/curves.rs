@@ -162,10 +162,11 @@ impl Bench {
         ));
         let spec = ContainerSpec::default().tmpfs_run(matches!(mode, RunMode::Tmpfs));
         let h = self.start(&format!("curves-{}", mode.id()), spec).await?;
-        // What /run really is in this container (filesystem type and options).
+        // What /run really is in this container (filesystem type and options). No awk: the
+        // image has none.
         let mount = sh(
             &h,
-            r#"awk '$2 == "/run" { print $3 " " $4 }' /proc/mounts"#,
+            r#"while read -r _ mnt fs opts _; do if [ "$mnt" = /run ]; then echo "$fs $opts"; fi; done </proc/mounts"#,
             &[],
             Duration::from_secs(30),
         )
