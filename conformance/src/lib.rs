@@ -16,6 +16,7 @@ pub mod report;
 pub mod runner;
 pub mod s6probe;
 pub mod scenarios;
+pub mod table;
 pub mod wait;
 
 pub use container::{Container, ContainerSpec};

@@ -1,10 +1,15 @@
-//! The measurements of `make bench`, one function per section. Each pushes its figures into
-//! [`Results`]; a section that fails records the failure and the run goes on.
+//! The measurements of `make bench`, one function per section. Each pushes figures built from
+//! their declarations ([`super::figures`]) into [`Results`]; a section that fails records the
+//! failure against its first figure and the run goes on.
+//!
+//! Containers are driven through the harness's own verbs (`Container::start`, `stop`,
+//! `docker_start`, `docker_restart`, `exec`), as the scenarios drive them.
 //!
 //! Timing rule: wherever the question is "how long until s6 (or the boot) says so", the wait
-//! runs *inside* the container as one `sh` loop polling every 10 ms (bounded), in the same exec
-//! as the command, so the figure is not rounded up to the harness's 50 ms poll or padded with
-//! extra exec round trips.
+//! runs *inside* the container, in the same exec as the command, through the one `poll` shell
+//! helper ([`poll_sh!`]: every 10 ms, bounded), so the figure is not rounded up to the
+//! harness's 50 ms poll or padded with extra exec round trips. Waits that are not timed
+//! (setting a container up) poll from the harness with `wait::poll_until` ([`until_ok`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -16,16 +21,17 @@ use bollard::Docker;
 use bollard::models::BuildInfoAux;
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
-    RemoveImageOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::{Figure, Results, Unit, progress};
-use crate::container::{Container, ContainerSpec};
+use super::figures::*;
+use super::{Figure, FigureDecl, Results, Unit, progress};
+use crate::container::{Container, ContainerSpec, READY_MARKER};
 use crate::image::{Variant, base_tag, build_binaries, build_context};
 use crate::s6probe::{expected_port, slot_dir, wait_http};
-use crate::{ExecOutcome, config};
+use crate::{ExecOutcome, config, wait};
 
 mod curves;
 pub use curves::curves_svg;
@@ -64,19 +70,28 @@ pub struct Options {
     pub sections: BTreeSet<Section>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A part of the bench; the doc comments are `conformance-bench --help`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Section {
+    /// Image sizes; product image builds, cold and warm
     Product,
+    /// The base image from scratch (mmdebstrap + import; needs the apt mirror)
     Base,
+    /// The hermes binaries: cold compile, crate only, nothing changed
     Compile,
+    /// docker start → ready and docker stop, against a bare s6-svscan
     Boot,
+    /// Each CLI verb, against docker exec and against bare s6
     Exec,
+    /// Registering N profiles; docker restart → ready with N on disk
     Scale,
+    /// Resident memory of gateways, s6 and the dashboard
     Memory,
+    /// The whole conformance suite once, warm
     Suite,
-    /// Opt-in (`--curves`): boot and memory growth curves, 0…1000 profiles, /run on the
-    /// image's filesystem and on a tmpfs.
+    /// Growth curves: boot with 0…1000 profiles (/run on the image fs and on a tmpfs),
+    /// memory with N gateways running
     Curves,
 }
 
@@ -105,10 +120,6 @@ impl Section {
             Section::Suite => "suite",
             Section::Curves => "curves",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Section> {
-        Section::ALL.into_iter().find(|x| x.name() == s)
     }
 }
 
@@ -176,44 +187,67 @@ pub struct Bench {
     pub results: Results,
 }
 
-/// In-container wait for a readiness marker other than `$1` (the previous boot's), polled every
-/// 10 ms for at most `$2` polls (default 3000: 30 s); prints the new marker.
-const WAIT_MARKER: &str = r#"prev=$1; max=${2:-3000}; n=0
-while [ $n -lt "$max" ]; do
-  c=$(cat /run/hermes/ready 2>/dev/null) && [ -n "$c" ] && [ "$c" != "$prev" ] && { printf '%s\n' "$c"; exit 0; }
-  n=$((n+1)); sleep 0.01
-done
-echo "no new readiness marker after $max polls (previous: $prev)" >&2; exit 1"#;
+/// The bench's one in-container wait, put in front of every script that waits for s6 or the
+/// boot: `poll WHAT COND [ARG…]` runs `COND ARG…` every 10 ms until it succeeds, at most
+/// `$max_polls` times (3000, i.e. 30 s, unless the script sets it), the count shared by all of
+/// a script's polls; a timeout names WHAT and what `COND` last left in `$seen`. The exec's
+/// deadline bounds it again from outside.
+macro_rules! poll_sh {
+    ($body:literal) => {
+        concat!(
+            r#"polls=0 seen=
+poll() {
+  what=$1; shift
+  until "$@"; do
+    polls=$((polls+1))
+    [ "$polls" -lt "${max_polls:-3000}" ] || { echo "$what: not after $polls polls of 10 ms; last seen: ${seen:-nothing}" >&2; return 1; }
+    sleep 0.01
+  done
+}
+"#,
+            $body
+        )
+    };
+}
 
-/// In-container wait for the floor's s6-svscan to accept a control command (its control FIFO
-/// has a reader), polled every 10 ms for at most 30 s.
-const WAIT_SVSCAN: &str = r#"n=0
-while [ $n -lt 3000 ]; do
-  /usr/bin/s6-svscanctl -z /tmp/scan 2>/dev/null && exit 0
-  n=$((n+1)); sleep 0.01
-done
-echo "s6-svscan on /tmp/scan not answering after 30 s" >&2; exit 1"#;
+/// `$1` = the previous boot's marker, `$2` = at most so many polls (3000): until the readiness
+/// marker is another one; prints it.
+const WAIT_MARKER: &str = poll_sh!(
+    r#"prev=$1 max_polls=${2:-3000}
+new_marker() { seen=$(cat /run/hermes/ready 2>/dev/null) && [ -n "$seen" ] && [ "$seen" != "$prev" ]; }
+poll "a readiness marker other than ($prev)" new_marker && printf '%s\n' "$seen""#
+);
 
-/// `$1` = profile, `$2` = slot: start, then until s6 says up.
-const GATEWAY_START: &str = r#"hermes -p "$1" gateway start >/dev/null || exit 1
-n=0; until [ "$(/command/s6-svstat -o up "$2")" = true ]; do
-  n=$((n+1)); [ $n -lt 3000 ] || { echo "not up after 30 s" >&2; exit 1; }; sleep 0.01
-done"#;
+/// Until the floor's s6-svscan accepts a control command (its control FIFO has a reader).
+const WAIT_SVSCAN: &str = poll_sh!(
+    r#"answers() { /usr/bin/s6-svscanctl -z /tmp/scan 2>/dev/null; }
+poll "s6-svscan on /tmp/scan to answer" answers"#
+);
 
-/// `$1` = profile, `$2` = slot: stop, then until s6 says down.
-const GATEWAY_STOP: &str = r#"hermes -p "$1" gateway stop >/dev/null || exit 1
-n=0; until [ "$(/command/s6-svstat -o up "$2")" = false ]; do
-  n=$((n+1)); [ $n -lt 3000 ] || { echo "not down after 30 s" >&2; exit 1; }; sleep 0.01
-done"#;
+/// `$1` = s6-svstat's path, `$2` = `up`, `down` or `restarted` (up with a pid other than `$4`),
+/// `$3` = the service dir, `$5…` = a command: run it, then poll s6-svstat until it says so. The
+/// gateways (`hermes gateway start`) and the s6 floor (`s6-svc -u`) are timed by this script.
+const COMMAND_THEN_STATE: &str = poll_sh!(
+    r#"svstat=$1 want=$2 dir=$3 old=$4; shift 4
+"$@" >/dev/null || exit 1
+state_is() {
+  seen=$("$svstat" -o up,pid "$dir") || return 1
+  case $want:$seen in
+    up:true\ *|down:false\ *) return 0 ;;
+    restarted:"true $old") return 1 ;;
+    restarted:true\ *) return 0 ;;
+  esac
+  return 1
+}
+poll "$dir $want" state_is"#
+);
 
-/// `$1` = profile, `$2` = slot, `$3` = the pid before: restart, then until up with a new pid.
-const GATEWAY_RESTART: &str = r#"p=$1 slot=$2 old=$3
-hermes -p "$p" gateway restart >/dev/null || exit 1
-n=0; while :; do
-  s=$(/command/s6-svstat -o up,pid "$slot")
-  case $s in "true $old") ;; true\ *) exit 0 ;; esac
-  n=$((n+1)); [ $n -lt 3000 ] || { echo "no new pid after 30 s: $s" >&2; exit 1; }; sleep 0.01
-done"#;
+/// s6-svstat in the product image (under `/command`) and in the base image the floors run.
+const PRODUCT_SVSTAT: &str = "/command/s6-svstat";
+const FLOOR_SVSTAT: &str = "/usr/bin/s6-svstat";
+
+/// PID 1 of the boot and curves floors: a bare s6-svscan on an empty `/tmp/scan`.
+const SVSCAN_FLOOR_INIT: &str = "mkdir -p /tmp/scan && exec /usr/bin/s6-svscan /tmp/scan";
 
 /// The s6 floor of start/stop/restart: PID 1 a bare `s6-svscan /tmp/scan` from the base
 /// image, with `$1` trivial services `svc<i>` (`exec sleep`), each starting down.
@@ -223,20 +257,6 @@ while [ $i -lt "$1" ]; do
   chmod 755 $d/run; touch $d/down; i=$((i+1))
 done
 exec /usr/bin/s6-svscan /tmp/scan"#;
-
-/// `$1` = service dir, `$2` = `u`/`d`/`t`, `$3` = the pid before (for `t`): send the command,
-/// then poll s6-svstat every 10 ms until it took effect.
-const S6_FLOOR_SVC: &str = r#"dir=$1 cmd=$2 old=${3-}
-/usr/bin/s6-svc -$cmd "$dir" || exit 1
-n=0; while :; do
-  s=$(/usr/bin/s6-svstat -o up,pid "$dir")
-  case $cmd:$s in
-    u:true\ *|d:false\ *) exit 0 ;;
-    t:"true $old") ;;
-    t:true\ *) exit 0 ;;
-  esac
-  n=$((n+1)); [ $n -lt 3000 ] || { echo "s6-svc -$cmd $dir: not done after 30 s: $s" >&2; exit 1; }; sleep 0.01
-done"#;
 
 /// `$1` = count: create profiles s1..s<count>, one `hermes profile create` each.
 const CREATE_LOOP: &str = r#"i=0
@@ -256,6 +276,114 @@ fn fail_unless(o: ExecOutcome) -> Result<ExecOutcome> {
         bail!("command failed\n{o}");
     }
     Ok(o)
+}
+
+/// Run `script` (with `args` as `$1…`) as the container's user; fail unless it exits 0.
+async fn sh(h: &Container, script: &str, args: &[&str], deadline: Duration) -> Result<ExecOutcome> {
+    let mut argv = vec!["sh", "-c", script, "sh"];
+    argv.extend_from_slice(args);
+    fail_unless(h.exec(&argv).deadline(deadline).await?)
+}
+
+/// An untimed wait (setting up, not a figure): `argv` run as the container's user every 50 ms
+/// until it exits 0, at most `deadline`; what it printed is the last observation.
+async fn until_ok(h: &Container, what: &str, argv: &[&str], deadline: Duration) -> Result<()> {
+    wait::poll_until(what, deadline, || async move {
+        let o = h.exec(argv).await.map_err(|e| format!("{e:#}"))?;
+        if o.success() {
+            Ok(Some(()))
+        } else {
+            Err(format!("{} {}", o.stdout.trim(), o.stderr.trim()))
+        }
+    })
+    .await
+}
+
+/// `cmd`, then until `svstat` says `want` (`up`, `down`, `restarted` from `old`) for `dir`:
+/// one exec, timed.
+async fn command_then(
+    h: &Container,
+    cmd: &[&str],
+    svstat: &str,
+    want: &str,
+    dir: &str,
+    old: &str,
+) -> Result<Duration> {
+    let mut args = vec![svstat, want, dir, old];
+    args.extend_from_slice(cmd);
+    let o = sh(h, COMMAND_THEN_STATE, &args, Duration::from_secs(40)).await?;
+    Ok(o.elapsed)
+}
+
+/// `hermes -p P gateway VERB`, then until s6 says `want` for P's slot.
+async fn gateway_verb(
+    h: &Container,
+    verb: &str,
+    want: &str,
+    p: &str,
+    old: &str,
+) -> Result<Duration> {
+    let cmd = ["hermes", "-p", p, "gateway", verb];
+    command_then(h, &cmd, PRODUCT_SVSTAT, want, &slot_dir(p), old).await
+}
+
+/// The pid s6 reports for `dir`.
+async fn pid_of(h: &Container, svstat: &str, dir: &str) -> Result<String> {
+    let o = fail_unless(h.exec(&[svstat, "-o", "pid", dir]).await?)?;
+    Ok(o.out().to_string())
+}
+
+/// s6-supervise runs a service again at most once a second after it last started it: a
+/// restart sooner would measure that throttle, not us. A deliberate, bounded pause until
+/// 1.1 s after the last start.
+async fn outwait_s6_backoff(last_start: Instant) {
+    let since = last_start.elapsed();
+    if since < Duration::from_millis(1100) {
+        tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s restart backoff
+    }
+}
+
+/// `docker start` (the harness's bare verb) → the in-container wait `script` exits 0. The time
+/// and the wait's stdout.
+async fn start_until(h: &Container, script: &str, args: &[&str]) -> Result<(Duration, String)> {
+    let t = Instant::now();
+    h.docker_start().await?;
+    let o = sh(h, script, args, Duration::from_secs(40)).await?;
+    Ok((t.elapsed(), o.out().to_string()))
+}
+
+/// What one `docker restart` → ready took.
+struct Restarted {
+    /// From the restart call to the wait's end.
+    total: Duration,
+    /// The restart call alone (stop with its grace, then start).
+    call: Duration,
+    /// The wait's stdout (the new marker).
+    out: String,
+}
+
+/// `docker restart` with `grace` (the harness's bare verb) → the in-container wait `script`
+/// exits 0.
+async fn restart_until(
+    h: &Container,
+    grace: i32,
+    script: &str,
+    args: &[&str],
+    deadline: Duration,
+) -> Result<Restarted> {
+    let t = Instant::now();
+    let call = h.docker_restart(grace).await?;
+    let o = sh(h, script, args, deadline).await?;
+    Ok(Restarted {
+        total: t.elapsed(),
+        call,
+        out: o.out().to_string(),
+    })
+}
+
+async fn current_marker(h: &Container) -> Result<String> {
+    let o = fail_unless(h.exec(&["cat", READY_MARKER]).await?)?;
+    Ok(o.out().to_string())
 }
 
 /// `n` distinct profile names whose derived gateway ports differ (two gateways on one port
@@ -281,90 +409,46 @@ fn parse_kb_lines(text: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
+/// A section that stopped before it recorded any figure: the failure goes to its first.
+fn section_stopped(decl: &FigureDecl, section: &str, e: anyhow::Error) -> Figure {
+    decl.failed(&e.context(format!(
+        "the {section} section stopped before recording its figures"
+    )))
+}
+
 impl Bench {
+    /// A product container, measured as the user the product runs as.
     async fn start(&self, what: &str, spec: ContainerSpec) -> Result<Container> {
         let mut h = Container::start(&self.docker, &self.image, &format!("bench-{what}"), spec)
             .await
             .with_context(|| format!("starting a container for {what}"))?;
-        // Everything is measured as the user the product runs as.
         h.user = "hermes".into();
         Ok(h)
     }
 
-    /// Run `script` (with `args` as `$1…`) as hermes; fail unless it exits 0.
-    async fn sh(
-        &self,
-        h: &Container,
-        script: &str,
-        args: &[&str],
-        deadline: Duration,
-    ) -> Result<ExecOutcome> {
-        let mut argv = vec!["sh", "-c", script, "sh"];
-        argv.extend_from_slice(args);
-        fail_unless(h.exec_full("hermes", &argv, &[], deadline).await?)
-    }
-
-    /// `docker stop` with a grace period, timed.
-    async fn docker_stop(&self, h: &Container, grace: i32) -> Result<Duration> {
-        let t = Instant::now();
-        let opts = StopContainerOptionsBuilder::default().t(grace).build();
-        self.docker
-            .stop_container(&h.id, Some(opts))
+    /// A floor: a container of the base image whose PID 1 is `sh -c init sh args…` (ending in
+    /// a bare s6-svscan on `/tmp/scan`), driven as root (the base image has no user hermes),
+    /// once its s6-svscan answers.
+    async fn floor(&self, what: &str, init: &str, args: &[&str]) -> Result<Container> {
+        let base = base_tag()?;
+        let mut cmd = vec!["-c", init, "sh"];
+        cmd.extend_from_slice(args);
+        let spec = ContainerSpec::default()
+            .entrypoint("/bin/sh")
+            .cmd(&cmd)
+            .no_wait();
+        let mut h = Container::start(&self.docker, &base, &format!("bench-{what}"), spec)
             .await
-            .with_context(|| format!("docker stop {}", h.name))?;
-        Ok(t.elapsed())
-    }
-
-    /// `docker start` → the in-container wait `script` exits 0, as `user`. Returns the time and
-    /// the wait's stdout.
-    async fn start_until(
-        &self,
-        h: &Container,
-        user: &str,
-        script: &str,
-        args: &[&str],
-    ) -> Result<(Duration, String)> {
-        let t = Instant::now();
-        self.docker
-            .start_container(
-                &h.id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .with_context(|| format!("docker start {}", h.name))?;
-        let mut argv = vec!["sh", "-c", script, "sh"];
-        argv.extend_from_slice(args);
-        let o = fail_unless(
-            h.exec_full(user, &argv, &[], Duration::from_secs(40))
-                .await?,
-        )?;
-        Ok((t.elapsed(), o.out().to_string()))
-    }
-
-    /// `docker restart` → a new readiness marker. Returns the time and the new marker.
-    async fn restart_until_ready(&self, h: &Container, prev: &str) -> Result<(Duration, String)> {
-        let t = Instant::now();
-        let opts = RestartContainerOptionsBuilder::default().t(10).build();
-        self.docker
-            .restart_container(&h.id, Some(opts))
-            .await
-            .with_context(|| format!("docker restart {}", h.name))?;
-        let o = self
-            .sh(h, WAIT_MARKER, &[prev], Duration::from_secs(40))
-            .await?;
-        Ok((t.elapsed(), o.out().to_string()))
-    }
-
-    async fn current_marker(&self, h: &Container) -> Result<String> {
-        let o = fail_unless(h.exec(&["cat", crate::container::READY_MARKER]).await?)?;
-        Ok(o.out().to_string())
-    }
-
-    fn record(&mut self, id: &str, label: &str, unit: Unit, r: Result<Figure>) {
-        match r {
-            Ok(f) => self.results.push(f),
-            Err(e) => self.results.push(Figure::failed(id, label, unit, &e)),
-        }
+            .with_context(|| format!("starting the {what} container (bare s6-svscan)"))?;
+        h.user = "root".into();
+        until_ok(
+            &h,
+            "the floor's s6-svscan to answer",
+            &["/usr/bin/s6-svscanctl", "-z", "/tmp/scan"],
+            Duration::from_secs(40),
+        )
+        .await?;
+        Ok(h)
     }
 
     // ------------------------------------------------------------------ image
@@ -373,67 +457,33 @@ impl Bench {
     /// changed), from the very context the harness builds.
     pub async fn product(&mut self) {
         progress("image: sizes");
-        let size = |docker: Docker, image: String| async move {
-            let info = docker
-                .inspect_image(&image)
-                .await
-                .with_context(|| format!("inspecting {image}"))?;
-            let bytes = info.size.ok_or_else(|| anyhow!("{image}: no size"))? as f64;
-            anyhow::Ok(bytes)
-        };
-        let r = size(self.docker.clone(), self.image.clone())
-            .await
-            .map(|b| {
-                Figure::new(
-                    "image.product_size",
-                    "product image size",
-                    Unit::Bytes,
-                    vec![b],
-                )
+        let r = image_size(&self.docker, &self.image).await.map(|b| {
+            IMAGE_PRODUCT_SIZE
+                .measured(vec![b])
                 .note(self.image.clone())
-            });
-        self.record("image.product_size", "product image size", Unit::Bytes, r);
+        });
+        self.results.record(&IMAGE_PRODUCT_SIZE, r);
         let base = match base_tag() {
             Ok(b) => b,
             Err(e) => {
-                self.results.push(Figure::failed(
-                    "image.base_size",
-                    "base image size",
-                    Unit::Bytes,
-                    &e,
-                ));
+                self.results.push(IMAGE_BASE_SIZE.failed(&e));
                 return;
             }
         };
-        let r = size(self.docker.clone(), base.clone()).await.map(|b| {
-            Figure::new("image.base_size", "base image size", Unit::Bytes, vec![b])
-                .note(base.clone())
-        });
-        self.record("image.base_size", "base image size", Unit::Bytes, r);
+        let r = image_size(&self.docker, &base)
+            .await
+            .map(|b| IMAGE_BASE_SIZE.measured(vec![b]).note(base.clone()));
+        self.results.record(&IMAGE_BASE_SIZE, r);
 
-        let bins = match build_binaries(&Variant::production()) {
-            Ok(b) => b,
-            Err(e) => {
-                let e = e.context("compiling the production binaries");
-                self.results.push(Figure::failed(
-                    "image.product_cold",
-                    "product image build, cold",
-                    Unit::Ms,
-                    &e,
-                ));
-                return;
-            }
-        };
-        let context = match build_context(&bins, None) {
+        let context = build_binaries(&Variant::production())
+            .context("compiling the production binaries")
+            .and_then(|bins| {
+                build_context(&bins, None).context("assembling the production build context")
+            });
+        let context = match context {
             Ok(c) => c,
             Err(e) => {
-                let e = e.context("assembling the production build context");
-                self.results.push(Figure::failed(
-                    "image.product_cold",
-                    "product image build, cold",
-                    Unit::Ms,
-                    &e,
-                ));
+                self.results.push(IMAGE_PRODUCT_COLD.failed(&e));
                 return;
             }
         };
@@ -445,12 +495,10 @@ impl Bench {
         let (cold, err) = self
             .timed_builds("cold", &base, true, |_| Ok(context.clone()))
             .await;
-        self.push_durations(
-            "image.product_cold",
-            "product image build, cold (docker build --no-cache)",
-            &cold,
-            err,
-            "classic builder, same context and BASE_IMAGE as the harness; the base image is present",
+        self.results.push(
+            IMAGE_PRODUCT_COLD.durations_until(&cold, err.as_ref()).note(
+                "classic builder, same context and BASE_IMAGE as the harness; the base image is present",
+            ),
         );
 
         progress(format!(
@@ -463,13 +511,11 @@ impl Bench {
                 touch_in_context(&context, "rootfs/etc/hermes-s6/stage2", &nonce)
             })
             .await;
-        self.push_durations(
-            "image.product_warm",
-            "product image build, warm (one rootfs file changed)",
-            &warm,
-            err,
-            "a comment appended to rootfs/etc/hermes-s6/stage2 in an in-memory copy of the context: \
-             the package/user layer is cached, COPY rootfs, COPY bin and the permission RUN are redone",
+        self.results.push(
+            IMAGE_PRODUCT_WARM.durations_until(&warm, err.as_ref()).note(
+                "a comment appended to rootfs/etc/hermes-s6/stage2 in an in-memory copy of the context: \
+                 the package/user layer is cached, COPY rootfs, COPY bin and the permission RUN are redone",
+            ),
         );
     }
 
@@ -502,21 +548,6 @@ impl Bench {
             }
         }
         (samples, None)
-    }
-
-    fn push_durations(
-        &mut self,
-        id: &str,
-        label: &str,
-        samples: &[Duration],
-        err: Option<anyhow::Error>,
-        note: &str,
-    ) {
-        let mut f = Figure::durations(id, label, samples).note(note);
-        if let Some(e) = err {
-            f.error = Some(format!("{e:#}"));
-        }
-        self.results.push(f);
     }
 
     /// The base image from scratch: mmdebstrap into a temporary tar, then import under a
@@ -580,33 +611,27 @@ impl Bench {
         let tar_note = tar_size
             .map(|s| format!("; rootfs tar {}", Unit::Bytes.format(s as f64)))
             .unwrap_or_default();
-        self.push_durations(
-            "image.base_rootfs",
-            "base image: mmdebstrap root filesystem",
-            &rootfs,
-            None,
-            &format!("docker/base/build-rootfs.sh; downloads every package from the host's apt mirror each time{tar_note}"),
-        );
-        self.push_durations(
-            "image.base_import",
-            "base image: docker import",
-            &import,
-            None,
-            "",
-        );
-        self.push_durations(
-            "image.base_cold",
-            "base image build, cold (rootfs + import)",
-            &total,
-            err,
-            "",
-        );
+        self.results.push(IMAGE_BASE_ROOTFS.durations(&rootfs).note(format!(
+            "docker/base/build-rootfs.sh; downloads every package from the host's apt mirror each time{tar_note}"
+        )));
+        self.results.push(IMAGE_BASE_IMPORT.durations(&import));
+        self.results
+            .push(IMAGE_BASE_COLD.durations_until(&total, err.as_ref()));
     }
 
     /// The hermes binaries: one build in an empty target dir (every dependency and hermes),
     /// then rebuilds of the hermes crate alone.
     pub async fn compile(&mut self) {
         let target = config::work_dir().join("bench-target");
+        let build = [
+            "build",
+            "--quiet",
+            "-p",
+            "hermes",
+            "--profile",
+            "image",
+            "--bins",
+        ];
         let r = async {
             if target.exists() {
                 std::fs::remove_dir_all(&target)
@@ -616,19 +641,7 @@ impl Bench {
                 "compile: cargo build --profile image -p hermes --bins into an empty {} (all deps)",
                 target.display()
             ));
-            let cold = cargo(
-                &target,
-                &[
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "hermes",
-                    "--profile",
-                    "image",
-                    "--bins",
-                ],
-            )
-            .await?;
+            let cold = cargo(&target, &build).await?;
             let mut crate_only = Vec::new();
             for i in 0..self.opts.compile_reps {
                 progress(format!(
@@ -641,35 +654,9 @@ impl Bench {
                     &["clean", "--quiet", "-p", "hermes", "--profile", "image"],
                 )
                 .await?;
-                crate_only.push(
-                    cargo(
-                        &target,
-                        &[
-                            "build",
-                            "--quiet",
-                            "-p",
-                            "hermes",
-                            "--profile",
-                            "image",
-                            "--bins",
-                        ],
-                    )
-                    .await?,
-                );
+                crate_only.push(cargo(&target, &build).await?);
             }
-            let noop = cargo(
-                &target,
-                &[
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "hermes",
-                    "--profile",
-                    "image",
-                    "--bins",
-                ],
-            )
-            .await?;
+            let noop = cargo(&target, &build).await?;
             anyhow::Ok((cold, crate_only, noop))
         }
         .await;
@@ -677,25 +664,18 @@ impl Bench {
         match r {
             Ok((cold, crate_only, noop)) => {
                 self.results.push(
-                    Figure::durations("image.compile_cold", "hermes binaries: cold compile (all deps + hermes)", &[cold])
+                    IMAGE_COMPILE_COLD.durations(&[cold])
                         .note("cargo build --profile image (thin LTO, opt-level s) in an empty CARGO_TARGET_DIR; crate sources already downloaded"),
                 );
                 self.results.push(
-                    Figure::durations("image.compile_crate", "hermes binaries: hermes crate only", &crate_only)
+                    IMAGE_COMPILE_CRATE.durations(&crate_only)
                         .note("after `cargo clean -p hermes`: dependencies compiled, hermes lib + both bins rebuilt and linked"),
                 );
-                self.results.push(Figure::durations(
-                    "image.compile_noop",
-                    "hermes binaries: nothing changed",
-                    &[noop],
-                ));
+                self.results.push(IMAGE_COMPILE_NOOP.durations(&[noop]));
             }
-            Err(e) => self.results.push(Figure::failed(
-                "image.compile_cold",
-                "hermes binaries: cold compile",
-                Unit::Ms,
-                &e,
-            )),
+            Err(e) => self
+                .results
+                .push(section_stopped(&IMAGE_COMPILE_COLD, "compile", e)),
         }
     }
 
@@ -705,83 +685,45 @@ impl Bench {
     /// a bare `s6-svscan /tmp/scan` (ready = it accepts `s6-svscanctl -z`). Interleaved, so a
     /// change of load hits both alike.
     pub async fn boot(&mut self) {
-        let r = self.boot_inner().await;
-        if let Err(e) = r {
-            self.results.push(Figure::failed(
-                "boot.product",
-                "docker start → ready",
-                Unit::Ms,
-                &e,
-            ));
+        if let Err(e) = self.boot_inner().await {
+            self.results.push(section_stopped(&BOOT_PRODUCT, "boot", e));
         }
     }
 
     async fn boot_inner(&mut self) -> Result<()> {
-        let base = base_tag()?;
         progress(format!(
             "boot: docker start → ready, product and floor, x{}",
             self.opts.boot_reps
         ));
         let product = self.start("boot", ContainerSpec::default()).await?;
-        let floor_spec = ContainerSpec::default()
-            .entrypoint("/bin/sh")
-            .cmd(&[
-                "-c",
-                "mkdir -p /tmp/scan && exec /usr/bin/s6-svscan /tmp/scan",
-            ])
-            .no_wait();
-        let mut floor = Container::start(&self.docker, &base, "bench-boot-floor", floor_spec)
-            .await
-            .context("starting the floor container (bare s6-svscan)")?;
-        // The base image has no user hermes: the floor's probes run as root.
-        floor.user = "root".into();
-        let deadline = Duration::from_secs(40);
-        fail_unless(
-            floor
-                .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
-                .await?,
-        )?;
-        let mut marker = self.current_marker(&product).await?;
+        let floor = self.floor("boot-floor", SVSCAN_FLOOR_INIT, &[]).await?;
+        let mut marker = current_marker(&product).await?;
 
         let (mut p_start, mut p_stop, mut f_start, mut f_stop) = (vec![], vec![], vec![], vec![]);
         for _ in 0..self.opts.boot_reps {
-            f_stop.push(self.docker_stop(&floor, 10).await?);
-            let (d, _) = self.start_until(&floor, "root", WAIT_SVSCAN, &[]).await?;
-            f_start.push(d);
-            p_stop.push(self.docker_stop(&product, 10).await?);
-            let (d, m) = self
-                .start_until(&product, "hermes", WAIT_MARKER, &[&marker])
-                .await?;
+            f_stop.push(floor.stop().await?);
+            f_start.push(start_until(&floor, WAIT_SVSCAN, &[]).await?.0);
+            p_stop.push(product.stop().await?);
+            let (d, m) = start_until(&product, WAIT_MARKER, &[&marker]).await?;
             p_start.push(d);
             marker = m;
         }
         product.remove().await?;
         floor.remove().await?;
         self.results.push(
-            Figure::durations("boot.floor", "floor: docker start → bare s6-svscan answers", &f_start)
+            BOOT_FLOOR.durations(&f_start)
                 .note("same base image, PID 1 `s6-svscan /tmp/scan` (via sh -c mkdir), ready = `s6-svscanctl -z` succeeds, polled every 10 ms in one exec"),
         );
         self.results.push(
-            Figure::durations("boot.product", "docker start → /run/hermes/ready", &p_start)
+            BOOT_PRODUCT.durations(&p_start)
                 .note("default command; the marker is polled every 10 ms inside one exec started right after docker start"),
         );
-        self.results.push(Figure::durations(
-            "boot.floor_stop",
-            "floor: docker stop",
-            &f_stop,
-        ));
-        self.results.push(Figure::durations(
-            "boot.product_stop",
-            "docker stop (graceful s6 teardown)",
-            &p_stop,
-        ));
+        self.results.push(BOOT_FLOOR_STOP.durations(&f_stop));
+        self.results.push(BOOT_PRODUCT_STOP.durations(&p_stop));
         self.results
-            .set_ratios("boot.floor", "s6-svscan", &["boot.product".into()]);
-        self.results.set_ratios(
-            "boot.floor_stop",
-            "s6-svscan",
-            &["boot.product_stop".into()],
-        );
+            .set_ratios(&BOOT_FLOOR, "s6-svscan", &[&BOOT_PRODUCT]);
+        self.results
+            .set_ratios(&BOOT_FLOOR_STOP, "s6-svscan", &[&BOOT_PRODUCT_STOP]);
         Ok(())
     }
 
@@ -789,10 +731,8 @@ impl Bench {
 
     /// The exec floor (`docker exec -u hermes C true`) and each CLI verb against it.
     pub async fn exec(&mut self) {
-        let r = self.exec_inner().await;
-        if let Err(e) = r {
-            self.results
-                .push(Figure::failed("exec.floor", "exec section", Unit::Ms, &e));
+        if let Err(e) = self.exec_inner().await {
+            self.results.push(section_stopped(&EXEC_FLOOR, "exec", e));
         }
     }
 
@@ -800,179 +740,135 @@ impl Bench {
         let n = self.opts.exec_reps;
         progress(format!("exec: floor and CLI verbs, x{n} each"));
         let h = self.start("exec", ContainerSpec::default()).await?;
-        let deadline = Duration::from_secs(40);
         let (mut floor, mut version, mut status) = (vec![], vec![], vec![]);
         let (mut create, mut start, mut stop, mut restart, mut delete) =
             (vec![], vec![], vec![], vec![], vec![]);
+        let timed = |o: ExecOutcome| fail_unless(o).map(|o| o.elapsed);
         for _ in 0..n {
-            floor.push(fail_unless(h.exec(&["true"]).await?)?.elapsed);
-            version.push(fail_unless(h.exec(&["hermes", "--version"]).await?)?.elapsed);
-            status.push(fail_unless(h.exec(&["hermes", "status"]).await?)?.elapsed);
+            floor.push(timed(h.exec(&["true"]).await?)?);
+            version.push(timed(h.exec(&["hermes", "--version"]).await?)?);
+            status.push(timed(h.exec(&["hermes", "status"]).await?)?);
         }
         let names = names_with_distinct_ports("bench", n);
         for p in &names {
-            create.push(fail_unless(h.exec(&["hermes", "profile", "create", p]).await?)?.elapsed);
+            create.push(timed(h.exec(&["hermes", "profile", "create", p]).await?)?);
         }
         let mut last_start = Instant::now();
         for p in &names {
-            let slot = slot_dir(p);
-            start.push(
-                self.sh(&h, GATEWAY_START, &[p, &slot], deadline)
-                    .await?
-                    .elapsed,
-            );
+            start.push(gateway_verb(&h, "start", "up", p, "").await?);
             last_start = Instant::now();
         }
-        // s6-supervise delays a respawn until 1 s after the previous start: a gateway restarted
-        // sooner would measure that throttle, not us. A deliberate, bounded pause.
-        let since = last_start.elapsed();
-        if since < Duration::from_millis(1100) {
-            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s restart backoff
+        outwait_s6_backoff(last_start).await;
+        for p in &names {
+            let old = pid_of(&h, PRODUCT_SVSTAT, &slot_dir(p)).await?;
+            restart.push(gateway_verb(&h, "restart", "restarted", p, &old).await?);
         }
         for p in &names {
-            let slot = slot_dir(p);
-            let o = fail_unless(h.exec(&["/command/s6-svstat", "-o", "pid", &slot]).await?)?;
-            let old = o.out().to_string();
-            restart.push(
-                self.sh(&h, GATEWAY_RESTART, &[p, &slot, &old], deadline)
-                    .await?
-                    .elapsed,
-            );
+            stop.push(gateway_verb(&h, "stop", "down", p, "").await?);
         }
         for p in &names {
-            let slot = slot_dir(p);
-            stop.push(
-                self.sh(&h, GATEWAY_STOP, &[p, &slot], deadline)
-                    .await?
-                    .elapsed,
-            );
-        }
-        for p in &names {
-            delete.push(
-                fail_unless(h.exec(&["hermes", "profile", "delete", p, "--yes"]).await?)?.elapsed,
-            );
+            delete.push(timed(
+                h.exec(&["hermes", "profile", "delete", p, "--yes"]).await?,
+            )?);
         }
         h.remove().await?;
         let (s6_start, s6_restart, s6_stop) = self.s6_floor(n).await?;
-        let figs = [
+        let figs: [(&FigureDecl, &[Duration], &str); 11] = [
             (
-                "exec.floor",
-                "floor: docker exec -u hermes C true",
+                &EXEC_FLOOR,
                 &floor,
                 "bollard create_exec + start_exec + inspect_exec, as the harness execs",
             ),
             (
-                "exec.s6_start",
-                "floor: s6-svc -u → up (bare s6, trivial service)",
+                &EXEC_S6_START,
                 &s6_start,
                 "base image, PID 1 a bare s6-svscan, run = `exec sleep`; as root, same 10 ms poll in one exec",
             ),
-            ("exec.s6_stop", "floor: s6-svc -d → down", &s6_stop, ""),
+            (&EXEC_S6_STOP, &s6_stop, ""),
             (
-                "exec.s6_restart",
-                "floor: s6-svc -t → new pid up",
+                &EXEC_S6_RESTART,
                 &s6_restart,
                 "s6-supervise runs a service again at most once per second: this floor is ~1 s",
             ),
-            ("exec.version", "hermes --version", &version, ""),
-            ("exec.status", "hermes status (no profiles)", &status, ""),
-            ("exec.profile_create", "hermes profile create", &create, ""),
+            (&EXEC_VERSION, &version, ""),
+            (&EXEC_STATUS, &status, ""),
+            (&EXEC_PROFILE_CREATE, &create, ""),
             (
-                "exec.gateway_start",
-                "hermes gateway start → s6 up",
+                &EXEC_GATEWAY_START,
                 &start,
                 "the CLI, then s6-svstat polled every 10 ms in the same exec until up",
             ),
+            (&EXEC_GATEWAY_STOP, &stop, ""),
             (
-                "exec.gateway_stop",
-                "hermes gateway stop → s6 down",
-                &stop,
-                "",
-            ),
-            (
-                "exec.gateway_restart",
-                "hermes gateway restart → new pid up",
+                &EXEC_GATEWAY_RESTART,
                 &restart,
                 "each gateway up for more than 1 s first; s6 waits ~1 s before running a service again (see the s6 floor)",
             ),
-            (
-                "exec.profile_delete",
-                "hermes profile delete --yes (stopped)",
-                &delete,
-                "",
-            ),
+            (&EXEC_PROFILE_DELETE, &delete, ""),
         ];
-        let mut ids = Vec::new();
-        for (id, label, samples, note) in figs {
-            self.results
-                .push(Figure::durations(id, label, samples).note(note));
-            ids.push(id.to_string());
+        for (decl, samples, note) in figs {
+            self.results.push(decl.durations(samples).note(note));
         }
-        self.results.set_ratios("exec.floor", "exec", &ids[1..]);
+        let against_exec: Vec<&FigureDecl> = figs[1..].iter().map(|f| f.0).collect();
+        self.results.set_ratios(&EXEC_FLOOR, "exec", &against_exec);
         for (verb, floor) in [
-            ("exec.gateway_start", "exec.s6_start"),
-            ("exec.gateway_stop", "exec.s6_stop"),
-            ("exec.gateway_restart", "exec.s6_restart"),
+            (&EXEC_GATEWAY_START, &EXEC_S6_START),
+            (&EXEC_GATEWAY_STOP, &EXEC_S6_STOP),
+            (&EXEC_GATEWAY_RESTART, &EXEC_S6_RESTART),
         ] {
-            self.results.set_ratios(floor, "s6", &[verb.to_string()]);
+            self.results.set_ratios(floor, "s6", &[verb]);
         }
         Ok(())
     }
 
     /// What s6 itself costs for start, restart and stop, driven the same way (one exec each,
-    /// the same poll), in the same order as the gateways: all up, all restarted, all down.
+    /// the same script and poll), in the same order as the gateways: all up, all restarted,
+    /// all down.
     async fn s6_floor(&self, n: usize) -> Result<(Vec<Duration>, Vec<Duration>, Vec<Duration>)> {
-        let base = base_tag()?;
-        let spec = ContainerSpec::default()
-            .entrypoint("/bin/sh")
-            .cmd(&["-c", S6_FLOOR_INIT, "sh", &n.to_string()])
-            .no_wait();
-        let mut h = Container::start(&self.docker, &base, "bench-exec-s6-floor", spec)
-            .await
-            .context("starting the s6 floor container")?;
-        // The base image has no user hermes: the floor runs as root.
-        h.user = "root".into();
-        let deadline = Duration::from_secs(40);
-        let wait_all = r#"n=0; for d in /tmp/scan/svc*; do
-  until /usr/bin/s6-svok "$d"; do n=$((n+1)); [ $n -lt 3000 ] || exit 1; sleep 0.01; done
-done"#;
-        fail_unless(
-            h.exec_full("root", &["sh", "-c", wait_all], &[], deadline)
-                .await?,
-        )?;
+        let h = self
+            .floor("exec-s6-floor", S6_FLOOR_INIT, &[&n.to_string()])
+            .await?;
+        until_ok(
+            &h,
+            "every floor service to be supervised",
+            &[
+                "sh",
+                "-c",
+                r#"i=0; while [ $i -lt "$1" ]; do
+  /usr/bin/s6-svok /tmp/scan/svc$i || { echo "svc$i not supervised yet"; exit 1; }; i=$((i+1))
+done"#,
+                "sh",
+                &n.to_string(),
+            ],
+            Duration::from_secs(40),
+        )
+        .await?;
         let svc = |i: usize| format!("/tmp/scan/svc{i}");
-        let run = |dir: String, cmd: &'static str, old: String| {
+        let s6_svc = |flag: &'static str, dir: String, old: String| {
             let h = &h;
             async move {
-                let argv = ["sh", "-c", S6_FLOOR_SVC, "sh", &dir, cmd, &old];
-                let o = fail_unless(h.exec_full("root", &argv, &[], deadline).await?)?;
-                anyhow::Ok(o.elapsed)
+                let cmd = ["/usr/bin/s6-svc", flag, &dir];
+                let want = match flag {
+                    "-u" => "up",
+                    "-d" => "down",
+                    _ => "restarted",
+                };
+                command_then(h, &cmd, FLOOR_SVSTAT, want, &dir, &old).await
             }
         };
         let (mut start, mut restart, mut stop) = (vec![], vec![], vec![]);
         let mut last_start = Instant::now();
         for i in 0..n {
-            start.push(run(svc(i), "u", String::new()).await?);
+            start.push(s6_svc("-u", svc(i), String::new()).await?);
             last_start = Instant::now();
         }
-        let since = last_start.elapsed();
-        if since < Duration::from_millis(1100) {
-            tokio::time::sleep(Duration::from_millis(1100) - since).await; // outwait s6's 1 s restart backoff, as for the gateways
+        outwait_s6_backoff(last_start).await; // as for the gateways
+        for i in 0..n {
+            let old = pid_of(&h, FLOOR_SVSTAT, &svc(i)).await?;
+            restart.push(s6_svc("-t", svc(i), old).await?);
         }
         for i in 0..n {
-            let o = fail_unless(
-                h.exec_full(
-                    "root",
-                    &["/usr/bin/s6-svstat", "-o", "pid", &svc(i)],
-                    &[],
-                    deadline,
-                )
-                .await?,
-            )?;
-            restart.push(run(svc(i), "t", o.out().to_string()).await?);
-        }
-        for i in 0..n {
-            stop.push(run(svc(i), "d", String::new()).await?);
+            stop.push(s6_svc("-d", svc(i), String::new()).await?);
         }
         h.remove().await?;
         Ok((start, restart, stop))
@@ -988,12 +884,7 @@ done"#;
         sizes.dedup();
         for n in sizes {
             if let Err(e) = self.scale_one(n).await {
-                self.results.push(Figure::failed(
-                    &format!("scale.boot_{n}"),
-                    &format!("{n} profiles"),
-                    Unit::Ms,
-                    &e,
-                ));
+                self.results.push(SCALE_BOOT.at(n).failed(&e));
             }
         }
     }
@@ -1013,27 +904,25 @@ done"#;
                 .await?;
             if n > 0 {
                 let deadline = Duration::from_secs(30 + 2 * n as u64);
-                let o = self
-                    .sh(&h, CREATE_LOOP, &[&n.to_string()], deadline)
-                    .await?;
+                let o = sh(&h, CREATE_LOOP, &[&n.to_string()], deadline).await?;
                 per_op.push(ms(o.elapsed) / n as f64);
             }
             if rep == 0 {
-                let mut marker = self.current_marker(&h).await?;
+                let mut marker = current_marker(&h).await?;
                 for _ in 0..self.opts.scale_boot_reps {
-                    let (d, m) = self.restart_until_ready(&h, &marker).await?;
-                    boots.push(d);
-                    marker = m;
+                    let r = restart_until(&h, 10, WAIT_MARKER, &[&marker], Duration::from_secs(40))
+                        .await?;
+                    boots.push(r.total);
+                    marker = r.out;
                 }
                 // The boot must really have brought every profile back as a slot.
-                let o = self
-                    .sh(
-                        &h,
-                        "ls /run/service | grep -c '^gateway-s' || true",
-                        &[],
-                        Duration::from_secs(30),
-                    )
-                    .await?;
+                let o = sh(
+                    &h,
+                    "ls /run/service | grep -c '^gateway-s' || true",
+                    &[],
+                    Duration::from_secs(30),
+                )
+                .await?;
                 let slots: usize = o.out().parse().unwrap_or(0);
                 if slots != n {
                     bail!("after the restarts {slots} gateway slots are registered, expected {n}");
@@ -1043,26 +932,16 @@ done"#;
         }
         if n > 0 {
             self.results.push(
-                Figure::new(
-                    &format!("scale.create_{n}"),
-                    &format!("register {n} profile(s): time per create"),
-                    Unit::Ms,
-                    per_op,
-                )
+                SCALE_CREATE.at(n).measured(per_op)
                 .note(format!("one exec running `hermes profile create` {n} times in a loop, divided by {n}; one sample per fresh container")),
             );
         }
-        self.results.push(
-            Figure::durations(
-                &format!("scale.boot_{n}"),
-                &format!("docker restart → ready, {n} profiles on disk"),
-                &boots,
-            )
-            .note("includes the graceful stop of the previous boot; profiles registered, gateways down"),
-        );
+        self.results.push(SCALE_BOOT.at(n).durations(&boots).note(
+            "includes the graceful stop of the previous boot; profiles registered, gateways down",
+        ));
         if n > 0 {
             self.results
-                .set_ratios("scale.boot_0", "0 profiles", &[format!("scale.boot_{n}")]);
+                .set_ratios(&SCALE_BOOT.at(0), "0 profiles", &[&SCALE_BOOT.at(n)]);
         }
         Ok(())
     }
@@ -1072,20 +951,11 @@ done"#;
     /// Resident sets: idle gateways (and the s6 processes around them), and the dashboard.
     pub async fn memory(&mut self) {
         if let Err(e) = self.memory_gateways().await {
-            self.results.push(Figure::failed(
-                "memory.gateway",
-                "gateway VmRSS",
-                Unit::Bytes,
-                &e,
-            ));
+            self.results
+                .push(section_stopped(&MEMORY_GATEWAY, "memory", e));
         }
         if let Err(e) = self.memory_dashboard().await {
-            self.results.push(Figure::failed(
-                "memory.dashboard",
-                "dashboard VmRSS",
-                Unit::Bytes,
-                &e,
-            ));
+            self.results.push(MEMORY_DASHBOARD.failed(&e));
         }
     }
 
@@ -1098,66 +968,37 @@ done"#;
         let mut pids = Vec::new();
         for p in &names {
             fail_unless(h.exec(&["hermes", "profile", "create", p]).await?)?;
-            let slot = slot_dir(p);
-            self.sh(&h, GATEWAY_START, &[p, &slot], deadline).await?;
+            gateway_verb(&h, "start", "up", p, "").await?;
             // Serving /health: the run script has exec'd into the gateway, which is initialised.
             wait_http(&h, expected_port(p), "/health", Duration::from_secs(20)).await?;
-            let o = fail_unless(h.exec(&["/command/s6-svstat", "-o", "pid", &slot]).await?)?;
-            pids.push(o.out().to_string());
+            pids.push(pid_of(&h, PRODUCT_SVSTAT, &slot_dir(p)).await?);
         }
         let pid_args: Vec<&str> = pids.iter().map(String::as_str).collect();
-        let comm = self
-            .sh(
-                &h,
-                r#"for p in "$@"; do cat /proc/$p/comm; done"#,
-                &pid_args,
-                deadline,
-            )
-            .await?;
+        let comm = sh(
+            &h,
+            r#"for p in "$@"; do cat /proc/$p/comm; done"#,
+            &pid_args,
+            deadline,
+        )
+        .await?;
         if let Some(bad) = comm.stdout.lines().find(|c| c.trim() != "hermes") {
             bail!("a gateway slot's pid runs {bad:?}, not hermes");
         }
-        let gw = parse_kb_lines(&self.sh(&h, RSS_OF, &pid_args, deadline).await?.stdout)?;
-        let sup = self
-            .sh(
-                &h,
-                &format!("set -- $(pgrep -x s6-supervise); {RSS_OF}"),
-                &[],
-                deadline,
-            )
-            .await?;
-        let sup = parse_kb_lines(&sup.stdout)?;
-        let log = self
-            .sh(
-                &h,
-                &format!("set -- $(pgrep -x s6-log); {RSS_OF}"),
-                &[],
-                deadline,
-            )
-            .await?;
-        let log = parse_kb_lines(&log.stdout)?;
-        let pid1 = parse_kb_lines(&self.sh(&h, RSS_OF, &["1"], deadline).await?.stdout)?;
+        let rss_of = |set: &'static str| format!("set -- $(pgrep -x {set}); {RSS_OF}");
+        let gw = parse_kb_lines(&sh(&h, RSS_OF, &pid_args, deadline).await?.stdout)?;
+        let sup = parse_kb_lines(&sh(&h, &rss_of("s6-supervise"), &[], deadline).await?.stdout)?;
+        let log = parse_kb_lines(&sh(&h, &rss_of("s6-log"), &[], deadline).await?.stdout)?;
+        let pid1 = parse_kb_lines(&sh(&h, RSS_OF, &["1"], deadline).await?.stdout)?;
         h.remove().await?;
         self.results.push(
-            Figure::new("memory.gateway", "idle gateway (hermes gateway run) VmRSS", Unit::Bytes, gw)
+            MEMORY_GATEWAY.measured(gw)
                 .note("VmRSS from /proc/PID/status of each gateway once it answers /health; one sample per gateway"),
         );
-        self.results.push(
-            Figure::new("memory.s6_supervise", "s6-supervise VmRSS (each)", Unit::Bytes, sup)
-                .note("every s6-supervise in the container: static services, gateway slots and their loggers"),
-        );
-        self.results.push(Figure::new(
-            "memory.s6_log",
-            "s6-log VmRSS (each)",
-            Unit::Bytes,
-            log,
+        self.results.push(MEMORY_S6_SUPERVISE.measured(sup).note(
+            "every s6-supervise in the container: static services, gateway slots and their loggers",
         ));
-        self.results.push(Figure::new(
-            "memory.s6_svscan",
-            "s6-svscan (PID 1) VmRSS",
-            Unit::Bytes,
-            pid1,
-        ));
+        self.results.push(MEMORY_S6_LOG.measured(log));
+        self.results.push(MEMORY_S6_SVSCAN.measured(pid1));
         Ok(())
     }
 
@@ -1172,19 +1013,13 @@ done"#;
                 )
                 .await?;
             wait_http(&h, 9119, "/api/status", Duration::from_secs(20)).await?;
-            let o = fail_unless(
-                h.exec(&["/command/s6-svstat", "-o", "pid", "/run/service/dashboard"])
-                    .await?,
-            )?;
-            let pid = o.out().to_string();
-            let o = self
-                .sh(&h, RSS_OF, &[&pid], Duration::from_secs(30))
-                .await?;
+            let pid = pid_of(&h, PRODUCT_SVSTAT, "/run/service/dashboard").await?;
+            let o = sh(&h, RSS_OF, &[&pid], Duration::from_secs(30)).await?;
             rss.extend(parse_kb_lines(&o.stdout)?);
             h.remove().await?;
         }
         self.results.push(
-            Figure::new("memory.dashboard", "dashboard (hermes dashboard) VmRSS", Unit::Bytes, rss)
+            MEMORY_DASHBOARD.measured(rss)
                 .note("HERMES_DASHBOARD=1, read after it answered one GET /api/status; one container per sample"),
         );
         Ok(())
@@ -1223,36 +1058,31 @@ done"#;
                 .lines()
                 .filter(|l| l.contains("] building image"))
                 .count();
-            anyhow::Ok((took, status, summary, built))
+            let f = SUITE_WALL.durations(&[took]).note(format!(
+                "{summary}; exit {status}; images built during the run: {built}; RUST_TEST_THREADS={}",
+                std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "default".into())
+            ));
+            anyhow::Ok(if status.success() {
+                f
+            } else {
+                f.failing(&anyhow!(
+                    "the suite failed ({status}): {summary}; see {}",
+                    log.display()
+                ))
+            })
         }
         .await;
-        match r {
-            Ok((took, status, summary, built)) => {
-                let mut f = Figure::durations(
-                    "suite.wall",
-                    "conformance suite, warm (cargo test --test suite)",
-                    &[took],
-                )
-                .note(format!(
-                    "{summary}; exit {status}; images built during the run: {built}; RUST_TEST_THREADS={}",
-                    std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "default".into())
-                ));
-                if !status.success() {
-                    f.error = Some(format!(
-                        "the suite failed ({status}): {summary}; see {}",
-                        log.display()
-                    ));
-                }
-                self.results.push(f);
-            }
-            Err(e) => self.results.push(Figure::failed(
-                "suite.wall",
-                "conformance suite, warm",
-                Unit::Ms,
-                &e,
-            )),
-        }
+        self.results.record(&SUITE_WALL, r);
     }
+}
+
+/// An image's size in bytes, from `docker image inspect`.
+async fn image_size(docker: &Docker, image: &str) -> Result<f64> {
+    let info = docker
+        .inspect_image(image)
+        .await
+        .with_context(|| format!("inspecting {image}"))?;
+    Ok(info.size.ok_or_else(|| anyhow!("{image}: no size"))? as f64)
 }
 
 // ---------------------------------------------------------------------- helpers
@@ -1482,6 +1312,98 @@ mod tests {
         assert_eq!(files[0], ("Dockerfile".into(), "FROM x\n".into()));
         assert_eq!(files[1].1, "#!/bin/sh\n\n# bench n1\n");
         assert!(touch_in_context(&ctx, "nope", "n").is_err());
+    }
+
+    /// Runs `script` with `sh` on this machine, `$1…` = `args`, at most `max_polls` polls.
+    fn run_sh(script: &str, args: &[&str], max_polls: &str) -> std::process::Output {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .args(args)
+            .env("max_polls", max_polls)
+            .output()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn the_in_container_scripts_parse() {
+        for script in [
+            WAIT_MARKER,
+            WAIT_SVSCAN,
+            COMMAND_THEN_STATE,
+            S6_FLOOR_INIT,
+            CREATE_LOOP,
+            RSS_OF,
+        ] {
+            let o = std::process::Command::new("sh")
+                .args(["-n", "-c", script])
+                .output()
+                .expect("sh runs");
+            assert!(o.status.success(), "{script}\n{o:?}");
+        }
+    }
+
+    /// The poll helper through `COMMAND_THEN_STATE`, with a stand-in for s6-svstat that
+    /// reports `true 7`: up and restarted-from-6 hold at once; down and restarted-from-7
+    /// never do, and the timeout names what was awaited and what was last seen.
+    #[test]
+    fn command_then_state_polls_until_s6_says_so() {
+        let dir = std::env::temp_dir().join(format!("bench-poll-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let svstat = dir.join("s6-svstat");
+        std::fs::write(&svstat, "#!/bin/sh\necho 'true 7'\n").expect("write");
+        std::fs::set_permissions(&svstat, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let svstat = svstat.to_str().expect("utf-8");
+        let run = |want: &str, old: &str| {
+            run_sh(
+                COMMAND_THEN_STATE,
+                &[svstat, want, "/svc", old, "true"],
+                "3",
+            )
+        };
+        assert!(run("up", "").status.success());
+        assert!(run("restarted", "6").status.success());
+        for (want, old) in [("down", ""), ("restarted", "7")] {
+            let o = run(want, old);
+            assert!(!o.status.success());
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains(&format!(
+                    "/svc {want}: not after 3 polls of 10 ms; last seen: true 7"
+                )),
+                "{err}"
+            );
+        }
+        // The command's failure is the script's, before any poll.
+        let o = run_sh(
+            COMMAND_THEN_STATE,
+            &[svstat, "up", "/svc", "", "false"],
+            "3",
+        );
+        assert!(!o.status.success() && o.stderr.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn wait_marker_prints_the_new_marker() {
+        let dir = std::env::temp_dir().join(format!("bench-marker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let marker = dir.join("ready");
+        std::fs::write(&marker, "boot=2\n").expect("write");
+        let script = WAIT_MARKER.replace(READY_MARKER, marker.to_str().expect("utf-8"));
+        let o = run_sh(&script, &["boot=1"], "3");
+        assert!(o.status.success(), "{o:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "boot=2\n");
+        let o = run_sh(&script, &["boot=2", "3"], "");
+        assert!(!o.status.success());
+        assert!(
+            String::from_utf8_lossy(&o.stderr)
+                .contains("not after 3 polls of 10 ms; last seen: boot=2"),
+            "{o:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

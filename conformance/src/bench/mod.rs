@@ -1,17 +1,22 @@
 //! `make bench`: what the image, its boot and its CLI cost, measured against the floor of what
 //! Docker and s6 cost anyway. Every figure is a median over repeated runs, with min and max.
 //!
-//! This module holds the bookkeeping (figures, statistics, the table, the JSON); the
-//! measurements live in [`measure`] and the program in `src/bin/conformance-bench.rs`.
+//! This module holds the bookkeeping (figures, statistics, the table, the JSON); every figure
+//! is declared in [`figures`], the measurements live in [`measure`] and the program in
+//! `src/bin/conformance-bench.rs`.
 
+pub mod figures;
 pub mod measure;
 pub mod plot;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use figures::{FigureDecl, FigureFamily};
+
+use crate::table::{Column, Table};
 
 /// A line of progress on stderr, so a person watching a long run sees where it is.
 pub fn progress(msg: impl AsRef<str>) {
@@ -108,13 +113,15 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn new(id: &str, label: &str, unit: Unit, samples: Vec<f64>) -> Figure {
-        let section = id.split('.').next().unwrap_or(id).to_string();
+    /// Only through a declaration (`FigureDecl::measured` and its kin).
+    fn new(decl: &FigureDecl, samples: Vec<f64>) -> Figure {
+        let id = decl.id.to_string();
+        let section = id.split('.').next().unwrap_or(&id).to_string();
         Figure {
-            id: id.to_string(),
+            id,
             section,
-            label: label.to_string(),
-            unit,
+            label: decl.label.to_string(),
+            unit: decl.unit,
             stats: Stats::of(&samples),
             samples,
             ratios: Vec::new(),
@@ -123,15 +130,10 @@ impl Figure {
         }
     }
 
-    pub fn durations(id: &str, label: &str, samples: &[Duration]) -> Figure {
-        let ms = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-        Figure::new(id, label, Unit::Ms, ms)
-    }
-
-    pub fn failed(id: &str, label: &str, unit: Unit, error: &anyhow::Error) -> Figure {
-        let mut f = Figure::new(id, label, unit, Vec::new());
-        f.error = Some(format!("{error:#}"));
-        f
+    /// Marked failed with `error`; the samples taken before it are kept.
+    pub fn failing(mut self, error: &anyhow::Error) -> Figure {
+        self.error = Some(format!("{error:#}"));
+        self
     }
 
     pub fn note(mut self, note: impl Into<String>) -> Figure {
@@ -189,22 +191,34 @@ impl Results {
         self.figures.push(f);
     }
 
+    /// The figure of `decl`, or of its failure when `r` is an error.
+    pub fn record(&mut self, decl: &FigureDecl, r: anyhow::Result<Figure>) {
+        match r {
+            Ok(f) => self.push(f),
+            Err(e) => self.push(decl.failed(&e)),
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&Figure> {
         self.figures.iter().find(|f| f.id == id)
     }
 
-    /// Add the ratio of every figure in `ids` to the median of `floor` (named `against`).
-    pub fn set_ratios(&mut self, floor: &str, against: &str, ids: &[String]) {
-        let Some(base) = self.get(floor).and_then(Figure::median) else {
+    /// Add the ratio of every figure in `of` to the median of `floor` (named `against`).
+    pub fn set_ratios(&mut self, floor: &FigureDecl, against: &str, of: &[&FigureDecl]) {
+        let Some(base) = self.get(&floor.id).and_then(Figure::median) else {
             return;
         };
         if base <= 0.0 {
             return;
         }
-        for f in self.figures.iter_mut().filter(|f| ids.contains(&f.id)) {
+        for f in self
+            .figures
+            .iter_mut()
+            .filter(|f| of.iter().any(|d| d.id == f.id))
+        {
             if let Some(m) = f.median() {
                 f.ratios.push(Ratio {
-                    floor: floor.to_string(),
+                    floor: floor.id.to_string(),
                     against: against.to_string(),
                     value: m / base,
                 });
@@ -216,39 +230,10 @@ impl Results {
         self.figures.iter().any(|f| f.error.is_some())
     }
 
-    /// The plain-text table printed at the end of a run.
+    /// The plain-text table printed at the end of a run, then a line per failure.
     pub fn table(&self) -> String {
-        let rows = self.rows();
-        let w: Vec<usize> = (0..HEADER.len())
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].chars().count())
-                    .chain(std::iter::once(HEADER[i].len()))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        let line = |out: &mut String, cells: &[String]| {
-            for (i, c) in cells.iter().enumerate() {
-                let pad = w[i].saturating_sub(c.chars().count());
-                // Text columns left-aligned, numbers right-aligned.
-                if i < 2 {
-                    let _ = write!(out, "{c}{}", " ".repeat(pad));
-                } else {
-                    let _ = write!(out, "{}{c}", " ".repeat(pad));
-                }
-                out.push_str(if i + 1 < cells.len() { "  " } else { "\n" });
-            }
-        };
-        line(&mut out, &HEADER.map(String::from));
-        out.push_str(&"-".repeat(w.iter().sum::<usize>() + 2 * (w.len() - 1)));
-        out.push('\n');
-        for r in &rows {
-            line(&mut out, r);
-        }
-        let errors: Vec<&Figure> = self.figures.iter().filter(|f| f.error.is_some()).collect();
-        for f in errors {
+        let mut out = self.grid().render();
+        for f in self.figures.iter().filter(|f| f.error.is_some()) {
             let _ = writeln!(
                 out,
                 "FAILED {}: {}",
@@ -261,46 +246,46 @@ impl Results {
 
     /// The same table as Markdown, for `docs/benchmarks.md`.
     pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-        let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|");
-        for r in self.rows() {
-            let _ = writeln!(out, "| {} |", r.join(" | "));
-        }
-        out
+        self.grid().markdown()
     }
 
-    fn rows(&self) -> Vec<[String; 7]> {
-        self.figures
-            .iter()
-            .map(|f| {
-                let (med, min, max, n) = match (&f.stats, &f.error) {
-                    // A failed figure keeps what it measured before the failure was seen.
-                    (Some(s), _) => (
-                        f.unit.format(s.median),
-                        f.unit.format(s.min),
-                        f.unit.format(s.max),
-                        s.n.to_string(),
-                    ),
-                    (_, Some(_)) => ("FAILED".into(), "-".into(), "-".into(), "-".into()),
-                    (None, None) => ("-".into(), "-".into(), "-".into(), "0".into()),
-                };
-                let ratio = match f.ratios.as_slice() {
-                    _ if f.error.is_some() => "FAILED (below)".to_string(),
-                    [one] => format!("×{:.2}", one.value),
-                    many => many
-                        .iter()
-                        .map(|r| format!("×{:.2} {}", r.value, r.against))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                };
-                [f.section.clone(), f.label.clone(), med, min, max, n, ratio]
-            })
-            .collect()
+    /// Section and figure left-aligned, the numbers right-aligned.
+    fn grid(&self) -> Table {
+        let mut t = Table::new([
+            Column::left("section"),
+            Column::left("figure"),
+            Column::right("median"),
+            Column::right("min"),
+            Column::right("max"),
+            Column::right("n"),
+            Column::right("ratio"),
+        ]);
+        for f in &self.figures {
+            let (med, min, max, n) = match (&f.stats, &f.error) {
+                // A failed figure keeps what it measured before the failure was seen.
+                (Some(s), _) => (
+                    f.unit.format(s.median),
+                    f.unit.format(s.min),
+                    f.unit.format(s.max),
+                    s.n.to_string(),
+                ),
+                (_, Some(_)) => ("FAILED".into(), "-".into(), "-".into(), "-".into()),
+                (None, None) => ("-".into(), "-".into(), "-".into(), "0".into()),
+            };
+            let ratio = match f.ratios.as_slice() {
+                _ if f.error.is_some() => "FAILED (below)".to_string(),
+                [one] => format!("×{:.2}", one.value),
+                many => many
+                    .iter()
+                    .map(|r| format!("×{:.2} {}", r.value, r.against))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            t.row([f.section.clone(), f.label.clone(), med, min, max, n, ratio]);
+        }
+        t
     }
 }
-
-const HEADER: [&str; 7] = ["section", "figure", "median", "min", "max", "n", "ratio"];
 
 /// The machine a run was made on, so figures are never quoted without it.
 #[derive(Debug, Clone, Serialize)]
@@ -410,22 +395,20 @@ mod tests {
 
     #[test]
     fn ratios_use_the_floor_median() {
+        use figures::{EXEC_FLOOR, EXEC_VERSION};
         let mut r = Results::default();
-        r.push(Figure::new(
-            "exec.floor",
-            "floor",
-            Unit::Ms,
-            vec![10.0, 20.0, 30.0],
-        ));
-        r.push(Figure::new("exec.x", "x", Unit::Ms, vec![40.0]));
-        r.set_ratios("exec.floor", "exec", &["exec.x".to_string()]);
+        r.push(EXEC_FLOOR.measured(vec![10.0, 20.0, 30.0]));
+        r.push(EXEC_VERSION.measured(vec![40.0]));
+        r.set_ratios(&EXEC_FLOOR, "exec", &[&EXEC_VERSION]);
         let x = r
-            .get("exec.x")
+            .get(&EXEC_VERSION.id)
             .and_then(|f| f.ratios.first())
             .map(|r| r.value);
         assert_eq!(x, Some(2.0));
         assert!(r.table().contains("×2.00"));
-        assert!(r.markdown().starts_with("| section |"));
+        assert!(r.markdown().starts_with(
+            "| section | figure | median | min | max | n | ratio |\n|---|---|--:|--:|--:|--:|--:|\n"
+        ));
     }
 
     #[test]

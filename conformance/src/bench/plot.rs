@@ -301,7 +301,7 @@ pub fn series_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{Figure, Unit};
+    use crate::bench::figures::CURVES_BOOT;
 
     #[test]
     fn log_ticks_are_1_2_5() {
@@ -317,23 +317,15 @@ mod tests {
     #[test]
     fn chart_from_figures_is_one_svg_with_a_line_per_series() {
         let mut r = Results::default();
-        r.push(Figure::new(
-            "curves.tmpfs.boot_0",
-            "x",
-            Unit::Ms,
-            vec![700.0, 800.0],
-        ));
-        r.push(Figure::new(
-            "curves.tmpfs.boot_10",
-            "x",
-            Unit::Ms,
-            vec![900.0],
-        ));
+        let tmpfs = [("{mode}", "tmpfs"), ("{run}", "x")];
+        let at = |n: &str| CURVES_BOOT.fill(&[tmpfs[0], tmpfs[1], ("{n}", n)]);
+        r.push(at("0").measured(vec![700.0, 800.0]));
+        r.push(at("10").measured(vec![900.0]));
         let xs = vec![0, 10, 100];
         let s = series_from(
             &r,
             &xs,
-            "curves.tmpfs.boot_",
+            &CURVES_BOOT.prefix(&tmpfs),
             "tmpfs <run>",
             "#1f77b4",
             1000.0,

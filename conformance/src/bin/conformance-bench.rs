@@ -2,12 +2,12 @@
 //! median over repeated runs with min and max, and as a ratio to the floor Docker and s6 cost
 //! anyway. Prints a table; writes `target/conformance/bench.json` (and `bench.md`).
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
 use conformance::bench::measure::{Bench, Options, Section, curves_svg, sweep_images};
 use conformance::bench::{
     Machine, Report, Results, cargo_test_running, loadavg, proc_field, progress,
@@ -16,39 +16,115 @@ use conformance::container::sweep_leftovers;
 use conformance::image::Variant;
 use conformance::{config, runner};
 
-const USAGE: &str = "usage: conformance-bench [--quick] [--with-suite] [--curves] [options]
+/// Measures the image build, boot, CLI verbs, scale and memory of hermes-s6 against the floor
+/// of Docker and s6, and prints a table (median, min, max, n, ratio to the floor).
+///
+/// Writes target/conformance/bench.json and bench.md (with --curves also bench-curves.svg)
+/// after every section, so a run cut short keeps what it measured. Progress lines go to
+/// stderr. Sections: the defaults of the run (full or --quick), or --only's; --with-suite and
+/// --curves add to them; --skip takes away last.
+#[derive(Debug, Parser)]
+#[command(name = "conformance-bench")]
+struct Cli {
+    /// Smoke run: few repetitions; no base image, compile or suite
+    #[arg(long)]
+    quick: bool,
+    /// Also time the whole conformance suite once (make bench does)
+    #[arg(long)]
+    with_suite: bool,
+    /// Also the growth curves: boot with 0/10/100/250/1000 profiles, /run on the image fs and
+    /// on a tmpfs, memory with 10/100/250 gateways running (~15-25 min here; with --quick:
+    /// 0/10/100 profiles, 10 gateways); writes bench-curves.svg next to bench.json
+    #[arg(long)]
+    curves: bool,
+    /// Run only these sections
+    #[arg(long, value_name = "SECTION,...", value_delimiter = ',')]
+    only: Option<Vec<Section>>,
+    /// Leave these sections out (the sections as for --only)
+    #[arg(
+        long,
+        value_name = "SECTION,...",
+        value_delimiter = ',',
+        hide_possible_values = true
+    )]
+    skip: Vec<Section>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("Repetitions of each CLI verb and of the exec floor", |o| o.exec_reps))]
+    reps: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("docker start → ready, product and floor each", |o| o.boot_reps))]
+    boot_reps: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("Product image builds, cold and warm each", |o| o.build_reps))]
+    build_reps: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("Base image builds from scratch", |o| o.base_runs))]
+    base_runs: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("Rebuilds of the hermes crate alone", |o| o.compile_reps))]
+    compile_reps: Option<usize>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',',
+          help = defaults("Profile counts of the scale section (0 always)", |o| list(&o.scale_sizes)))]
+    scale_sizes: Option<Vec<usize>>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("Fresh containers per count for the registration time", |o| o.scale_reps))]
+    scale_reps: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("docker restart → ready per count", |o| o.scale_boot_reps))]
+    scale_boot_reps: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("Idle gateways whose resident set is read", |o| o.mem_gateways))]
+    mem_gateways: Option<usize>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',',
+          help = defaults("Profile counts of the boot curves (0 always)", |o| list(&o.curve_sizes)))]
+    curve_sizes: Option<Vec<usize>>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("docker restart → ready per count and /run mode", |o| o.curve_boot_reps))]
+    curve_reps: Option<usize>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',',
+          help = defaults("Running gateway counts of the memory curve (0 = none)", |o| list(&o.curve_running)))]
+    curve_running: Option<Vec<usize>>,
+    /// /run modes of the boot curves: tmpfs (docker run --tmpfs /run), fuse (the image's
+    /// filesystem) [default: both]
+    #[arg(long, value_name = "MODE,...", value_delimiter = ',',
+          value_parser = ["tmpfs", "fuse"])]
+    curve_modes: Option<Vec<String>>,
+    #[arg(long, value_name = "N", value_parser = at_least_one,
+          help = defaults("Dashboard containers whose resident set is read", |o| o.dashboard_reps))]
+    dashboard_reps: Option<usize>,
+    /// JSON output; bench.md and bench-curves.svg go next to it [default:
+    /// target/conformance/bench.json]
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Measure nothing: plot the curves of these bench.json files (a later file's figure
+    /// replaces an earlier one's) into --svg
+    #[arg(long, value_name = "A.json,...", value_delimiter = ',')]
+    plot_from: Vec<PathBuf>,
+    /// Where --plot-from writes [default: target/conformance/bench-curves.svg]
+    #[arg(long, value_name = "PATH")]
+    svg: Option<PathBuf>,
+}
 
-Measures the image build, boot, CLI verbs, scale and memory of hermes-s6 against the floor of
-Docker and s6, and prints a table (median, min, max, n, ratio to the floor). Writes
-target/conformance/bench.json and bench.md. Progress lines go to stderr.
+/// An option's help with its value in the full run and in `--quick`, read from `Options`.
+fn defaults<T: std::fmt::Display>(what: &str, of: impl Fn(&Options) -> T) -> String {
+    format!(
+        "{what} [default: {}; --quick: {}]",
+        of(&Options::full()),
+        of(&Options::quick())
+    )
+}
 
-  --quick              smoke run: few repetitions; no base image, compile or suite
-  --with-suite         also time the whole conformance suite once (make bench does)
-  --curves             also the growth curves: boot with 0/10/100/250/1000 profiles, /run on
-                       the image fs and on a tmpfs, memory with 10/100/250 gateways running
-                       (~15-25 min here; with --quick: 0/10/100 profiles, 10 gateways);
-                       writes bench-curves.svg next to bench.json
-  --only a,b,...       run only these sections
-  --skip a,b,...       leave these sections out
-                       sections: product base compile boot exec scale memory suite curves
-  --reps N             repetitions of each CLI verb and of the exec floor (20)
-  --boot-reps N        docker start → ready, product and floor each (10)
-  --build-reps N       product image builds, cold and warm each (3)
-  --base-runs N        base image builds from scratch (1)
-  --compile-reps N     rebuilds of the hermes crate alone (1)
-  --scale-sizes L      profile counts for the growth curve (1,10,100,250)
-  --scale-reps N       fresh containers per count for the registration time (3)
-  --scale-boot-reps N  docker restart → ready per count (5)
-  --mem-gateways N     idle gateways whose resident set is read (5)
-  --curve-sizes L      profile counts of the boot curves (10,100,250,1000; 0 always)
-  --curve-reps N       docker restart → ready per count and /run mode (3)
-  --curve-running L    running gateway counts of the memory curve (10,100,250; 0 = none)
-  --curve-modes L      /run modes of the boot curves: tmpfs,fuse (both)
-  --dashboard-reps N   dashboard containers whose resident set is read (3)
-  --out PATH           JSON output (target/conformance/bench.json)
-  --plot-from A,B,...  measure nothing: plot the curves of these bench.json files (a later
-                       file's figure replaces an earlier one's) into --svg
-  --svg PATH           where --plot-from writes (target/conformance/bench-curves.svg)";
+fn list(v: &[usize]) -> String {
+    v.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{v:?} is not a number")),
+    }
+}
 
 struct Args {
     opts: Options,
@@ -57,142 +133,67 @@ struct Args {
     svg: Option<PathBuf>,
 }
 
-fn parse_sections(v: &str) -> Result<BTreeSet<Section>> {
-    v.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| Section::parse(s.trim()).ok_or_else(|| anyhow!("unknown section {s:?}")))
-        .collect()
-}
-
-fn parse_args() -> Result<Option<Args>> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let quick = argv.iter().any(|a| a == "--quick");
-    let mut opts = if quick {
-        Options::quick()
-    } else {
-        Options::full()
-    };
-    let mut out = config::work_dir().join("bench.json");
-    let (mut plot_from, mut svg) = (Vec::new(), None);
-    let mut it = argv.into_iter();
-    let list = |name: &str, v: Option<String>| -> Result<Vec<usize>> {
-        let v = v.ok_or_else(|| anyhow!("{name} needs a list"))?;
-        v.split(',')
-            .map(|s| {
-                s.trim()
-                    .parse::<usize>()
-                    .map_err(|_| anyhow!("{name}: {s:?} is not a number"))
-            })
-            .collect()
-    };
-    let num = |name: &str, v: Option<String>| -> Result<usize> {
-        let v = v.ok_or_else(|| anyhow!("{name} needs a value"))?;
-        let n: usize = v
-            .parse()
-            .map_err(|_| anyhow!("{name}: {v:?} is not a number"))?;
-        if n == 0 {
-            bail!("{name} must be at least 1");
+impl Cli {
+    /// The run's options: the full or quick defaults, then what was given.
+    fn into_args(self) -> Args {
+        let mut o = if self.quick {
+            Options::quick()
+        } else {
+            Options::full()
+        };
+        if let Some(only) = self.only {
+            o.sections = only.into_iter().collect();
         }
-        Ok(n)
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--quick" => {}
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
+        if self.with_suite {
+            o.sections.insert(Section::Suite);
+        }
+        if self.curves {
+            o.sections.insert(Section::Curves);
+        }
+        for s in &self.skip {
+            o.sections.remove(s);
+        }
+        let set = |field: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *field = v;
             }
-            "--with-suite" => {
-                opts.sections.insert(Section::Suite);
-            }
-            "--curves" => {
-                opts.sections.insert(Section::Curves);
-            }
-            "--only" => {
-                let v = it.next().ok_or_else(|| anyhow!("--only needs a list"))?;
-                opts.sections = parse_sections(&v)?;
-            }
-            "--skip" => {
-                let v = it.next().ok_or_else(|| anyhow!("--skip needs a list"))?;
-                for s in parse_sections(&v)? {
-                    opts.sections.remove(&s);
-                }
-            }
-            "--reps" => opts.exec_reps = num(&a, it.next())?,
-            "--boot-reps" => opts.boot_reps = num(&a, it.next())?,
-            "--build-reps" => opts.build_reps = num(&a, it.next())?,
-            "--base-runs" => opts.base_runs = num(&a, it.next())?,
-            "--compile-reps" => opts.compile_reps = num(&a, it.next())?,
-            "--scale-reps" => opts.scale_reps = num(&a, it.next())?,
-            "--scale-boot-reps" => opts.scale_boot_reps = num(&a, it.next())?,
-            "--mem-gateways" => opts.mem_gateways = num(&a, it.next())?,
-            "--dashboard-reps" => opts.dashboard_reps = num(&a, it.next())?,
-            "--curve-reps" => opts.curve_boot_reps = num(&a, it.next())?,
-            "--curve-sizes" => opts.curve_sizes = list(&a, it.next())?,
-            "--curve-running" => {
-                opts.curve_running = list(&a, it.next())?
-                    .into_iter()
-                    .filter(|n| *n > 0)
-                    .collect()
-            }
-            "--curve-modes" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--curve-modes needs a list"))?;
-                opts.curve_modes = v.split(',').map(|m| m.trim().to_string()).collect();
-                if let Some(bad) = opts
-                    .curve_modes
-                    .iter()
-                    .find(|m| !matches!(m.as_str(), "tmpfs" | "fuse"))
-                {
-                    bail!("--curve-modes: {bad:?} is neither tmpfs nor fuse");
-                }
-            }
-            "--scale-sizes" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--scale-sizes needs a list"))?;
-                opts.scale_sizes = v
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .parse::<usize>()
-                            .map_err(|_| anyhow!("--scale-sizes: {s:?} is not a number"))
-                    })
-                    .collect::<Result<_>>()?;
-            }
-            "--out" => out = PathBuf::from(it.next().ok_or_else(|| anyhow!("--out needs a path"))?),
-            "--plot-from" => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("--plot-from needs a list"))?;
-                plot_from = v.split(',').map(PathBuf::from).collect();
-            }
-            "--svg" => {
-                svg = Some(PathBuf::from(
-                    it.next().ok_or_else(|| anyhow!("--svg needs a path"))?,
-                ))
-            }
-            other => bail!("unknown argument {other:?}"),
+        };
+        set(&mut o.exec_reps, self.reps);
+        set(&mut o.boot_reps, self.boot_reps);
+        set(&mut o.build_reps, self.build_reps);
+        set(&mut o.base_runs, self.base_runs);
+        set(&mut o.compile_reps, self.compile_reps);
+        set(&mut o.scale_reps, self.scale_reps);
+        set(&mut o.scale_boot_reps, self.scale_boot_reps);
+        set(&mut o.mem_gateways, self.mem_gateways);
+        set(&mut o.dashboard_reps, self.dashboard_reps);
+        set(&mut o.curve_boot_reps, self.curve_reps);
+        if let Some(v) = self.scale_sizes {
+            o.scale_sizes = v;
+        }
+        if let Some(v) = self.curve_sizes {
+            o.curve_sizes = v;
+        }
+        if let Some(v) = self.curve_running {
+            o.curve_running = v.into_iter().filter(|n| *n > 0).collect();
+        }
+        if let Some(v) = self.curve_modes {
+            o.curve_modes = v;
+        }
+        Args {
+            opts: o,
+            out: self
+                .out
+                .unwrap_or_else(|| config::work_dir().join("bench.json")),
+            plot_from: self.plot_from,
+            svg: self.svg,
         }
     }
-    Ok(Some(Args {
-        opts,
-        out,
-        plot_from,
-        svg,
-    }))
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(a)) => a,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("conformance-bench: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // A bad argument: clap's message and usage, exit 2.
+    let args = Cli::parse().into_args();
     if !args.plot_from.is_empty() {
         return match replot(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -393,4 +394,81 @@ async fn run(args: Args) -> Result<bool> {
         started.elapsed()
     );
     Ok(!bench.results.any_failed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn args(argv: &[&str]) -> Result<Args, clap::Error> {
+        let argv = std::iter::once("conformance-bench").chain(argv.iter().copied());
+        Cli::try_parse_from(argv).map(Cli::into_args)
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_start_from_the_run_and_take_what_is_given() {
+        let a = args(&[]).expect("parses");
+        assert_eq!(a.opts.exec_reps, Options::full().exec_reps);
+        assert_eq!(a.opts.sections, Options::full().sections);
+        assert!(a.plot_from.is_empty() && a.svg.is_none());
+        assert!(a.out.ends_with("bench.json"));
+
+        let a = args(&[
+            "--quick",
+            "--only",
+            "exec,boot",
+            "--with-suite",
+            "--skip",
+            "boot",
+            "--reps",
+            "7",
+            "--curve-running",
+            "0,10",
+            "--curve-modes",
+            "fuse",
+            "--out",
+            "/tmp/x.json",
+        ])
+        .expect("parses");
+        let sections: Vec<Section> = a.opts.sections.iter().copied().collect();
+        assert_eq!(sections, [Section::Exec, Section::Suite]);
+        assert_eq!(a.opts.exec_reps, 7);
+        assert_eq!(a.opts.boot_reps, Options::quick().boot_reps);
+        assert_eq!(a.opts.curve_running, [10]);
+        assert_eq!(a.opts.curve_modes, ["fuse"]);
+        assert_eq!(a.out, PathBuf::from("/tmp/x.json"));
+
+        let a = args(&[
+            "--only",
+            "curves",
+            "--curves",
+            "--plot-from",
+            "a.json,b.json",
+        ])
+        .expect("parses");
+        assert_eq!(a.opts.sections.len(), 1);
+        assert_eq!(
+            a.plot_from,
+            [PathBuf::from("a.json"), PathBuf::from("b.json")]
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        for bad in [
+            &["--reps", "0"][..],
+            &["--reps", "x"],
+            &["--only", "nope"],
+            &["--curve-modes", "tmpfs,ext4"],
+            &["--frob"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }

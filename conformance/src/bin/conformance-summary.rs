@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use conformance::table::{Column, Table};
 use conformance::{junit, report};
 
 fn main() -> ExitCode {
@@ -21,34 +22,27 @@ fn main() -> ExitCode {
         eprintln!("conformance-summary: the report is empty: no scenario ran");
         return ExitCode::FAILURE;
     }
-    let width = records
-        .iter()
-        .map(|r| r.scenario.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    println!(
-        "{:<width$}  {:<6}  {:>9}  first line of failure",
-        "scenario", "result", "time"
-    );
-    println!("{}", "-".repeat(width + 50));
+    let mut table = Table::new([
+        Column::left("scenario").min_width(8),
+        Column::left("result"),
+        Column::right("time").min_width(9),
+        Column::left("first line of failure"),
+    ]);
     let mut failed = 0;
     for r in &records {
-        let result = if r.passed { "pass" } else { "FAIL" };
         if !r.passed {
             failed += 1;
         }
-        let first = r.message.lines().next().unwrap_or("");
-        println!(
-            "{:<width$}  {:<6}  {:>7.1} s  {}",
-            r.scenario,
-            result,
-            r.duration_ms as f64 / 1000.0,
-            first
-        );
+        table.row([
+            r.scenario.clone(),
+            if r.passed { "pass" } else { "FAIL" }.to_string(),
+            format!("{:.1} s", r.duration_ms as f64 / 1000.0),
+            r.message.lines().next().unwrap_or("").to_string(),
+        ]);
     }
+    print!("{}", table.render());
+    println!("{}", table.rule());
     let total_ms: u128 = records.iter().map(|r| r.duration_ms).sum();
-    println!("{}", "-".repeat(width + 50));
     let users: std::collections::BTreeSet<&str> = records.iter().map(|r| r.user.as_str()).collect();
     let images: std::collections::BTreeSet<&str> =
         records.iter().map(|r| r.image.as_str()).collect();

@@ -1,5 +1,7 @@
 //! Docker's lifecycle verbs on the container: stop, kill, restart, start again, the exit code
-//! and the log, each with a deadline.
+//! and the log, each with a deadline. `docker_restart` and `docker_start` are the bare API
+//! calls (the bench times its own wait after them); `restart` and `start_again` also wait for
+//! the next boot's readiness marker.
 
 use std::time::{Duration, Instant};
 
@@ -16,15 +18,21 @@ use super::Container;
 impl Container {
     /// `docker restart` with Docker's usual 10 s grace, then wait for the next boot's marker.
     pub async fn restart(&mut self) -> Result<Duration> {
+        let restart_took = self.docker_restart(10).await?;
+        self.wait_ready().await?;
+        Ok(restart_took)
+    }
+
+    /// `docker restart` with `grace` seconds for the stop: the API call alone, timed, no wait
+    /// for readiness (the bench times its own wait inside the container).
+    pub async fn docker_restart(&self, grace: i32) -> Result<Duration> {
         let t = Instant::now();
-        let opts = RestartContainerOptionsBuilder::default().t(10).build();
+        let opts = RestartContainerOptionsBuilder::default().t(grace).build();
         self.docker
             .restart_container(&self.id, Some(opts))
             .await
             .with_context(|| format!("docker restart {}", self.name))?;
-        let restart_took = t.elapsed();
-        self.wait_ready().await?;
-        Ok(restart_took)
+        Ok(t.elapsed())
     }
 
     /// `docker stop` (SIGTERM, 10 s grace); returns how long it took.
@@ -51,15 +59,20 @@ impl Container {
 
     /// `docker start` of a stopped container, then wait for the new boot's marker.
     pub async fn start_again(&mut self) -> Result<()> {
+        self.docker_start().await?;
+        self.wait_ready().await?;
+        Ok(())
+    }
+
+    /// `docker start` of a stopped container: the API call alone, no wait for readiness.
+    pub async fn docker_start(&self) -> Result<()> {
         self.docker
             .start_container(
                 &self.id,
                 None::<bollard::query_parameters::StartContainerOptions>,
             )
             .await
-            .with_context(|| format!("docker start {}", self.name))?;
-        self.wait_ready().await?;
-        Ok(())
+            .with_context(|| format!("docker start {}", self.name))
     }
 
     /// `None` while the container runs, else its exit code (as the engine reports it).

@@ -15,14 +15,20 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bollard::query_parameters::{RestartContainerOptionsBuilder, StatsOptionsBuilder};
+use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{Bench, WAIT_MARKER, WAIT_SVSCAN, fail_unless, ms, names_with_distinct_ports};
+use super::{
+    Bench, SVSCAN_FLOOR_INIT, WAIT_MARKER, WAIT_SVSCAN, current_marker, ms,
+    names_with_distinct_ports, restart_until, sh, until_ok,
+};
+use crate::bench::figures::{
+    CURVES_BOOT, CURVES_BOOT_CURVE, CURVES_FLOOR, CURVES_MEM, CURVES_MEM_ALL_RSS,
+    CURVES_MEM_CGROUP, CURVES_MEM_GATEWAYS_RSS,
+};
 use crate::bench::plot::{self, Chart, YUnit};
-use crate::bench::{Figure, Results, Unit, progress};
-use crate::container::{Container, ContainerSpec};
-use crate::image::base_tag;
+use crate::bench::{Figure, FigureDecl, Results, progress};
+use crate::container::ContainerSpec;
 use crate::s6probe::expected_port;
 
 /// `$1` = prefix, `$2` = first index, `$3` = last: profiles `<prefix><i>` made on disk as
@@ -38,12 +44,10 @@ const CREATE_AND_START: &str = r#"for p in "$@"; do
   hermes profile create "$p" >/dev/null && hermes -p "$p" gateway start >/dev/null || { echo "profile $p failed" >&2; exit 1; }
 done"#;
 
-/// `$1` = max polls of 10 ms; `$2…` = ports: until every one accepts a connection (bash).
-const WAIT_LISTENING: &str = r#"max=$1; shift; n=0
-for port in "$@"; do
-  until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-    n=$((n+1)); [ $n -lt "$max" ] || { echo "port $port not listening after $max polls" >&2; exit 1; }; sleep 0.01
-  done
+/// `$@` = ports: does every one accept a connection? Names the first that does not (bash:
+/// `/dev/tcp` is bash's).
+const ALL_LISTENING: &str = r#"for port in "$@"; do
+  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || { echo "port $port not listening"; exit 1; }
 done"#;
 
 /// VmRSS (kB) summed over the gateways' pids (from s6-svstat, `$@` = slot dirs), then summed
@@ -80,10 +84,15 @@ impl RunMode {
             RunMode::Tmpfs => "--tmpfs /run",
         }
     }
-}
-
-fn boot_id(mode: RunMode, n: usize) -> String {
-    format!("curves.{}.boot_{n}", mode.id())
+    /// The placeholders of the curves' figure families for this mode.
+    fn vars(self) -> [(&'static str, &'static str); 2] {
+        [("{mode}", self.id()), ("{run}", self.label())]
+    }
+    /// The boot with `n` profiles on disk.
+    fn boot(self, n: usize) -> FigureDecl {
+        let [mode, run] = self.vars();
+        CURVES_BOOT.fill(&[mode, run, ("{n}", &n.to_string())])
+    }
 }
 
 impl Bench {
@@ -105,20 +114,10 @@ impl Bench {
         if running.is_empty() {
             progress("curves: memory curve left out (no running counts)");
         } else if let Err(e) = self.memory_curve(&running).await {
-            self.results.push(Figure::failed(
-                "curves.mem",
-                "memory with gateways running",
-                Unit::Bytes,
-                &e,
-            ));
+            self.results.push(CURVES_MEM.failed(&e));
         }
         if let Err(e) = self.curve_floor().await {
-            self.results.push(Figure::failed(
-                "curves.floor",
-                "floor: docker restart → bare s6-svscan answers",
-                Unit::Ms,
-                &e,
-            ));
+            self.results.push(CURVES_FLOOR.failed(&e));
         }
         let modes: Vec<RunMode> = [RunMode::Tmpfs, RunMode::Image]
             .into_iter()
@@ -126,17 +125,13 @@ impl Bench {
             .collect();
         for mode in modes {
             if let Err(e) = self.boot_curve(mode, &sizes).await {
-                self.results.push(Figure::failed(
-                    &format!("curves.{}.boot", mode.id()),
-                    &format!("boot curve, {}", mode.label()),
-                    Unit::Ms,
-                    &e,
-                ));
+                self.results
+                    .push(CURVES_BOOT_CURVE.fill(&mode.vars()).failed(&e));
             }
         }
         for mode in [RunMode::Tmpfs, RunMode::Image] {
             self.results
-                .set_ratios("curves.floor", "s6-svscan", &[boot_id(mode, 0)]);
+                .set_ratios(&CURVES_FLOOR, "s6-svscan", &[&mode.boot(0)]);
         }
     }
 
@@ -145,46 +140,15 @@ impl Bench {
     async fn curve_floor(&mut self) -> Result<()> {
         let reps = self.opts.curve_boot_reps.max(3);
         progress(format!("curves: floor, docker restart → s6-svscan x{reps}"));
-        let base = base_tag()?;
-        let spec = ContainerSpec::default()
-            .entrypoint("/bin/sh")
-            .cmd(&[
-                "-c",
-                "mkdir -p /tmp/scan && exec /usr/bin/s6-svscan /tmp/scan",
-            ])
-            .no_wait();
-        let mut floor = Container::start(&self.docker, &base, "bench-curves-floor", spec)
-            .await
-            .context("starting the floor container (bare s6-svscan)")?;
-        floor.user = "root".into();
-        let deadline = Duration::from_secs(40);
-        fail_unless(
-            floor
-                .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
-                .await?,
-        )?;
+        let floor = self.floor("curves-floor", SVSCAN_FLOOR_INIT, &[]).await?;
         let mut samples = Vec::new();
         for _ in 0..reps {
-            let t = Instant::now();
-            let opts = RestartContainerOptionsBuilder::default().t(10).build();
-            self.docker
-                .restart_container(&floor.id, Some(opts))
-                .await
-                .context("docker restart of the floor")?;
-            fail_unless(
-                floor
-                    .exec_full("root", &["sh", "-c", WAIT_SVSCAN], &[], deadline)
-                    .await?,
-            )?;
-            samples.push(t.elapsed());
+            let r = restart_until(&floor, 10, WAIT_SVSCAN, &[], Duration::from_secs(40)).await?;
+            samples.push(r.total);
         }
         floor.remove().await?;
         self.results.push(
-            Figure::durations(
-                "curves.floor",
-                "floor: docker restart → bare s6-svscan answers",
-                &samples,
-            )
+            CURVES_FLOOR.durations(&samples)
             .note("base image, PID 1 `s6-svscan /tmp/scan`; includes its stop (s6-svscan exits on TERM at once)"),
         );
         Ok(())
@@ -198,29 +162,29 @@ impl Bench {
         ));
         let spec = ContainerSpec::default().tmpfs_run(matches!(mode, RunMode::Tmpfs));
         let h = self.start(&format!("curves-{}", mode.id()), spec).await?;
-        // What /run really is in this container (filesystem type and options).
-        let mount = self
-            .sh(
-                &h,
-                r#"awk '$2 == "/run" { print $3 " " $4 }' /proc/mounts"#,
-                &[],
-                Duration::from_secs(30),
-            )
-            .await?
-            .out()
-            .to_string();
+        // What /run really is in this container (filesystem type and options). No awk: the
+        // image has none.
+        let mount = sh(
+            &h,
+            r#"while read -r _ mnt fs opts _; do if [ "$mnt" = /run ]; then echo "$fs $opts"; fi; done </proc/mounts"#,
+            &[],
+            Duration::from_secs(30),
+        )
+        .await?
+        .out()
+        .to_string();
         let mount = if mount.is_empty() {
             "no mount of its own: the container's root filesystem".to_string()
         } else {
             mount
         };
         progress(format!("curves: {}: /run is {mount}", mode.label()));
-        let mut marker = self.current_marker(&h).await?;
+        let mut marker = current_marker(&h).await?;
         let mut have = 0;
         for &n in sizes {
             if n > have {
                 let t = Instant::now();
-                self.sh(
+                sh(
                     &h,
                     MAKE_PROFILES,
                     &["c", &(have + 1).to_string(), &n.to_string()],
@@ -240,38 +204,30 @@ impl Bench {
             let grace = 60;
             let (mut boots, mut calls) = (Vec::new(), Vec::new());
             for _ in 0..reps {
-                let t = Instant::now();
-                let opts = RestartContainerOptionsBuilder::default().t(grace).build();
-                self.docker
-                    .restart_container(&h.id, Some(opts))
-                    .await
-                    .with_context(|| format!("docker restart {}", h.name))?;
-                calls.push(ms(t.elapsed()));
-                let o = self
-                    .sh(
-                        &h,
-                        WAIT_MARKER,
-                        &[&marker, &wait_polls.to_string()],
-                        Duration::from_millis(10 * wait_polls as u64 + 30_000),
-                    )
-                    .await?;
-                boots.push(t.elapsed());
-                marker = o.out().to_string();
-            }
-            let o = self
-                .sh(
+                let r = restart_until(
                     &h,
-                    "ls /run/service | grep -c '^gateway-c' || true",
-                    &[],
-                    Duration::from_secs(30),
+                    grace,
+                    WAIT_MARKER,
+                    &[&marker, &wait_polls.to_string()],
+                    Duration::from_millis(10 * wait_polls as u64 + 30_000),
                 )
                 .await?;
+                boots.push(r.total);
+                calls.push(ms(r.call));
+                marker = r.out;
+            }
+            let o = sh(
+                &h,
+                "ls /run/service | grep -c '^gateway-c' || true",
+                &[],
+                Duration::from_secs(30),
+            )
+            .await?;
             let slots: usize = o.out().parse().unwrap_or(0);
             // Fewer slots than profiles: the timings are kept, the figure is marked failed
             // with the boot log's reasons (what the product said about the missing ones).
             let missing = if slots != n {
-                let why = self
-                    .sh(
+                let why = sh(
                         &h,
                         r#"f=${HERMES_HOME:-/opt/data}/logs/container-boot.log
 tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=skipped' | sed 's/^[^ ]* //; s/profile=[^ ]* //' | sort | uniq -c | sort -rn | head -3"#,
@@ -289,19 +245,16 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                 None
             };
             let call = crate::bench::Stats::of(&calls).map_or(f64::NAN, |s| s.median);
-            let mut fig = Figure::durations(
-                &boot_id(mode, n),
-                &format!("restart → ready, {n} profiles, {}", mode.label()),
-                &boots,
-            )
-            .note(format!(
+            let fig = mode.boot(n).durations(&boots).note(format!(
                 "/run: {mount}; profiles made on disk (dir + SOUL.md), gateways down; slots counted afterwards; of which the docker restart call (stop, grace {grace} s, and start): median {call:.0} ms"
             ));
-            fig.error = missing;
-            self.results.push(fig);
+            self.results.push(match missing {
+                Some(why) => fig.failing(&anyhow::anyhow!(why)),
+                None => fig,
+            });
             if n > 0 {
                 self.results
-                    .set_ratios(&boot_id(mode, 0), "0 profiles", &[boot_id(mode, n)]);
+                    .set_ratios(&mode.boot(0), "0 profiles", &[&mode.boot(n)]);
             }
         }
         h.remove().await?;
@@ -321,7 +274,7 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
             if k > have {
                 let new: Vec<&str> = names[have..k].iter().map(String::as_str).collect();
                 let t = Instant::now();
-                self.sh(
+                sh(
                     &h,
                     CREATE_AND_START,
                     &new,
@@ -332,13 +285,15 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                     .iter()
                     .map(|p| expected_port(p).to_string())
                     .collect();
-                // bash: /dev/tcp is bash's.
-                let mut argv = vec!["bash", "-c", WAIT_LISTENING, "bash", "6000"];
+                let mut argv = vec!["bash", "-c", ALL_LISTENING, "bash"];
                 argv.extend(ports.iter().map(String::as_str));
-                fail_unless(
-                    h.exec_full("hermes", &argv, &[], Duration::from_secs(90))
-                        .await?,
-                )?;
+                until_ok(
+                    &h,
+                    &format!("{k} gateways to listen"),
+                    &argv,
+                    Duration::from_secs(90),
+                )
+                .await?;
                 progress(format!(
                     "curves: {k} gateways running and listening ({:.1?} for the last {})",
                     t.elapsed(),
@@ -351,9 +306,7 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                 .map(|p| crate::s6probe::slot_dir(p))
                 .collect();
             let slot_args: Vec<&str> = slots.iter().map(String::as_str).collect();
-            let o = self
-                .sh(&h, RSS_SUMS, &slot_args, Duration::from_secs(120))
-                .await?;
+            let o = sh(&h, RSS_SUMS, &slot_args, Duration::from_secs(120)).await?;
             let (gw_kb, all_kb) = o
                 .out()
                 .split_once(' ')
@@ -361,31 +314,17 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
                 .with_context(|| format!("unparsable VmRSS sums {:?}", o.out()))?;
             let (anon, besides) = self.cgroup_anon(&h.id).await?;
             self.results.push(
-                Figure::new(
-                    &format!("curves.mem.cgroup_{k}"),
-                    &format!("{k} gateways running: container anonymous memory"),
-                    Unit::Bytes,
-                    vec![anon],
-                )
+                CURVES_MEM_CGROUP.at(k).measured(vec![anon])
                 .note(format!("Docker stats, memory_stats.stats.anon (cgroup v2) or rss (v1): private memory, nothing counted twice; {besides}")),
             );
-            self.results.push(Figure::new(
-                &format!("curves.mem.all_rss_{k}"),
-                &format!("{k} gateways running: Σ VmRSS of every process"),
-                Unit::Bytes,
-                vec![all_kb * 1024.0],
-            ).note("every /proc/PID/status in the container: counts shared library pages once per process, an upper bound"));
+            self.results.push(CURVES_MEM_ALL_RSS.at(k).measured(vec![all_kb * 1024.0]).note("every /proc/PID/status in the container: counts shared library pages once per process, an upper bound"));
             if k > 0 {
-                self.results.push(Figure::new(
-                    &format!("curves.mem.gateways_rss_{k}"),
-                    &format!("{k} gateways running: Σ VmRSS of the gateways"),
-                    Unit::Bytes,
-                    vec![gw_kb * 1024.0],
-                ));
+                self.results
+                    .push(CURVES_MEM_GATEWAYS_RSS.at(k).measured(vec![gw_kb * 1024.0]));
                 self.results.set_ratios(
-                    "curves.mem.cgroup_0",
+                    &CURVES_MEM_CGROUP.at(0),
                     "0 running",
-                    &[format!("curves.mem.cgroup_{k}")],
+                    &[&CURVES_MEM_CGROUP.at(k)],
                 );
             }
         }
@@ -393,7 +332,8 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
         Ok(())
     }
 
-    /// The container's anonymous memory from its cgroup (bytes), through Docker's stats.
+    /// The container's anonymous memory from its cgroup (bytes), through Docker's stats (the
+    /// harness has no verb for them: a bollard call of its own).
     async fn cgroup_anon(&self, id: &str) -> Result<(f64, String)> {
         let opts = StatsOptionsBuilder::default()
             .stream(false)
@@ -435,13 +375,14 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
 /// The plot of a curves run: boot time per profile count (both `/run` modes, the s6 floor as
 /// a dashed line), and memory per running gateway count. `None` when no curve was measured.
 pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
+    let modes = [RunMode::Image, RunMode::Tmpfs];
     let mut xs: Vec<usize> = results
         .figures
         .iter()
         .filter_map(|f| {
-            f.id.strip_prefix("curves.")
-                .and_then(|r| r.split_once(".boot_"))
-                .and_then(|(_, n)| n.parse().ok())
+            modes
+                .iter()
+                .find_map(|m| CURVES_BOOT.count_of(&f.id, &m.vars()))
         })
         .collect();
     xs.sort_unstable();
@@ -453,26 +394,16 @@ pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
             x_label: "profiles on disk (evenly spaced, not to scale)".into(),
             y_label: "seconds (log scale)".into(),
             log_y: true,
-            series: vec![
-                plot::series_from(
-                    results,
-                    &xs,
-                    "curves.fuse.boot_",
-                    "/run on the image fs",
-                    "#d62728",
-                    1000.0,
-                ),
-                plot::series_from(
-                    results,
-                    &xs,
-                    "curves.tmpfs.boot_",
-                    "--tmpfs /run",
-                    "#1f77b4",
-                    1000.0,
-                ),
-            ],
+            series: modes
+                .iter()
+                .zip(["#d62728", "#1f77b4"])
+                .map(|(m, color)| {
+                    let prefix = CURVES_BOOT.prefix(&m.vars());
+                    plot::series_from(results, &xs, &prefix, m.label(), color, 1000.0)
+                })
+                .collect(),
             hlines: results
-                .get("curves.floor")
+                .get(&CURVES_FLOOR.id)
                 .and_then(Figure::median)
                 .map(|m| vec![("bare s6-svscan floor".to_string(), m / 1000.0)])
                 .unwrap_or_default(),
@@ -483,7 +414,7 @@ pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
     let mut ks: Vec<usize> = results
         .figures
         .iter()
-        .filter_map(|f| f.id.strip_prefix("curves.mem.cgroup_")?.parse().ok())
+        .filter_map(|f| CURVES_MEM_CGROUP.count_of(&f.id, &[]))
         .collect();
     ks.sort_unstable();
     ks.dedup();
@@ -494,32 +425,16 @@ pub fn curves_svg(results: &Results, caption: &str) -> Option<String> {
             x_label: "gateways running (evenly spaced, not to scale)".into(),
             y_label: "MiB".into(),
             log_y: false,
-            series: vec![
-                plot::series_from(
-                    results,
-                    &ks,
-                    "curves.mem.all_rss_",
-                    "Σ VmRSS, all processes",
-                    "#ff7f0e",
-                    mib,
-                ),
-                plot::series_from(
-                    results,
-                    &ks,
-                    "curves.mem.cgroup_",
-                    "cgroup anon (real total)",
-                    "#2ca02c",
-                    mib,
-                ),
-                plot::series_from(
-                    results,
-                    &ks,
-                    "curves.mem.gateways_rss_",
-                    "Σ VmRSS, gateways only",
-                    "#9467bd",
-                    mib,
-                ),
-            ],
+            series: [
+                (CURVES_MEM_ALL_RSS, "Σ VmRSS, all processes", "#ff7f0e"),
+                (CURVES_MEM_CGROUP, "cgroup anon (real total)", "#2ca02c"),
+                (CURVES_MEM_GATEWAYS_RSS, "Σ VmRSS, gateways only", "#9467bd"),
+            ]
+            .iter()
+            .map(|(family, label, color)| {
+                plot::series_from(results, &ks, &family.prefix(&[]), label, color, mib)
+            })
+            .collect(),
             hlines: Vec::new(),
             y_unit: YUnit::MiB,
             xs: ks,
