@@ -10,7 +10,6 @@ use futures_util::FutureExt;
 
 use crate::image::Variant;
 use crate::s6probe::{profile_home, slot_dir, svstat};
-use crate::scenarios::restart::{Expect, Prior};
 use crate::scenarios::{dashboard, lifecycle, parity, restart, security};
 use crate::{Ctx, wait};
 
@@ -30,8 +29,9 @@ pub enum Catcher {
     DashboardStaysDown,
     /// A root-owned file in a profile is repaired by the next boot.
     RootLeftoversRepaired,
-    /// A gateway whose only record of intent is its own `gateway_state` (started through s6,
-    /// no `desired_state`) is running again after `docker restart`.
+    /// Every prior intent is restored by one `docker restart` (the matrix of contract §5),
+    /// among them a gateway whose only record of intent is its own `gateway_state` (started
+    /// through s6, no `desired_state`), which must be running again.
     StartedSurvivesRestart,
     /// Contract §10: a slot hermes makes itself never runs as root.
     NewSlotNeverRunsAsRoot,
@@ -59,7 +59,7 @@ impl Catcher {
             Catcher::DashboardStaysDown => "dashboard::disabled_stays_down::case_1_unset",
             Catcher::RootLeftoversRepaired => "restart::root_leftovers_are_repaired",
             Catcher::StartedSurvivesRestart => {
-                "restart::intent_survives_restart::case_02_started_via_s6_only::tmpfs_run_1_false"
+                "restart::intent_matrix_survives_restart::tmpfs_run_1_false"
             }
             Catcher::NewSlotNeverRunsAsRoot => {
                 "security::new_slot_never_runs_as_root::noexec_run_1_false"
@@ -83,13 +83,7 @@ impl Catcher {
             Catcher::DashboardStaysDown => dashboard::disabled(ctx, None).await,
             Catcher::RootLeftoversRepaired => restart::root_leftovers_repaired(ctx).await,
             Catcher::StartedSurvivesRestart => {
-                restart::intent_survives_restart(
-                    ctx,
-                    false,
-                    Prior::StartedViaS6Only,
-                    Expect::started("running"),
-                )
-                .await
+                restart::intent_matrix_survives_restart(ctx, false).await
             }
             Catcher::NewSlotNeverRunsAsRoot => {
                 security::new_slot_never_runs_as_root(ctx, false).await
@@ -215,7 +209,7 @@ pub const CATALOG: &[Regression] = &[
         bug: "reconciler keys on config.yaml instead of SOUL.md: no profile restored",
         catcher: Catcher::StartedSurvivesRestart,
         cause: &[
-            "no boot-log line for profile intent",
+            "no boot-log line for profile started_via_s6_only",
             "the boot did not see it",
         ],
         root_passes: false,

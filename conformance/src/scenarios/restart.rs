@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Result, bail, ensure};
 
+use crate::s6probe::expected_port;
 use crate::s6probe::{HERMES_HOME, profile_home, slot_dir, svstat, wait_svstat};
-use crate::scenarios::lifecycle::create_profile;
+use crate::scenarios::lifecycle::{create_profile, name_with_own_port};
 use crate::{Container, ContainerSpec, Ctx};
 
 const STATE_DEADLINE: Duration = Duration::from_secs(15);
@@ -223,21 +224,141 @@ pub async fn assert_restored(h: &Container, p: &str, want: Expect) -> Result<()>
     Ok(())
 }
 
-/// One prior intent, then `docker restart`.
-pub async fn intent_survives_restart(
-    ctx: Ctx,
-    tmpfs_run: bool,
-    prior: Prior,
-    want: Expect,
-) -> Result<()> {
+/// One case of the restart-intent matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent {
+    /// The case's name, also its profile's name (with a letter added if its derived port is
+    /// taken).
+    pub case: &'static str,
+    pub prior: Prior,
+    pub want: Expect,
+}
+
+/// The restart-intent matrix (contract §5): one profile per prior intent, named after the
+/// case, all in one container per `/run` variant and restarted once.
+pub const INTENTS: &[Intent] = &[
+    Intent {
+        case: "started",
+        prior: Prior::Started,
+        want: Expect::started("running"),
+    },
+    // No desired_state: the gateway's own SIGTERM handling must keep `running` across the restart.
+    Intent {
+        case: "started_via_s6_only",
+        prior: Prior::StartedViaS6Only,
+        want: Expect::started("running"),
+    },
+    Intent {
+        case: "stopped",
+        prior: Prior::Stopped,
+        want: Expect::registered("stopped"),
+    },
+    Intent {
+        case: "startup_failed",
+        prior: Prior::File(r#"{"gateway_state":"startup_failed","pid":1}"#),
+        want: Expect::registered("startup_failed"),
+    },
+    Intent {
+        case: "starting",
+        prior: Prior::File(r#"{"gateway_state":"starting"}"#),
+        want: Expect::registered("starting"),
+    },
+    // Transient running sub-states count as running (SPEC §5), and are logged as such.
+    Intent {
+        case: "draining",
+        prior: Prior::File(r#"{"gateway_state":"draining"}"#),
+        want: Expect::started("running"),
+    },
+    Intent {
+        case: "degraded",
+        prior: Prior::File(r#"{"gateway_state":"degraded"}"#),
+        want: Expect::started("running"),
+    },
+    Intent {
+        case: "no_file",
+        prior: Prior::NoFile,
+        want: Expect::registered("None"),
+    },
+    Intent {
+        case: "empty_file",
+        prior: Prior::File(""),
+        want: Expect::unusable("state file is empty"),
+    },
+    Intent {
+        case: "corrupt_json",
+        prior: Prior::File(r#"{"gateway_state": "runn"#),
+        want: Expect::unusable("state file is corrupt"),
+    },
+    Intent {
+        case: "json_array",
+        prior: Prior::File(r#"["running"]"#),
+        want: Expect::unusable("state file is not a JSON object"),
+    },
+    Intent {
+        case: "unknown_state",
+        prior: Prior::File(r#"{"gateway_state":"banana"}"#),
+        want: Expect::unusable(r#"unknown state "banana""#),
+    },
+    // A BOM makes the file unreadable as intent (issue 4: treated as no prior intent).
+    Intent {
+        case: "bom",
+        prior: Prior::File("\u{feff}{\"gateway_state\":\"running\"}"),
+        want: Expect::unusable("byte-order mark"),
+    },
+    Intent {
+        case: "desired_running_over_stopped",
+        prior: Prior::File(r#"{"gateway_state":"stopped","desired_state":"running"}"#),
+        want: Expect::started("running"),
+    },
+    Intent {
+        case: "desired_stopped_over_running",
+        prior: Prior::File(r#"{"gateway_state":"running","desired_state":"stopped"}"#),
+        want: Expect::registered("stopped"),
+    },
+];
+
+/// Every prior intent of [`INTENTS`] at once, then one `docker restart`: each profile is
+/// restored as its case says. All cases are checked; a failure lists every case that failed.
+pub async fn intent_matrix_survives_restart(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
     let mut h = ctx
         .start(ContainerSpec::default().tmpfs_run(tmpfs_run))
         .await?;
-    let p = "intent";
-    create_profile(&h, p).await?;
-    set_prior(&h, p, prior).await?;
+    // Each case's gateway must be able to start next to the others: no two derived ports alike.
+    let mut taken = vec![expected_port("default")];
+    let cases: Vec<(String, &Intent)> = INTENTS
+        .iter()
+        .map(|i| (name_with_own_port(i.case, &mut taken), i))
+        .collect();
+    for (p, _) in &cases {
+        create_profile(&h, p).await?;
+    }
+    let h_ref = &h;
+    futures_util::future::try_join_all(
+        cases
+            .iter()
+            .map(|(p, i)| async move { set_prior(h_ref, p, i.prior).await }),
+    )
+    .await?;
     h.restart().await?;
-    assert_restored(&h, p, want).await?;
+    let h_ref = &h;
+    let outcomes = futures_util::future::join_all(cases.iter().map(|(p, i)| async move {
+        assert_restored(h_ref, p, i.want)
+            .await
+            .map_err(|e| format!("case {} ({:?}): {e:#}", i.case, i.prior))
+    }))
+    .await;
+    let failed: Vec<String> = outcomes.into_iter().filter_map(|r| r.err()).collect();
+    // The first failed case leads (its first line is what a summary shows), then the count
+    // and every failed case.
+    if let Some(first) = failed.first() {
+        bail!(
+            "{first}\n({} of {} intents were not restored as intended, tmpfs /run: {tmpfs_run}; \
+             every failed case:)\n{}",
+            failed.len(),
+            INTENTS.len(),
+            failed.join("\n")
+        );
+    }
     h.remove().await
 }
 

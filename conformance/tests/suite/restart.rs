@@ -1,63 +1,10 @@
 use conformance::run;
-use conformance::scenarios::restart::{self, Expect, Prior};
+use conformance::scenarios::restart;
 use rstest::rstest;
 
-const fn up(prior: &'static str) -> Expect {
-    Expect::started(prior)
-}
-const fn down(prior: &'static str) -> Expect {
-    Expect::registered(prior)
-}
-const fn unusable(why: &'static str) -> Expect {
-    Expect::unusable(why)
-}
-
 #[rstest]
-#[case::started(Prior::Started, up("running"))]
-// No desired_state: the gateway's own SIGTERM handling must keep `running` across the restart.
-#[case::started_via_s6_only(Prior::StartedViaS6Only, up("running"))]
-#[case::stopped(Prior::Stopped, down("stopped"))]
-#[case::startup_failed(
-    Prior::File(r#"{"gateway_state":"startup_failed","pid":1}"#),
-    down("startup_failed")
-)]
-#[case::starting(Prior::File(r#"{"gateway_state":"starting"}"#), down("starting"))]
-// Transient running sub-states count as running (SPEC §5), and are logged as such.
-#[case::draining(Prior::File(r#"{"gateway_state":"draining"}"#), up("running"))]
-#[case::degraded(Prior::File(r#"{"gateway_state":"degraded"}"#), up("running"))]
-#[case::no_file(Prior::NoFile, down("None"))]
-#[case::empty_file(Prior::File(""), unusable("state file is empty"))]
-#[case::corrupt_json(
-    Prior::File(r#"{"gateway_state": "runn"#),
-    unusable("state file is corrupt")
-)]
-#[case::json_array(
-    Prior::File(r#"["running"]"#),
-    unusable("state file is not a JSON object")
-)]
-#[case::unknown_state(
-    Prior::File(r#"{"gateway_state":"banana"}"#),
-    unusable(r#"unknown state "banana""#)
-)]
-// A BOM makes the file unreadable as intent (issue 4: treated as no prior intent).
-#[case::bom(
-    Prior::File("\u{feff}{\"gateway_state\":\"running\"}"),
-    unusable("byte-order mark")
-)]
-#[case::desired_running_over_stopped(
-    Prior::File(r#"{"gateway_state":"stopped","desired_state":"running"}"#),
-    up("running")
-)]
-#[case::desired_stopped_over_running(
-    Prior::File(r#"{"gateway_state":"running","desired_state":"stopped"}"#),
-    down("stopped")
-)]
-fn intent_survives_restart(
-    #[case] prior: Prior,
-    #[case] want: Expect,
-    #[values(false, true)] tmpfs_run: bool,
-) {
-    run(|ctx| restart::intent_survives_restart(ctx, tmpfs_run, prior, want));
+fn intent_matrix_survives_restart(#[values(false, true)] tmpfs_run: bool) {
+    run(|ctx| restart::intent_matrix_survives_restart(ctx, tmpfs_run));
 }
 
 #[test]
