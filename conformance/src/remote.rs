@@ -122,8 +122,8 @@ pub struct Audit {
 /// published ports in the request bodies.
 pub fn audit(sent: &str) -> Audit {
     let mut a = Audit {
-        creates: request_lines(sent, "POST", "/containers/create"),
-        execs: request_lines(sent, "POST", "/exec"),
+        creates: requests(sent, "POST", "/containers/create"),
+        execs: requests(sent, "POST", "/exec"),
         host_bound: Vec::new(),
     };
     let compact: String = sent.chars().filter(|c| !c.is_whitespace()).collect();
@@ -151,7 +151,7 @@ pub fn audit(sent: &str) -> Audit {
 
 /// Requests `METHOD /…path… HTTP/1.1` (any API version prefix, query ignored) in the recorded
 /// text; a request may follow the previous body on the same line, so they are found anywhere.
-fn request_lines(sent: &str, method: &str, path_part: &str) -> usize {
+fn requests(sent: &str, method: &str, path_part: &str) -> usize {
     let start = format!("{method} /");
     sent.match_indices(&start)
         .filter(|(i, _)| {

@@ -285,6 +285,19 @@ async fn sh(h: &Container, script: &str, args: &[&str], deadline: Duration) -> R
     fail_unless(h.exec(&argv).deadline(deadline).await?)
 }
 
+/// How many gateway slots whose profile name starts with `prefix` are in the scandir (the
+/// check that a boot really brought every profile back).
+async fn gateway_slots(h: &Container, prefix: &str) -> Result<usize> {
+    let o = sh(
+        h,
+        "ls /run/service | grep -c \"^gateway-$1\" || true",
+        &[prefix],
+        Duration::from_secs(30),
+    )
+    .await?;
+    Ok(o.out().parse().unwrap_or(0))
+}
+
 /// An untimed wait (setting up, not a figure): `argv` run as the container's user every 50 ms
 /// until it exits 0, at most `deadline`; what it printed is the last observation.
 async fn until_ok(h: &Container, what: &str, argv: &[&str], deadline: Duration) -> Result<()> {
@@ -916,14 +929,7 @@ done"#,
                     marker = r.out;
                 }
                 // The boot must really have brought every profile back as a slot.
-                let o = sh(
-                    &h,
-                    "ls /run/service | grep -c '^gateway-s' || true",
-                    &[],
-                    Duration::from_secs(30),
-                )
-                .await?;
-                let slots: usize = o.out().parse().unwrap_or(0);
+                let slots = gateway_slots(&h, "s").await?;
                 if slots != n {
                     bail!("after the restarts {slots} gateway slots are registered, expected {n}");
                 }

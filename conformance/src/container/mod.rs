@@ -156,12 +156,10 @@ impl Container {
     /// Remove the container now, or, under `TESTCONTAINERS_COMMAND=keep`, leave it (the
     /// handle's drop keeps it) and say where it is.
     pub async fn remove(mut self) -> Result<()> {
-        if let Some(h) = self.handle.take() {
-            if config::keep_containers() {
-                drop(h);
-            } else {
-                h.rm().await?;
-            }
+        if let Some(h) = self.handle.take()
+            && !config::keep_containers()
+        {
+            h.rm().await?;
         }
         Ok(())
     }

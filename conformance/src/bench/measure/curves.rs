@@ -19,7 +19,7 @@ use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::{
-    Bench, SVSCAN_FLOOR_INIT, WAIT_MARKER, WAIT_SVSCAN, current_marker, ms,
+    Bench, SVSCAN_FLOOR_INIT, WAIT_MARKER, WAIT_SVSCAN, current_marker, gateway_slots, ms,
     names_with_distinct_ports, restart_until, sh, until_ok,
 };
 use crate::bench::figures::{
@@ -216,14 +216,7 @@ impl Bench {
                 calls.push(ms(r.call));
                 marker = r.out;
             }
-            let o = sh(
-                &h,
-                "ls /run/service | grep -c '^gateway-c' || true",
-                &[],
-                Duration::from_secs(30),
-            )
-            .await?;
-            let slots: usize = o.out().parse().unwrap_or(0);
+            let slots = gateway_slots(&h, "c").await?;
             // Fewer slots than profiles: the timings are kept, the figure is marked failed
             // with the boot log's reasons (what the product said about the missing ones).
             let missing = if slots != n {
