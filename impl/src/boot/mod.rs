@@ -1,10 +1,9 @@
-//! Root-side cont-init steps (SPEC §2 table). Rule for every step: never follow a symlink it
-//! did not create. Everything is done relative to directory fds opened with `O_NOFOLLOW`,
-//! with `fstatat`/`fchownat(AT_SYMLINK_NOFOLLOW)`, so hermes cannot swap a path component
-//! for a link between our check and our chown and have root hand it e.g. `/etc/shadow`.
+//! Root-side cont-init steps (contract §2.3). Rule for every step: never follow a symlink it
+//! did not create. Every path is reached with `crate::safe_walk` (no link in any component)
+//! and changed through the descriptor it holds, so hermes cannot swap a path component for a
+//! link between our check and our chown and have root hand it e.g. `/etc/shadow`.
 
 pub mod as_hermes;
-pub mod fsat;
 /// Only in the regression image `scandir-writable-by-hermes` (contract §9): the seeds' `02`.
 #[cfg(feature = "regress-scandir-writable-by-hermes")]
 pub mod scandir_perms;

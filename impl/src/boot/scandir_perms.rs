@@ -9,10 +9,8 @@
 //! interrupted register/unregister are removed first, while the scandir is still root-only.
 
 use super::Reporter;
-use super::fsat;
-use nix::errno::Errno;
+use crate::safe_walk::{self, Dir};
 use std::ffi::OsStr;
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -24,53 +22,44 @@ pub fn is_stale_staging(name: &OsStr) -> bool {
 }
 
 pub fn run(scandir: &Path, uid: u32, gid: u32, rep: &mut Reporter) {
-    let scan = match fsat::open_dir(scandir) {
-        Ok(fd) => fd,
-        Err(Errno::ELOOP) => return rep.refuse(scandir),
-        Err(e) => return rep.fail(format!("cannot open {}: {e}", scandir.display())),
+    let scan = match Dir::open(scandir) {
+        Ok(d) => d,
+        Err(e) => return rep.fail(e.to_string()),
     };
-    match fsat::list(&scan) {
+    match scan.list() {
         Ok(names) => {
             for name in names.iter().filter(|n| is_stale_staging(n)) {
-                let path = scandir.join(name);
-                // remove_dir_all removes a symlink itself, never its target.
-                match std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path)) {
-                    Ok(()) => rep.info(format!("removed stale staging dir {}", path.display())),
-                    Err(e) => rep.fail(format!("cannot remove {}: {e}", path.display())),
+                match scan.remove_tree(name) {
+                    Ok(()) => rep.info(format!(
+                        "removed stale staging dir {}",
+                        scan.join(name).display()
+                    )),
+                    Err(e) => rep.fail(format!("cannot remove {e}")),
                 }
             }
         }
-        Err(e) => rep.fail(format!("cannot list {}: {e}", scandir.display())),
+        Err(e) => rep.fail(format!("cannot list {e}")),
     }
-    if let Err(e) = nix::unistd::fchown(
-        scan.as_fd(),
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(gid)),
-    ) {
-        rep.fail(format!("cannot chown {}: {e}", scandir.display()));
+    if let Err(e) = scan.chown_self(uid, gid) {
+        rep.fail(format!("cannot chown {e}"));
     }
-    let svscan = scandir.join(".s6-svscan");
-    let dir = match fsat::open_dir_at(scan.as_fd(), OsStr::new(".s6-svscan")) {
-        Ok(fd) => fd,
-        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => return rep.refuse(&svscan),
-        Err(e) => return rep.fail(format!("cannot open {}: {e}", svscan.display())),
+    let dir = match scan.dir(OsStr::new(".s6-svscan")) {
+        Ok(d) => d,
+        Err(e) => return rep.fail(e.to_string()),
     };
-    if let Err(e) = fsat::chmod_dir_fd(dir.as_fd(), 0o711) {
-        rep.fail(format!("cannot chmod {}: {e}", svscan.display()));
+    if let Err(e) = dir.chmod_self(0o711) {
+        rep.fail(format!("cannot chmod {e}"));
     }
     for name in ["control", "lock"] {
-        let path = svscan.join(name);
-        match fsat::lstat_at(dir.as_fd(), OsStr::new(name)) {
-            Ok(st) if fsat::is_symlink(&st) => rep.refuse(&path),
+        let name = OsStr::new(name);
+        match dir.lstat(name) {
+            Ok(st) if safe_walk::is_symlink(&st) => rep.refuse(&dir.join(name)),
             Ok(_) => {
-                if let Err(e) = fsat::chown_at(dir.as_fd(), OsStr::new(name), uid, gid) {
-                    rep.fail(format!("cannot chown {}: {e}", path.display()));
+                if let Err(e) = dir.chown(name, uid, gid) {
+                    rep.fail(format!("cannot chown {e}"));
                 }
             }
-            Err(e) => rep.fail(format!(
-                "cannot stat {}: {e} (is s6-svscan running?)",
-                path.display()
-            )),
+            Err(e) => rep.fail(format!("cannot stat {e} (is s6-svscan running?)")),
         }
     }
 }

@@ -14,11 +14,8 @@
 //! path and containing `refusing`.
 
 use super::Reporter;
-use super::fsat;
-use nix::errno::Errno;
-use nix::sys::stat::{FileStat, Mode, mkdirat};
+use crate::safe_walk::{self, Dir, Stat, WalkError};
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// Deeper trees than this are not profiles we made; stop instead of recursing forever.
@@ -47,65 +44,265 @@ pub struct Owners {
 
 impl Owners {
     /// Left by root (a root `docker exec`).
-    fn roots(&self, st: &FileStat) -> bool {
+    fn roots(&self, st: &Stat) -> bool {
         st.st_uid == 0 || st.st_gid == 0
     }
     /// Left by hermes under its previous ids.
-    fn previous(&self, st: &FileStat) -> bool {
+    fn previous(&self, st: &Stat) -> bool {
         self.previous.is_some_and(|(u, g)| {
             (st.st_uid == u && u != self.uid) || (st.st_gid == g && g != self.gid)
         })
     }
+    /// Would giving `st` to hermes let it read what it cannot read now (contract §10 promise
+    /// 6)? True for an entry whose owner is neither hermes nor hermes' previous ids and that
+    /// others may not read (a file) or read and traverse (a directory): a root 0600 secret, a
+    /// root 0700 directory. Group bits do not count: the group becomes hermes' too.
+    fn widens(&self, st: &Stat) -> bool {
+        if cfg!(feature = "regress-repair-hands-over-private-files") {
+            return false;
+        }
+        let hermes_owned =
+            st.st_uid == self.uid || self.previous.is_some_and(|(u, _)| st.st_uid == u);
+        let others = st.st_mode & 0o007;
+        let readable = if safe_walk::is_dir(st) {
+            others & 0o5 == 0o5
+        } else {
+            others & 0o4 == 0o4
+        };
+        !hermes_owned && !readable
+    }
+}
+
+/// `left to root: private (mode 0600)` for `path`.
+fn left_to_root(rep: &mut Reporter, path: &Path, st: &Stat) {
+    rep.info(format!(
+        "{}: left to root: private (mode {:04o}), owner {}:{}",
+        path.display(),
+        st.st_mode & 0o7777,
+        st.st_uid,
+        st.st_gid
+    ));
+}
+
+/// A refusal of the safe walk is one line, not a failure of the step: the link is left
+/// alone, which is the safe outcome.
+fn refused_or_failed(rep: &mut Reporter, e: WalkError) {
+    if e.is_link() || matches!(e, WalkError::Invalid(..)) {
+        rep.info(e.to_string());
+    } else {
+        rep.fail(e.to_string());
+    }
 }
 
 pub fn run(hermes_home: &Path, owners: Owners, rep: &mut Reporter) {
-    let home = match fsat::open_dir(hermes_home) {
-        Ok(fd) => fd,
-        Err(Errno::ELOOP) => return rep.refuse(hermes_home),
-        Err(e) => return rep.fail(format!("cannot open {}: {e}", hermes_home.display())),
+    let home = match open_home(hermes_home) {
+        Ok(d) => d,
+        Err(e) => {
+            let line = format!("{e}; {} is not repaired", hermes_home.display());
+            return if e.is_link() || matches!(e, WalkError::Invalid(..)) {
+                rep.info(line)
+            } else {
+                rep.fail(line)
+            };
+        }
     };
-    // The home itself: a fresh volume or bind mount may be root's, or the previous ids'.
-    match fsat::fstat_fd(&home) {
+    // The home itself: a fresh volume or bind mount may be root's, or the previous ids'. One
+    // that hermes could have put in place (its parent is hermes-writable) is given only if it
+    // is not private: hermes may rename a root 0700 directory to the home's name.
+    match home.stat() {
         Ok(st) if st.st_uid != owners.uid || st.st_gid != owners.gid => {
-            if let Err(e) = fsat::chown_fd(&home, owners.uid, owners.gid) {
-                rep.fail(format!("cannot chown {}: {e}", hermes_home.display()));
+            if owners.widens(&st) && parent_writable_by_hermes(hermes_home, owners) {
+                return left_to_root(rep, hermes_home, &st);
+            }
+            if let Err(e) = home.chown_self(owners.uid, owners.gid) {
+                rep.fail(format!("cannot chown {e}"));
             }
         }
         Ok(_) => {}
-        Err(e) => rep.fail(format!("cannot stat {}: {e}", hermes_home.display())),
+        Err(e) => return rep.fail(format!("cannot stat {e}")),
     }
-    let either = |st: &FileStat| owners.roots(st) || owners.previous(st);
-    if let Some(logs) = ensure_dir(&home, hermes_home, "logs", owners, rep) {
-        let logs_path = hermes_home.join("logs");
-        ensure_dir(&logs, &logs_path, "gateways", owners, rep);
-        repair_tree(&logs, &logs_path, owners, &either, 0, rep);
+    let either = |st: &Stat| owners.roots(st) || owners.previous(st);
+    if let Some(logs) = ensure_dir(&home, "logs", owners, rep) {
+        ensure_dir(&logs, "gateways", owners, rep);
+        repair_tree(&logs, owners, &either, 0, rep);
     }
-    if let Some(profiles) = ensure_dir(&home, hermes_home, "profiles", owners, rep) {
+    if let Some(profiles) = ensure_dir(&home, "profiles", owners, rep) {
         // Regression `profiles-not-chowned`: root-owned leftovers were never repaired.
         if !cfg!(feature = "regress-profiles-not-chowned") {
-            let path = hermes_home.join("profiles");
-            repair_tree(&profiles, &path, owners, &either, 0, rep);
+            repair_tree(&profiles, owners, &either, 0, rep);
         }
     }
     for name in TOP_LEVEL {
-        repair_entry(&home, hermes_home, OsStr::new(name), owners, &either, rep);
+        repair_entry(&home, OsStr::new(name), owners, &either, rep);
     }
     if owners.previous.is_some() {
         // Everything else of hermes' previous ids, as `usermod -u` does; root's stays root's.
-        let prev = |st: &FileStat| owners.previous(st);
-        match fsat::list(&home) {
+        let prev = |st: &Stat| owners.previous(st);
+        match home.list() {
             Ok(names) => {
                 for name in names.iter().filter(|n| {
                     !matches!(n.to_str(), Some("logs" | "profiles"))
                         && !TOP_LEVEL.iter().any(|t| OsStr::new(t) == n.as_os_str())
                 }) {
-                    if let Some(sub) = repair_entry(&home, hermes_home, name, owners, &prev, rep) {
-                        let path = hermes_home.join(name);
-                        repair_tree(&sub, &path, owners, &prev, 0, rep);
+                    if let Some(sub) = repair_entry(&home, name, owners, &prev, rep) {
+                        repair_tree(&sub, owners, &prev, 0, rep);
                     }
                 }
             }
-            Err(e) => rep.fail(format!("cannot list {}: {e}", hermes_home.display())),
+            Err(e) => rep.fail(format!("cannot list {e}")),
+        }
+    }
+}
+
+/// The home, reached from `/` with no link in any component (contract §10 promise 5).
+fn open_home(hermes_home: &Path) -> Result<Dir, WalkError> {
+    safe_walk::validate_absolute(hermes_home)?;
+    // Regression `home-midpath-symlink-followed`: the home was opened by path with
+    // `O_NOFOLLOW`, which guards its last component only.
+    #[cfg(feature = "regress-home-midpath-symlink-followed")]
+    return safe_walk::regress_open_last_component_nofollow(hermes_home);
+    #[cfg(not(feature = "regress-home-midpath-symlink-followed"))]
+    Dir::open(hermes_home)
+}
+
+/// Could hermes have put the home where it is (is its parent hermes-writable)?
+fn parent_writable_by_hermes(hermes_home: &Path, owners: Owners) -> bool {
+    let Some(parent) = hermes_home.parent() else {
+        return false;
+    };
+    match Dir::open(parent).and_then(|d| d.stat()) {
+        Ok(st) => {
+            let m = st.st_mode;
+            (st.st_uid == owners.uid && m & 0o200 != 0)
+                || (st.st_gid == owners.gid && m & 0o020 != 0)
+                || m & 0o002 != 0
+        }
+        // Cannot tell: assume it could, so a private home stays private.
+        Err(_) => true,
+    }
+}
+
+/// Creates `name` in `parent` if missing (we made it, so chowning it is safe) and makes it
+/// hermes-owned; an existing symlink there is refused, not followed; a private root directory
+/// there is left to root and not descended.
+fn ensure_dir(parent: &Dir, name: &str, owners: Owners, rep: &mut Reporter) -> Option<Dir> {
+    let name = OsStr::new(name);
+    let dir = match parent.ensure_dir(name, 0o755) {
+        Ok(d) => d,
+        Err(e) => {
+            refused_or_failed(rep, e);
+            return None;
+        }
+    };
+    match dir.stat() {
+        Ok(st) if st.st_uid != owners.uid || st.st_gid != owners.gid => {
+            if owners.widens(&st) {
+                left_to_root(rep, dir.path(), &st);
+                return None;
+            }
+            if let Err(e) = dir.chown_self(owners.uid, owners.gid) {
+                rep.fail(format!("cannot chown {e}"));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            rep.fail(format!("cannot stat {e}"));
+            return None;
+        }
+    }
+    Some(dir)
+}
+
+/// Gives every entry below `dir` that `leftover` says is not hermes' (root's, or the previous
+/// ids') to hermes; see `repair_entry` for what is refused.
+fn repair_tree(
+    dir: &Dir,
+    owners: Owners,
+    leftover: &dyn Fn(&Stat) -> bool,
+    depth: usize,
+    rep: &mut Reporter,
+) {
+    if depth > MAX_DEPTH {
+        return rep.fail(format!(
+            "{} is nested too deeply; not descending",
+            dir.path().display()
+        ));
+    }
+    let names = match dir.list() {
+        Ok(n) => n,
+        Err(e) => return rep.fail(format!("cannot list {e}")),
+    };
+    for name in names {
+        if let Some(sub) = repair_entry(dir, &name, owners, leftover, rep) {
+            repair_tree(&sub, owners, leftover, depth + 1, rep);
+        }
+    }
+}
+
+/// Repairs one entry of `dir` through a handle on the entry itself: a symlink is refused and
+/// left alone, whoever owns it (a hermes-planted link to `/etc/shadow` is exactly what this
+/// step must be seen to refuse); so is a non-directory with more than one link (a hard link
+/// to a file elsewhere — the handle's link count is the inode's, checked on the inode that
+/// would be chowned); a private root entry is left to root and not descended (promise 6).
+/// Returns the entry's directory when there is a tree to descend.
+fn repair_entry(
+    dir: &Dir,
+    name: &OsStr,
+    owners: Owners,
+    leftover: &dyn Fn(&Stat) -> bool,
+    rep: &mut Reporter,
+) -> Option<Dir> {
+    let entry = match dir.entry(name) {
+        Ok(e) => e,
+        Err(e) if e.is_not_found() => return None,
+        Err(e) => {
+            rep.fail(format!("cannot open {e}"));
+            return None;
+        }
+    };
+    if entry.is_symlink() {
+        rep.refuse(&entry.path);
+        return None;
+    }
+    let st = entry.stat;
+    if leftover(&st) {
+        if owners.widens(&st) {
+            left_to_root(rep, &entry.path, &st);
+            return None;
+        }
+        if !entry.is_dir() && st.st_nlink > 1 {
+            rep.info(format!(
+                "refusing to chown {}: a hard link ({} links) to a file that may live elsewhere",
+                entry.path.display(),
+                st.st_nlink
+            ));
+        } else if let Err(e) = entry.chown(owners.uid, owners.gid) {
+            rep.fail(format!("cannot chown {e}"));
+        }
+    }
+    if !entry.is_dir() {
+        return None;
+    }
+    match dir.dir(name) {
+        // The same directory the handle looked at, not one swapped in since.
+        Ok(sub)
+            if sub
+                .stat()
+                .is_ok_and(|s| s.st_ino == st.st_ino && s.st_dev == st.st_dev) =>
+        {
+            Some(sub)
+        }
+        Ok(_) => {
+            rep.info(format!(
+                "refusing to descend into {}: it was replaced while being repaired",
+                entry.path.display()
+            ));
+            None
+        }
+        // Swapped for a link since the check: refuse, do not follow.
+        Err(e) => {
+            refused_or_failed(rep, e);
+            None
         }
     }
 }
@@ -126,154 +323,6 @@ pub const REMAP_RECORD: &str = "/run/hermes/remap";
 pub fn parse_remap_record(s: &str) -> Option<(u32, u32)> {
     let mut f = s.split_whitespace().map(|x| x.parse::<u32>().ok());
     Some((f.next()??, f.next()??))
-}
-
-/// Creates `name` in `parent` if missing (we made it, so chowning it is safe) and makes it
-/// hermes-owned; an existing symlink there is refused, not followed.
-fn ensure_dir(
-    parent: &OwnedFd,
-    parent_path: &Path,
-    name: &str,
-    owners: Owners,
-    rep: &mut Reporter,
-) -> Option<OwnedFd> {
-    let (uid, gid) = (owners.uid, owners.gid);
-    let path = parent_path.join(name);
-    let name = OsStr::new(name);
-    match mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => {
-            rep.fail(format!("cannot create {}: {e}", path.display()));
-            return None;
-        }
-    }
-    match fsat::lstat_at(parent.as_fd(), name) {
-        Ok(st) if fsat::is_symlink(&st) => {
-            rep.refuse(&path);
-            return None;
-        }
-        Ok(st) if !fsat::is_dir(&st) => {
-            rep.fail(format!("{} is not a directory", path.display()));
-            return None;
-        }
-        Ok(st) if st.st_uid != uid || st.st_gid != gid => {
-            if let Err(e) = fsat::chown_at(parent.as_fd(), name, uid, gid) {
-                rep.fail(format!("cannot chown {}: {e}", path.display()));
-            }
-        }
-        Ok(_) => {}
-        Err(e) => {
-            rep.fail(format!("cannot stat {}: {e}", path.display()));
-            return None;
-        }
-    }
-    match fsat::open_dir_at(parent.as_fd(), name) {
-        Ok(fd) => Some(fd),
-        Err(Errno::ELOOP) => {
-            rep.refuse(&path);
-            None
-        }
-        Err(e) => {
-            rep.fail(format!("cannot open {}: {e}", path.display()));
-            None
-        }
-    }
-}
-
-/// Gives every entry below `dir` that `leftover` says is not hermes' (root's, or the previous
-/// ids') to hermes; see `repair_entry` for what is refused.
-fn repair_tree(
-    dir: &OwnedFd,
-    dir_path: &Path,
-    owners: Owners,
-    leftover: &dyn Fn(&FileStat) -> bool,
-    depth: usize,
-    rep: &mut Reporter,
-) {
-    if depth > MAX_DEPTH {
-        return rep.fail(format!(
-            "{} is nested too deeply; not descending",
-            dir_path.display()
-        ));
-    }
-    let names = match fsat::list(dir) {
-        Ok(n) => n,
-        Err(e) => return rep.fail(format!("cannot list {}: {e}", dir_path.display())),
-    };
-    for name in names {
-        if let Some(sub) = repair_entry(dir, dir_path, &name, owners, leftover, rep) {
-            repair_tree(
-                &sub,
-                &dir_path.join(&name),
-                owners,
-                leftover,
-                depth + 1,
-                rep,
-            );
-        }
-    }
-}
-
-/// Repairs one entry of `dir` through a handle on the entry itself: a symlink is refused and
-/// left alone, whoever owns it (a hermes-planted link to `/etc/shadow` is exactly what this
-/// step must be seen to refuse); so is a non-directory with more than one link (a hard link
-/// to a file elsewhere — the handle's link count is the inode's, checked on the inode that
-/// would be chowned). Returns the entry's directory handle when there is a tree to descend.
-fn repair_entry(
-    dir: &OwnedFd,
-    dir_path: &Path,
-    name: &OsStr,
-    owners: Owners,
-    leftover: &dyn Fn(&FileStat) -> bool,
-    rep: &mut Reporter,
-) -> Option<OwnedFd> {
-    let path = dir_path.join(name);
-    let handle = match fsat::open_path_at(dir.as_fd(), name) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return None,
-        Err(e) => {
-            rep.fail(format!("cannot open {}: {e}", path.display()));
-            return None;
-        }
-    };
-    let st = match fsat::fstat_fd(&handle) {
-        Ok(st) => st,
-        Err(e) => {
-            rep.fail(format!("cannot stat {}: {e}", path.display()));
-            return None;
-        }
-    };
-    if fsat::is_symlink(&st) {
-        rep.refuse(&path);
-        return None;
-    }
-    let is_dir = fsat::is_dir(&st);
-    if leftover(&st) {
-        if !is_dir && st.st_nlink > 1 {
-            rep.info(format!(
-                "refusing to chown {}: a hard link ({} links) to a file that may live elsewhere",
-                path.display(),
-                st.st_nlink
-            ));
-        } else if let Err(e) = fsat::chown_fd(&handle, owners.uid, owners.gid) {
-            rep.fail(format!("cannot chown {}: {e}", path.display()));
-        }
-    }
-    if !is_dir {
-        return None;
-    }
-    match fsat::open_dir_at(dir.as_fd(), name) {
-        Ok(sub) => Some(sub),
-        // Swapped for a link since the check: refuse, do not follow.
-        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
-            rep.refuse(&path);
-            None
-        }
-        Err(e) => {
-            rep.fail(format!("cannot open {}: {e}", path.display()));
-            None
-        }
-    }
 }
 
 #[cfg(test)]
@@ -433,6 +482,109 @@ mod tests {
             .filter(|m| m.contains("refusing"))
             .count();
         assert_eq!(refusals, 2, "{:?}", rep.messages);
+    }
+
+    #[test]
+    #[ignore = "needs root (chown to other users); `make unit` runs it as root"]
+    fn a_link_above_the_home_is_refused_at_every_depth() {
+        // Finding 1 of issue 19: `HERMES_HOME=/opt/data/nest/bin` with `nest -> /opt/hermes`
+        // made root chown `/opt/hermes/bin` to hermes. Here for depths 1 to 3 below the volume.
+        for fallback in [false, true] {
+            crate::safe_walk::force_fallback(fallback);
+            let t = tempfile::tempdir().unwrap();
+            let base = t.path().canonicalize().unwrap();
+            let root_dir = base.join("opt-hermes");
+            fs::create_dir_all(root_dir.join("bin/x/y")).unwrap();
+            let vol = base.join("vol");
+            fs::create_dir_all(vol.join("a/b")).unwrap();
+            for (link, home) in [
+                ("vol/l1", "vol/l1/bin"),
+                ("vol/a/l2", "vol/a/l2/bin/x"),
+                ("vol/a/b/l3", "vol/a/b/l3/bin/x/y"),
+            ] {
+                symlink(&root_dir, base.join(link)).unwrap();
+                let mut rep = Reporter::quiet("setup");
+                run(&base.join(home), HERMES, &mut rep);
+                for p in ["", "bin", "bin/x", "bin/x/y"] {
+                    assert_eq!(owner(&root_dir.join(p)), (0, 0), "{home}: {p}");
+                }
+                assert!(!root_dir.join("bin/logs").exists(), "{home}");
+                assert!(
+                    rep.messages.iter().any(|m| m.contains("refusing")
+                        && m.contains(&base.join(link).display().to_string())),
+                    "{home}: {:?}",
+                    rep.messages
+                );
+            }
+        }
+        crate::safe_walk::force_fallback(false);
+    }
+
+    #[test]
+    #[ignore = "needs root (chown to other users); `make unit` runs it as root"]
+    fn private_root_files_are_left_to_root() {
+        // Finding 2 of issue 19: a root 0600 file renamed into a repaired place was chowned.
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().join("home");
+        let prof = home.join("profiles/work");
+        fs::create_dir_all(&prof).unwrap();
+        let mode =
+            |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+        fs::write(prof.join("secret"), "s").unwrap();
+        mode(&prof.join("secret"), 0o600);
+        fs::write(home.join("gateway_state.json"), "{}").unwrap();
+        mode(&home.join("gateway_state.json"), 0o600);
+        fs::create_dir_all(home.join("logs/inner")).unwrap();
+        fs::write(home.join("logs/inner/f"), "x").unwrap();
+        mode(&home.join("logs"), 0o700);
+        fs::write(prof.join("readable"), "r").unwrap();
+        mode(&prof.join("readable"), 0o644);
+        fs::create_dir_all(prof.join("closed")).unwrap();
+        fs::write(prof.join("closed/open-file"), "o").unwrap();
+        mode(&prof.join("closed"), 0o750);
+        let mut rep = Reporter::quiet("setup");
+        run(&home, HERMES, &mut rep);
+        for p in [
+            "profiles/work/secret",
+            "gateway_state.json",
+            "logs",
+            "logs/inner/f",
+        ] {
+            assert_eq!(owner(&home.join(p)), (0, 0), "{p}: {:?}", rep.messages);
+        }
+        for p in ["profiles/work/closed", "profiles/work/closed/open-file"] {
+            assert_eq!(owner(&home.join(p)), (0, 0), "{p}: below a private dir");
+        }
+        assert_eq!(
+            owner(&prof.join("readable")),
+            (U, U),
+            "readable leftovers are given back"
+        );
+        assert_eq!(owner(&prof), (U, U));
+        for p in ["profiles/work/secret (mode 0600)", "logs (mode 0700)"] {
+            let (name, m) = p.split_once(' ').unwrap();
+            assert!(
+                rep.messages
+                    .iter()
+                    .any(|l| l.contains(name) && l.contains(&format!("left to root: private {m}"))),
+                "{p}: {:?}",
+                rep.messages
+            );
+        }
+    }
+
+    #[test]
+    fn an_unnormalised_home_is_refused_untouched() {
+        let mut rep = Reporter::quiet("setup");
+        run(Path::new("/opt/data/../hermes"), HERMES, &mut rep);
+        assert!(rep.ok(), "a refusal, not a failure: {:?}", rep.messages);
+        assert!(rep.messages[0].contains("refusing"), "{:?}", rep.messages);
+        assert!(
+            rep.messages[0].contains("not repaired"),
+            "{:?}",
+            rep.messages
+        );
     }
 
     #[test]

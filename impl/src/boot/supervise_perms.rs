@@ -10,16 +10,11 @@
 //! business stopping or signalling the root service that serves its requests.
 
 use super::Reporter;
-use super::fsat;
 use crate::names::SLOT_PREFIX;
-use nix::errno::Errno;
-use nix::fcntl::AtFlags;
-use nix::sys::stat::{FchmodatFlags, Mode, fchmodat, mkdirat};
-use nix::unistd::mkfifoat;
+use crate::safe_walk::{self, Dir, WalkError};
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,6 +32,14 @@ pub fn is_static_service(name: &OsStr) -> bool {
         || b == REGISTRAR_SERVICE.as_bytes())
 }
 
+fn refused_or_failed(rep: &mut Reporter, e: WalkError) {
+    if e.is_link() {
+        rep.info(e.to_string());
+    } else {
+        rep.fail(e.to_string());
+    }
+}
+
 /// `wait`: how long to give a just-spawned s6-supervise to create `supervise/control` before
 /// we create the missing pieces ourselves (it reuses what exists).
 pub fn run(scandir: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
@@ -44,30 +47,27 @@ pub fn run(scandir: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
     if cfg!(feature = "regress-no-static-supervise-perms") {
         return;
     }
-    let scan = match fsat::open_dir(scandir) {
-        Ok(fd) => fd,
-        Err(Errno::ELOOP) => return rep.refuse(scandir),
-        Err(e) => return rep.fail(format!("cannot open {}: {e}", scandir.display())),
+    let scan = match Dir::open(scandir) {
+        Ok(d) => d,
+        Err(e) => return refused_or_failed(rep, e),
     };
-    let names = match fsat::list(&scan) {
+    let names = match scan.list() {
         Ok(n) => n,
-        Err(e) => return rep.fail(format!("cannot list {}: {e}", scandir.display())),
+        Err(e) => return rep.fail(format!("cannot list {e}")),
     };
     let mut done = Vec::new();
     for name in names.iter().filter(|n| is_static_service(n)) {
-        let path = scandir.join(name);
-        let Some((svc, real)) = open_service(&scan, name, &path, rep) else {
+        let Some(svc) = open_service(&scan, name, rep) else {
             continue;
         };
-        apply(&svc, &real, gid, wait, rep);
-        match fsat::lstat_at(svc.as_fd(), OsStr::new("log")) {
-            Ok(st) if fsat::is_dir(&st) => {
-                match fsat::open_dir_at(svc.as_fd(), OsStr::new("log")) {
-                    Ok(log) => apply(&log, &real.join("log"), gid, wait, rep),
-                    Err(e) => rep.fail(format!("cannot open {}/log: {e}", real.display())),
-                }
-            }
-            Ok(st) if fsat::is_symlink(&st) => rep.refuse(&real.join("log")),
+        apply(&svc, gid, wait, rep);
+        let log = OsStr::new("log");
+        match svc.lstat(log) {
+            Ok(st) if safe_walk::is_dir(&st) => match svc.dir(log) {
+                Ok(log) => apply(&log, gid, wait, rep),
+                Err(e) => refused_or_failed(rep, e),
+            },
+            Ok(st) if safe_walk::is_symlink(&st) => rep.refuse(&svc.join(log)),
             _ => {}
         }
         done.push(name.to_string_lossy().into_owned());
@@ -79,151 +79,107 @@ pub fn run(scandir: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
 }
 
 /// The stage layer links `/run/service/<svc>` to `/run/s6-rc/servicedirs/<svc>`. A link is
-/// followed only if root made it (the scandir is still root-only at this point); anything
-/// else is refused.
-fn open_service(
-    scan: &OwnedFd,
-    name: &OsStr,
-    path: &Path,
-    rep: &mut Reporter,
-) -> Option<(OwnedFd, PathBuf)> {
-    let st = match fsat::lstat_at(scan.as_fd(), name) {
+/// followed only if root made it (the scandir is root-only), and its target is then reached
+/// with the safe walk like any path; anything else is refused.
+fn open_service(scan: &Dir, name: &OsStr, rep: &mut Reporter) -> Option<Dir> {
+    let path = scan.join(name);
+    let st = match scan.lstat(name) {
         Ok(st) => st,
         Err(e) => {
-            rep.fail(format!("cannot stat {}: {e}", path.display()));
+            rep.fail(format!("cannot stat {e}"));
             return None;
         }
     };
-    if fsat::is_dir(&st) {
-        return match fsat::open_dir_at(scan.as_fd(), name) {
-            Ok(fd) => Some((fd, path.to_path_buf())),
+    if safe_walk::is_dir(&st) {
+        return match scan.dir(name) {
+            Ok(d) => Some(d),
             Err(e) => {
-                rep.fail(format!("cannot open {}: {e}", path.display()));
+                refused_or_failed(rep, e);
                 None
             }
         };
     }
-    if !fsat::is_symlink(&st) {
+    if !safe_walk::is_symlink(&st) {
         return None;
     }
     if st.st_uid != 0 {
-        rep.refuse(path);
+        rep.refuse(&path);
         return None;
     }
-    let target = match std::fs::read_link(path) {
+    let target = match scan.read_link(name) {
         Ok(t) if t.is_absolute() => t,
-        Ok(t) => path.parent().unwrap_or(Path::new("/")).join(t),
+        Ok(t) => scan.path().join(t),
         Err(e) => {
-            rep.fail(format!("cannot read link {}: {e}", path.display()));
+            rep.fail(format!("cannot read link {e}"));
             return None;
         }
     };
-    match fsat::open_dir(&target) {
-        Ok(fd) => Some((fd, target)),
-        Err(Errno::ELOOP) => {
-            rep.refuse(&target);
-            None
-        }
+    match Dir::open(&target) {
+        Ok(d) => Some(d),
         Err(e) => {
-            rep.fail(format!("cannot open {}: {e}", target.display()));
+            refused_or_failed(rep, e);
             None
         }
     }
 }
 
-fn apply(svc: &OwnedFd, path: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
+fn apply(svc: &Dir, gid: u32, wait: Duration, rep: &mut Reporter) {
     wait_for_control(svc, wait);
-    let sup_name = OsStr::new("supervise");
-    let sup_path = path.join("supervise");
-    let Some(sup) = prepare_dir(svc, sup_name, &sup_path, 0o710, gid, rep) else {
+    let Some(sup) = prepare_dir(svc, OsStr::new("supervise"), 0o710, gid, rep) else {
         return;
     };
-
     let control = OsStr::new("control");
-    let control_path = sup_path.join("control");
-    match fsat::lstat_at(sup.as_fd(), control) {
-        Err(Errno::ENOENT) => {
-            if let Err(e) = mkfifoat(sup.as_fd(), control, Mode::from_bits_truncate(0o620))
-                && e != Errno::EEXIST
+    let control_path = sup.join(control);
+    match sup.lstat(control) {
+        Err(e) if e.is_not_found() => {
+            if let Err(e) = sup.mkfifo(control, 0o620, (0, gid))
+                && e.errno() != Some(nix::errno::Errno::EEXIST)
             {
-                return rep.fail(format!("cannot create {}: {e}", control_path.display()));
+                return rep.fail(format!("cannot create {e}"));
             }
         }
-        Ok(st) if fsat::is_symlink(&st) => return rep.refuse(&control_path),
-        Ok(st) if !fsat::is_fifo(&st) => {
+        Ok(st) if safe_walk::is_symlink(&st) => return rep.refuse(&control_path),
+        Ok(st) if !safe_walk::is_fifo(&st) => {
             return rep.fail(format!("{} is not a FIFO", control_path.display()));
         }
         Ok(_) => {}
-        Err(e) => return rep.fail(format!("cannot stat {}: {e}", control_path.display())),
+        Err(e) => return rep.fail(format!("cannot stat {e}")),
     }
-    if let Err(e) = fsat::chown_at(sup.as_fd(), control, 0, gid) {
-        return rep.fail(format!("cannot chown {}: {e}", control_path.display()));
+    if let Err(e) = sup.chown(control, 0, gid) {
+        return rep.fail(format!("cannot chown {e}"));
     }
-    // Verified a FIFO (not a link) just above, inside a root-owned dir hermes cannot write.
-    if let Err(e) = fchmodat(
-        sup.as_fd(),
-        control,
-        Mode::from_bits_truncate(0o620),
-        FchmodatFlags::FollowSymlink,
-    ) {
-        rep.fail(format!("cannot chmod {}: {e}", control_path.display()));
+    // Checked a FIFO (not a link) inside a root-owned dir hermes cannot write.
+    if let Err(e) = sup.chmod_fifo(control, 0o620) {
+        rep.fail(format!("cannot chmod {e}"));
     }
 
     // Regression `event-dir-writable-by-hermes`: the seeds' `s6-svperms -E hermes`.
     if cfg!(feature = "regress-event-dir-writable-by-hermes") {
-        let event = path.join("event");
-        prepare_dir(svc, OsStr::new("event"), &event, 0o3730, gid, rep);
+        prepare_dir(svc, OsStr::new("event"), 0o3730, gid, rep);
     }
 }
 
 /// Ensures `name` is a real directory owned root:<gid> with `mode`.
-fn prepare_dir(
-    parent: &OwnedFd,
-    name: &OsStr,
-    path: &Path,
-    mode: u32,
-    gid: u32,
-    rep: &mut Reporter,
-) -> Option<OwnedFd> {
-    match mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(mode & 0o777)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
+fn prepare_dir(parent: &Dir, name: &OsStr, mode: u32, gid: u32, rep: &mut Reporter) -> Option<Dir> {
+    let dir = match parent.ensure_dir(name, mode & 0o777) {
+        Ok(d) => d,
         Err(e) => {
-            rep.fail(format!("cannot create {}: {e}", path.display()));
-            return None;
-        }
-    }
-    let fd = match fsat::open_dir_at(parent.as_fd(), name) {
-        Ok(fd) => fd,
-        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
-            rep.refuse(path);
-            return None;
-        }
-        Err(e) => {
-            rep.fail(format!("cannot open {}: {e}", path.display()));
+            refused_or_failed(rep, e);
             return None;
         }
     };
-    let res = nix::unistd::fchown(
-        fd.as_fd(),
-        Some(nix::unistd::Uid::from_raw(0)),
-        Some(nix::unistd::Gid::from_raw(gid)),
-    )
-    .and_then(|()| fsat::chmod_dir_fd(fd.as_fd(), mode));
-    if let Err(e) = res {
-        rep.fail(format!("cannot set owner/mode of {}: {e}", path.display()));
+    if let Err(e) = dir.chown_self(0, gid).and_then(|()| dir.chmod_self(mode)) {
+        rep.fail(format!("cannot set owner/mode of {e}"));
     }
-    Some(fd)
+    Some(dir)
 }
 
-fn wait_for_control(svc: &OwnedFd, wait: Duration) {
+fn wait_for_control(svc: &Dir, wait: Duration) {
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
-        let ok = nix::sys::stat::fstatat(
-            svc.as_fd(),
-            "supervise/control",
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .is_ok();
+        let ok = svc
+            .dir(OsStr::new("supervise"))
+            .is_ok_and(|s| s.exists(OsStr::new("control")));
         if ok {
             return;
         }
@@ -234,6 +190,7 @@ fn wait_for_control(svc: &OwnedFd, wait: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::stat::Mode;
     use std::fs;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, symlink};
 
