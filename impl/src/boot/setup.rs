@@ -311,9 +311,9 @@ fn repair_entry(
 /// remap as stage 1 recorded them (`REMAP_RECORD`).
 pub fn owners_now() -> Owners {
     let (uid, gid) = crate::paths::hermes_ids();
-    let previous = std::fs::read_to_string(REMAP_RECORD)
+    let previous = safe_walk::read_small_file(Path::new(REMAP_RECORD))
         .ok()
-        .and_then(|s| parse_remap_record(&s));
+        .and_then(|s| parse_remap_record(&String::from_utf8_lossy(&s)));
     Owners { uid, gid, previous }
 }
 

@@ -19,11 +19,10 @@ pub mod server;
 
 use crate::names;
 use crate::paths;
-use std::ffi::OsString;
+use crate::safe_walk::Dir;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 /// Where the registrar listens (root-owned directory, world-connectable socket).
@@ -53,19 +52,20 @@ pub fn write_rules(dir: &Path) -> io::Result<Vec<u32>> {
     } else {
         vec![hermes_uid, 0]
     };
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(dir)?,
-        Ok(_) => fs::remove_file(dir)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
+    // Afresh, through descriptors only (contract §10 promise 5): `/run/hermes` is root's.
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Err(io::Error::other(format!(
+            "{} is not a directory path",
+            dir.display()
+        )));
+    };
+    let parent = Dir::open(parent)?;
+    parent.remove_tree(name)?;
+    let rules = parent.create_dir(name, 0o755, None)?;
+    let by_uid = rules.create_dir(OsStr::new("uid"), 0o755, None)?;
     for uid in &uids {
-        let d = dir.join("uid").join(uid.to_string());
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&d)?;
-        fs::write(d.join("allow"), b"")?;
+        let d = by_uid.create_dir(OsStr::new(&uid.to_string()), 0o755, None)?;
+        d.write_new(OsStr::new("allow"), b"", 0o644, None)?;
     }
     Ok(uids)
 }
@@ -153,6 +153,7 @@ pub fn parse(args: &[OsString]) -> Result<Request, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn rules_admit_hermes_and_root_only() {

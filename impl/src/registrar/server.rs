@@ -6,11 +6,11 @@
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Request};
 use crate::names;
 use crate::s6::scandir::Scandir;
+use crate::safe_walk::Dir;
 use nix::fcntl::{Flock, FlockArg};
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// What a request came to: the exit status, the one line the client sees (on failure), and
@@ -49,13 +49,15 @@ impl Outcome {
 /// The exclusive lock that serialises every change to the scandir's gateway slots: held by
 /// the helper for a request and by the boot reconciler for its batch.
 pub fn lock(path: &Path) -> io::Result<Flock<File>> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path)?;
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::other(format!(
+            "{} is not a file path",
+            path.display()
+        )));
+    };
+    let file = Dir::open(dir)
+        .and_then(|d| d.open_regular_rw(name, 0o600))
+        .map_err(io::Error::from)?;
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))
 }
 

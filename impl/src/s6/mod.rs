@@ -97,12 +97,6 @@ pub fn supervise_lock_held(dir: &Path) -> bool {
         .is_ok_and(|_| probe.l_type != nix::libc::F_UNLCK as i16)
 }
 
-/// `ctx path: error` for an I/O failure on `path`.
-pub(crate) fn io_err(ctx: impl fmt::Display, path: &Path) -> impl FnOnce(io::Error) -> Error {
-    let ctx = format!("{ctx} {}", path.display());
-    move |e| Error::Io(ctx, e)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,14 +9,21 @@
 use super::programs::Programs;
 use super::slot::{self, Owners, Template};
 use super::svstat;
-use super::{Error, SupervisionProbe, io_err};
+use super::{Error, SupervisionProbe};
 use crate::names;
 use crate::paths::Paths;
 use crate::poll;
-use std::fs;
+use crate::safe_walk::{self, Dir, WalkError};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// A safe-walk error as a slot error: what was being done, and the walk's own line (which
+/// names the path).
+fn walk_err(what: &'static str) -> impl Fn(WalkError) -> Error {
+    move |e| Error::Io(what.to_string(), io::Error::from(e))
+}
 
 pub struct Scandir {
     pub paths: Paths,
@@ -53,9 +60,14 @@ impl Scandir {
         self.paths.scandir.display().to_string()
     }
 
+    /// The scandir, reached with the safe walk (contract §10 promise 5).
+    fn open(&self) -> Result<Dir, Error> {
+        Dir::open(&self.paths.scandir).map_err(walk_err("cannot open the scandir"))
+    }
+
     /// `.gateway-<p>.<what>.<pid>`: hidden from s6-svscan, unique to this process.
-    fn staging(&self, profile: &str, what: &str) -> PathBuf {
-        self.paths.scandir.join(format!(
+    fn staging(&self, profile: &str, what: &str) -> OsString {
+        OsString::from(format!(
             ".{}.{what}.{}",
             names::slot_name(profile),
             std::process::id()
@@ -105,7 +117,9 @@ impl Scandir {
         if let Err(e) = self.programs.run("s6-svscanctl", &["-a", &self.scandir()]) {
             // The scanner never saw them, so no supervisor can hold them: remove at once.
             for &i in &published {
-                let _ = remove_tree(&self.paths.slot_dir(&requests[i].0));
+                if let Ok(scan) = self.open() {
+                    let _ = scan.remove_tree(OsStr::new(&names::slot_name(&requests[i].0)));
+                }
                 results[i] = Err(Error::S6(e.clone()));
             }
             return results;
@@ -139,25 +153,32 @@ impl Scandir {
         results
     }
 
-    /// Builds the slot in its staging dir and renames it into place (not yet scanned).
+    /// Builds the slot in its staging dir and renames it into place (not yet scanned), all
+    /// through the scandir's descriptor; the rename never replaces anything
+    /// (`RENAME_NOREPLACE`).
     fn publish(&self, profile: &str, start: bool) -> Result<(), Error> {
         names::validate(profile)?;
-        let dir = self.paths.slot_dir(profile);
-        if fs::symlink_metadata(&dir).is_ok() {
+        let scan = self.open()?;
+        let slot = OsString::from(names::slot_name(profile));
+        if scan.exists(&slot) {
             return Err(Error::AlreadyRegistered(profile.to_string()));
         }
         let staging = self.staging(profile, "new");
-        remove_tree(&staging).map_err(io_err("cannot remove stale staging dir", &staging))?;
-        let built = slot::build(&staging, start, &self.template, self.owners)
-            .map_err(io_err("cannot build slot in", &staging))
-            // rename(2) replaces an empty directory: refuse to, there is no RENAME_NOREPLACE
-            // in std, so check again right before (the registrar's lock serialises writers).
-            .and_then(|()| match fs::symlink_metadata(&dir) {
-                Ok(_) => Err(Error::AlreadyRegistered(profile.to_string())),
-                Err(_) => fs::rename(&staging, &dir).map_err(io_err("cannot publish slot", &dir)),
+        scan.remove_tree(&staging)
+            .map_err(walk_err("cannot remove stale staging dir"))?;
+        let built = slot::build(&scan, &staging, start, &self.template, self.owners)
+            .map_err(walk_err("cannot build slot"))
+            .and_then(|()| {
+                scan.rename(&staging, &scan, &slot, true).map_err(|e| {
+                    if e.errno() == Some(nix::errno::Errno::EEXIST) {
+                        Error::AlreadyRegistered(profile.to_string())
+                    } else {
+                        walk_err("cannot publish slot")(e)
+                    }
+                })
             });
         if built.is_err() {
-            let _ = remove_tree(&staging);
+            let _ = scan.remove_tree(&staging);
         }
         built
     }
@@ -169,11 +190,13 @@ impl Scandir {
     pub fn unregister(&self, profile: &str) -> Result<bool, Error> {
         names::validate(profile)?;
         let dir = self.paths.slot_dir(profile);
-        match fs::symlink_metadata(&dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(Error::Io(format!("cannot stat {}", dir.display()), e)),
+        let scan = self.open()?;
+        let slot = OsString::from(names::slot_name(profile));
+        match scan.lstat(&slot) {
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(e) => return Err(walk_err("cannot stat slot")(e)),
             // Only ever a directory we made; a link or file under our name is not ours to touch.
-            Ok(m) if !m.is_dir() => {
+            Ok(st) if !safe_walk::is_dir(&st) => {
                 return Err(Error::Io(
                     format!("refusing to remove {}", dir.display()),
                     io::Error::other("not a slot directory"),
@@ -185,7 +208,7 @@ impl Scandir {
         // Regression `unregister-rmtree-first`: the dir was removed while s6-supervise still
         // ran in it, then the scanner was told; nothing waited for anything.
         if cfg!(feature = "regress-unregister-rmtree-first") {
-            let _ = fs::remove_dir_all(&dir);
+            let _ = scan.remove_tree(&slot);
             self.programs
                 .run("s6-svscanctl", &["-an", &self.scandir()])?;
             return Ok(true);
@@ -206,9 +229,12 @@ impl Scandir {
                 )));
             }
         }
-        let hidden = self.staging(profile, "del");
-        remove_tree(&hidden).map_err(io_err("cannot remove stale", &hidden))?;
-        fs::rename(&dir, &hidden).map_err(io_err("cannot hide slot", &dir))?;
+        let hidden_name = self.staging(profile, "del");
+        let hidden = self.paths.scandir.join(&hidden_name);
+        scan.remove_tree(&hidden_name)
+            .map_err(walk_err("cannot remove stale deletion dir"))?;
+        scan.rename(&slot, &scan, &hidden_name, true)
+            .map_err(walk_err("cannot hide slot"))?;
         self.programs
             .run("s6-svscanctl", &["-an", &self.scandir()])?;
         let log = hidden.join("log");
@@ -222,7 +248,8 @@ impl Scandir {
                 self.supervise_wait.as_secs()
             )));
         }
-        remove_tree(&hidden).map_err(io_err("cannot remove", &hidden))?;
+        scan.remove_tree(&hidden_name)
+            .map_err(walk_err("cannot remove hidden slot"))?;
         Ok(true)
     }
 
@@ -230,32 +257,27 @@ impl Scandir {
     /// and the older `.tmp` form); returns what was removed. For the boot, before anything
     /// registers.
     pub fn remove_stale_staging(&self) -> Result<Vec<PathBuf>, Error> {
-        let rd = fs::read_dir(&self.paths.scandir)
-            .map_err(io_err("cannot list", &self.paths.scandir))?;
+        let scan = self.open()?;
         let mut removed = Vec::new();
-        for entry in rd.filter_map(Result::ok) {
-            let name = entry.file_name();
+        for name in scan.list().map_err(walk_err("cannot list the scandir"))? {
             if !is_staging_name(&name.to_string_lossy()) {
                 continue;
             }
-            let path = entry.path();
-            remove_tree(&path).map_err(io_err("cannot remove stale", &path))?;
-            removed.push(path);
+            scan.remove_tree(&name)
+                .map_err(walk_err("cannot remove stale staging dir"))?;
+            removed.push(scan.join(&name));
         }
         Ok(removed)
     }
 
     /// Visible `gateway-*` entries of the scandir.
     fn gateway_slots(&self) -> usize {
-        fs::read_dir(&self.paths.scandir)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter(|e| {
-                        e.file_name()
-                            .to_str()
-                            .and_then(names::profile_of_slot)
-                            .is_some()
-                    })
+        self.open()
+            .and_then(|scan| scan.list().map_err(walk_err("cannot list the scandir")))
+            .map(|names| {
+                names
+                    .iter()
+                    .filter(|n| n.to_str().and_then(names::profile_of_slot).is_some())
                     .count()
             })
             .unwrap_or(0)
@@ -277,20 +299,11 @@ pub fn is_staging_name(name: &str) -> bool {
         && (name.contains(".new.") || name.contains(".del.") || name.contains(".tmp"))
 }
 
-/// Removes a directory tree, or a file or link, never following a link; nothing there is fine.
-fn remove_tree(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::s6::programs::fake;
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
 
     /// A scandir on temp roots with fake s6 programs. `svok` decides s6-svok's answer.

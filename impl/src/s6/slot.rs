@@ -14,11 +14,9 @@
 //! Executables are symlinks to programs in the image because `/run` may be mounted noexec.
 
 use crate::paths;
-use nix::sys::stat::Mode;
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt, chown, symlink};
-use std::path::{Path, PathBuf};
+use crate::safe_walk::{Dir, WalkError};
+use std::ffi::OsStr;
+use std::path::PathBuf;
 
 /// Targets of the slot's `run`, `finish` and `log/run` links.
 #[derive(Debug, Clone)]
@@ -74,26 +72,35 @@ pub const TIMEOUT_KILL_MS: &str = "3000\n";
 /// Docker's 10 s stop grace, so a finish script gets 2 s.
 const TIMEOUT_FINISH_MS: &str = "2000\n";
 
-/// Writes a complete slot into `dir` (which must not exist). `down` is added unless `start`.
-pub fn build(dir: &Path, start: bool, tpl: &Template, owners: Owners) -> io::Result<()> {
+/// Writes a complete slot as the new entry `name` of `parent` (which must not exist),
+/// entirely through descriptors (`crate::safe_walk`). `down` is added unless `start`.
+pub fn build(
+    parent: &Dir,
+    name: &OsStr,
+    start: bool,
+    tpl: &Template,
+    owners: Owners,
+) -> Result<(), WalkError> {
+    // Made by this (root) process, so root's: only the skeleton gets hermes' group.
+    let own = None;
     // Strict: a slot (or staging dir) that already exists is never built over.
-    mkdir_new(dir, 0o755)?;
-    write_file(&dir.join("type"), b"longrun\n")?;
-    symlink(&tpl.run, dir.join("run"))?;
-    symlink(&tpl.finish, dir.join("finish"))?;
-    write_file(&dir.join("timeout-kill"), TIMEOUT_KILL_MS.as_bytes())?;
-    write_file(&dir.join("timeout-finish"), TIMEOUT_FINISH_MS.as_bytes())?;
+    let dir = parent.create_dir(name, 0o755, own)?;
+    let file = |n: &str, body: &[u8]| dir.write_new(OsStr::new(n), body, 0o644, own);
+    file("type", b"longrun\n")?;
+    dir.symlink(&tpl.run, OsStr::new("run"))?;
+    dir.symlink(&tpl.finish, OsStr::new("finish"))?;
+    file("timeout-kill", TIMEOUT_KILL_MS.as_bytes())?;
+    file("timeout-finish", TIMEOUT_FINISH_MS.as_bytes())?;
     if !start {
-        write_file(&dir.join("down"), b"")?;
+        file("down", b"")?;
     }
-    let log = dir.join("log");
-    mkdir_new(&log, 0o755)?;
-    symlink(&tpl.log_run, log.join("run"))?;
+    let log = dir.create_dir(OsStr::new("log"), 0o755, own)?;
+    log.symlink(&tpl.log_run, OsStr::new("run"))?;
     // Regression `no-supervise-skeleton`: slots published without it, so s6-supervise (root)
     // creates root-only `supervise/` dirs. Regression `no-log-skeleton`: seeded for the slot
     // but not for its `log/`.
     if !cfg!(feature = "regress-no-supervise-skeleton") {
-        seed_skeleton(dir, owners)?;
+        seed_skeleton(&dir, owners)?;
         if !cfg!(feature = "regress-no-log-skeleton") {
             seed_skeleton(&log, owners)?;
         }
@@ -103,7 +110,7 @@ pub fn build(dir: &Path, start: bool, tpl: &Template, owners: Owners) -> io::Res
 
 /// `supervise/` root:hermes 0710 and `supervise/control` a root:hermes 0620 FIFO in `root`
 /// (a slot or its `log/`), both new.
-pub fn seed_skeleton(root: &Path, owners: Owners) -> io::Result<()> {
+pub fn seed_skeleton(root: &Dir, owners: Owners) -> Result<(), WalkError> {
     // Regression `supervise-owned-by-hermes`: the seeds' skeleton gave hermes the `supervise/`
     // dir and `control` that root s6-supervise writes into, so hermes could plant
     // `supervise/status.new -> <root file>` and have root write through it.
@@ -112,43 +119,38 @@ pub fn seed_skeleton(root: &Path, owners: Owners) -> io::Result<()> {
     } else {
         (owners.owner, 0o710, 0o620)
     };
-    let supervise = root.join("supervise");
-    mkdir_new(&supervise, dir_mode)?;
-    chown(&supervise, Some(owner), Some(owners.hermes_gid))?;
-    let control = supervise.join("control");
-    nix::unistd::mkfifo(&control, Mode::from_bits_truncate(control_mode))
-        .map_err(io::Error::from)?;
-    chown(&control, Some(owner), Some(owners.hermes_gid))?;
-    fs::set_permissions(&control, fs::Permissions::from_mode(control_mode))?;
+    let group = (owner, owners.hermes_gid);
+    let supervise = root.create_dir(OsStr::new("supervise"), dir_mode, Some(group))?;
+    supervise.mkfifo(OsStr::new("control"), control_mode, group)?;
     // Regression `event-dir-writable-by-hermes`: the seeds' skeleton (like `s6-svperms -E`)
     // made `event/` 03730 with hermes' group, so hermes could plant `event/ftrig1:…` links
     // that root s6-supervise writes event bytes through.
     if cfg!(feature = "regress-event-dir-writable-by-hermes") {
-        let event = root.join("event");
-        mkdir_new(&event, 0o3730)?;
-        chown(&event, Some(owner), Some(owners.hermes_gid))?;
+        root.create_dir(OsStr::new("event"), 0o3730, Some(group))?;
     }
     Ok(())
-}
-
-/// Creates a directory that must not exist yet, with exactly `mode` (the umask would strip
-/// the bits s6 needs).
-fn mkdir_new(path: &Path, mode: u32) -> io::Result<()> {
-    DirBuilder::new().mode(mode & 0o777).create(path)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-}
-
-/// A new regular file, 0644.
-fn write_file(path: &Path, body: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
-    f.write_all(body)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::fs;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    use std::path::Path;
+
+    /// Builds `gateway-work` in `t` and returns its path.
+    fn built(t: &Path, start: bool) -> std::path::PathBuf {
+        let parent = Dir::open(&t.canonicalize().unwrap()).unwrap();
+        build(
+            &parent,
+            OsStr::new("gateway-work"),
+            start,
+            &Template::default(),
+            own_ids(t),
+        )
+        .unwrap();
+        t.canonicalize().unwrap().join("gateway-work")
+    }
 
     /// The test's own ids stand in for root and hermes: chown to them needs no privilege.
     fn own_ids(dir: &Path) -> Owners {
@@ -167,8 +169,7 @@ mod tests {
     #[test]
     fn layout_down() {
         let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("gateway-work");
-        build(&dir, false, &Template::default(), own_ids(t.path())).unwrap();
+        let dir = built(t.path(), false);
         assert_eq!(fs::read_to_string(dir.join("type")).unwrap(), "longrun\n");
         assert_eq!(
             fs::read_to_string(dir.join("timeout-kill")).unwrap(),
@@ -204,8 +205,7 @@ mod tests {
     #[test]
     fn layout_up_has_no_down() {
         let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("gateway-work");
-        build(&dir, true, &Template::default(), own_ids(t.path())).unwrap();
+        let dir = built(t.path(), true);
         assert!(!dir.join("down").exists());
     }
 
@@ -213,6 +213,9 @@ mod tests {
     fn refuses_existing_dir() {
         let t = tempfile::tempdir().unwrap();
         let ids = own_ids(t.path());
-        assert!(build(t.path(), true, &Template::default(), ids).is_err());
+        fs::create_dir(t.path().join("gateway-work")).unwrap();
+        let parent = Dir::open(&t.path().canonicalize().unwrap()).unwrap();
+        let name = OsStr::new("gateway-work");
+        assert!(build(&parent, name, true, &Template::default(), ids).is_err());
     }
 }
