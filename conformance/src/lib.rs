@@ -13,6 +13,7 @@ pub mod junit;
 pub mod regressions;
 pub mod remote;
 pub mod report;
+pub mod root_paths;
 pub mod runner;
 pub mod s6probe;
 pub mod scenarios;

@@ -1,6 +1,7 @@
 //! Scenarios, one module per area of the contract. `tests/suite/*.rs` are thin wrappers.
 //! Every exec runs as hermes (the scenario user) unless a comment says why root is needed.
 
+pub mod attack_matrix;
 pub mod boot;
 pub mod cli;
 pub mod container_lifecycle;

@@ -62,3 +62,14 @@ fn registrar_refusals() {
 fn concurrent_create_delete_whole_or_none() {
     run(|ctx| security::concurrent_create_delete_whole_or_none(ctx, 10));
 }
+
+/// Contract §10.1's declared list, attacked exhaustively: every component of every row hermes
+/// can change, each plant, the root step run (and one real boot); `HERMES_HOME` 1, 2 and 3
+/// levels below the volume, `/run` on the image file system and on a tmpfs.
+#[rstest]
+#[case::depth1(1, false)]
+#[case::depth2_tmpfs_run(2, true)]
+#[case::depth3(3, false)]
+fn attack_matrix(#[case] depth: usize, #[case] tmpfs_run: bool) {
+    run(|ctx| conformance::scenarios::attack_matrix::attack_matrix(ctx, depth, tmpfs_run));
+}
