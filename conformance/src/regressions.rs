@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 
 use crate::image::Variant;
 use crate::s6probe::{profile_home, slot_dir, svstat};
-use crate::scenarios::{dashboard, lifecycle, parity, restart, security};
+use crate::scenarios::{attack_matrix, dashboard, lifecycle, parity, restart, security};
 use crate::{ContainerSpec, Ctx, wait};
 
 /// The scenario that catches a regression. Each is a contract check that passes on the
@@ -41,6 +41,9 @@ pub enum Catcher {
     EventLinksNotWrittenThrough,
     /// Contract §1: with `PUID`/`PGID`, the whole lifecycle works as the remapped hermes.
     PuidLifecycle,
+    /// Contract §10.1: every plant at every component hermes can change, `HERMES_HOME` two
+    /// levels below the volume.
+    AttackMatrix,
 }
 
 impl Catcher {
@@ -69,6 +72,7 @@ impl Catcher {
             }
             Catcher::EventLinksNotWrittenThrough => "security::event_links_not_written_through",
             Catcher::PuidLifecycle => "parity::puid_matches_a_host_directory",
+            Catcher::AttackMatrix => "security::attack_matrix::case_2_depth2_tmpfs_run",
         }
     }
 
@@ -95,6 +99,7 @@ impl Catcher {
                 security::event_links_not_written_through(ctx).await
             }
             Catcher::PuidLifecycle => parity::puid_matches_a_host_directory(ctx).await,
+            Catcher::AttackMatrix => attack_matrix::attack_matrix(ctx, 2, true).await,
         }
     }
 }
@@ -251,6 +256,28 @@ pub const CATALOG: &[Regression] = &[
             "wrote an event byte through",
             "/event/ftrig1:",
             "/etc/hermes-canary",
+        ],
+        root_passes: false,
+    },
+    Regression {
+        id: "home-midpath-symlink-followed",
+        bug: "01 opens HERMES_HOME by path with O_NOFOLLOW, which guards the last component only: a link one level up (nest -> /opt/hermes) makes root chown a root directory to hermes (issue 19, finding 1)",
+        catcher: Catcher::AttackMatrix,
+        cause: &[
+            "root file changed owner, mode or content",
+            "/opt/matrix-canary/walk-",
+            "10000:10000",
+        ],
+        root_passes: false,
+    },
+    Regression {
+        id: "repair-hands-over-private-files",
+        bug: "01 gives hermes any root-owned entry renamed into a repaired place, a root 0600 secret included (issue 19, finding 2)",
+        catcher: Catcher::AttackMatrix,
+        cause: &[
+            "root-private entry renamed into place",
+            "handed over or changed",
+            "10000:10000 600",
         ],
         root_passes: false,
     },

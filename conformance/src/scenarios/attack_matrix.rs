@@ -97,6 +97,23 @@ struct Component {
     needs: Option<String>,
 }
 
+impl Component {
+    /// For a component on the walk to the home: a root 0755 directory outside the home that
+    /// holds the rest of the path, as `/opt/hermes` holds `bin` (finding 1 of issue 19): a
+    /// link to it is what makes root reach a real root directory if it follows the link.
+    fn walk_canary(&self, home_rel: &str) -> Option<(String, String)> {
+        if self.visit != Visit::Walk {
+            return None;
+        }
+        let dir = format!("{CANARY_DIR}/walk-{}", self.rel.replace('/', "_"));
+        let rest = home_rel
+            .strip_prefix(&self.rel)
+            .unwrap_or("")
+            .trim_start_matches('/');
+        Some((dir, rest.to_string()))
+    }
+}
+
 /// One plant at one component.
 #[derive(Debug, Clone)]
 struct Case {
@@ -114,8 +131,23 @@ impl Case {
     fn aside(&self) -> String {
         format!("{SCRATCH}/aside-{}", self.id)
     }
+    /// Where root leaves the case's root-owned file or directory. For a private entry that
+    /// is the component's own parent: hermes renames it within that directory, as finding 2
+    /// of issue 19 did (moving a directory it does not own to another parent needs write
+    /// access to the directory itself, which hermes lacks).
     fn source(&self) -> String {
-        format!("{SCRATCH}/src-{}", self.id)
+        match self.plant {
+            Plant::Private => format!("{}/.mx-src-{}", self.parent(), self.id),
+            _ => format!("{SCRATCH}/src-{}", self.id),
+        }
+    }
+    fn parent(&self) -> String {
+        let p = self.path();
+        p[..p.rfind('/').unwrap_or(0)].to_string()
+    }
+    /// Where hermes puts the plant away after the round (same parent: see `source`).
+    fn trash(&self) -> String {
+        format!("{}/.mx-trash-{}", self.parent(), self.id)
     }
     fn label(&self) -> String {
         format!(
@@ -246,6 +278,18 @@ fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// hermes' directories a round's components sit in (a profile dir of its own making).
+fn hermes_prepare(round: &[Case]) -> String {
+    let mut s = String::new();
+    for c in round {
+        if let Some(needs) = &c.comp.needs {
+            let dir = format!("{VOLUME}/{}", needs.replace("{u}", &c.id.to_string()));
+            let _ = write!(s, "mkdir -p {} && ", q(&dir));
+        }
+    }
+    s + "true"
+}
+
 /// Root's side of a round, before hermes plants: the private entries and hard-link sources.
 fn root_sources(round: &[Case]) -> String {
     let mut s = String::new();
@@ -277,23 +321,16 @@ fn hermes_plants(round: &[Case]) -> String {
     let mut s = String::new();
     for c in round {
         let (p, aside) = (q(&c.path()), q(&c.aside()));
-        if let Some(needs) = &c.comp.needs {
-            let _ = write!(
-                s,
-                "mkdir -p {} && ",
-                q(&format!(
-                    "{VOLUME}/{}",
-                    needs.replace("{u}", &c.id.to_string())
-                ))
-            );
-        }
         let _ = write!(
             s,
             "{{ [ ! -e {p} ] && [ ! -L {p} ] || mv {p} {aside}; }} && "
         );
         let plant = match c.plant {
             Plant::SymFile => format!("ln -s {CANARY_DIR}/file {p}"),
-            Plant::SymDir => format!("ln -s {CANARY_DIR}/dir {p}"),
+            Plant::SymDir => match c.comp.walk_canary("") {
+                Some((dir, _)) => format!("ln -s {dir} {p}"),
+                None => format!("ln -s {CANARY_DIR}/dir {p}"),
+            },
             // Root's, once the component is aside (`root_hardlinks`).
             Plant::HardLink => continue,
             Plant::Fifo => format!("mkfifo {p}"),
@@ -359,7 +396,7 @@ fn hermes_restore(round: &[Case]) -> String {
     let mut s = String::new();
     for c in round {
         let (p, aside) = (q(&c.path()), q(&c.aside()));
-        let trash = q(&format!("{SCRATCH}/trash-{}", c.id));
+        let trash = q(&c.trash());
         let _ = write!(
             s,
             "{{ [ ! -e {p} ] && [ ! -L {p} ] || mv {p} {trash}; }} && {{ [ ! -e {aside} ] || mv {aside} {p}; }} && "
@@ -377,7 +414,8 @@ async fn unwritable_rows_hold(
     home: &str,
 ) -> Result<(usize, Vec<String>)> {
     let mut dirs: BTreeSet<String> = BTreeSet::new();
-    let mut deep: BTreeSet<String> = BTreeSet::new();
+    // (literal prefix, pattern): the directories below the prefix that the pattern covers.
+    let mut deep: BTreeSet<(String, String)> = BTreeSet::new();
     for row in rows.iter().filter(|r| !r.hermes_writable) {
         for pat in &row.patterns {
             let pat = pat.replace("$HERMES_HOME", home);
@@ -396,21 +434,29 @@ async fn unwritable_rows_hold(
             if pat.contains('*') || pat.contains('<') {
                 let full = format!("/{}", literal.join("/"));
                 dirs.insert(full.clone());
-                deep.insert(full);
+                deep.insert((full, pat.clone()));
             }
         }
     }
-    // Every directory below the deep prefixes, as root: hermes cannot list some of them.
+    // Every directory below the deep prefixes that its pattern covers, as root: hermes
+    // cannot list some of them.
+    let prefixes: BTreeSet<&String> = deep.iter().map(|(p, _)| p).collect();
     let list = h
         .sh(&format!(
             "find {} -xdev -type d 2>/dev/null",
-            deep.iter().map(|d| q(d)).collect::<Vec<_>>().join(" ")
+            prefixes.iter().map(|d| q(d)).collect::<Vec<_>>().join(" ")
         ))
         .as_root(
             "lists every directory under /run's root-owned trees, some of which hermes cannot read",
         )
         .await?;
-    dirs.extend(list.stdout.lines().map(str::to_string));
+    for d in list.stdout.lines() {
+        if deep.iter().any(|(prefix, pat)| {
+            d.starts_with(prefix.as_str()) && root_paths::matches(pat, home, d)
+        }) {
+            dirs.insert(d.to_string());
+        }
+    }
     let script: String = dirs
         .iter()
         .map(|d| {
@@ -458,9 +504,15 @@ pub async fn attack_matrix(ctx: Ctx, depth: usize, tmpfs_run: bool) -> Result<()
     h.sh(&format!("mkdir -p {} {SCRATCH}", q(&home)))
         .await?
         .succeeds();
+    let comps = components(&rows, &home_rel)?;
+    let walk_canaries: String = comps
+        .iter()
+        .filter_map(|c| c.walk_canary(&home_rel))
+        .map(|(dir, rest)| format!(" && mkdir -p {}", q(&format!("{dir}/{rest}"))))
+        .collect();
     h.sh(&format!(
         "mkdir -p {CANARY_DIR}/dir && printf {CANARY} >{CANARY_DIR}/file && printf {CANARY} >{CANARY_DIR}/dir/file \
-         && chmod 0600 {CANARY_DIR}/file && chmod 0700 {CANARY_DIR}/dir"
+         && chmod 0600 {CANARY_DIR}/file && chmod 0700 {CANARY_DIR}/dir{walk_canaries}"
     ))
     .as_root("makes the root canaries the plants point at (outside $HERMES_HOME)")
     .await?
@@ -484,7 +536,6 @@ pub async fn attack_matrix(ctx: Ctx, depth: usize, tmpfs_run: bool) -> Result<()
         .await?;
     baseline.succeeds();
 
-    let comps = components(&rows, &home_rel)?;
     let mut cases = Vec::new();
     for comp in &comps {
         for plant in PLANTS {
@@ -518,6 +569,9 @@ pub async fn attack_matrix(ctx: Ctx, depth: usize, tmpfs_run: bool) -> Result<()
             c
         })
         .collect();
+    h.sh(&hermes_prepare(&leaf))
+        .await?
+        .succeeds_or("hermes makes its own dirs (boot round)");
     h.sh(&root_sources(&leaf))
         .as_root("leaves root-owned files on the volume, as a root `docker exec` does")
         .await?
@@ -583,6 +637,9 @@ async fn run_round(
     baseline: &str,
     breaches: &mut Vec<String>,
 ) -> Result<()> {
+    h.sh(&hermes_prepare(round))
+        .await?
+        .succeeds_or("hermes makes its own dirs for this round");
     h.sh(&root_sources(round))
         .as_root("leaves root-owned files on the volume, as a root `docker exec` does")
         .await?
@@ -618,24 +675,40 @@ async fn check_round(
         )
         .await?;
     now.succeeds();
-    let before: BTreeSet<&str> = baseline.lines().collect();
-    let after: BTreeSet<&str> = now
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with("case "))
-        .collect();
+    // Lines are `uid:gid mode links size type path` (or `sha <sum> <path>`): keyed by path.
+    let keyed = |text: &str| -> std::collections::BTreeMap<String, String> {
+        text.lines()
+            .filter(|l| !l.starts_with("case "))
+            .map(|l| {
+                let path = l.rsplit(' ').next().unwrap_or(l).to_string();
+                let key = if l.starts_with("sha ") {
+                    format!("{path} (content)")
+                } else {
+                    path
+                };
+                (key, l.to_string())
+            })
+            .collect()
+    };
+    let (before, after) = (keyed(baseline), keyed(&now.stdout));
     let who = round
         .iter()
         .map(|c| c.label())
         .collect::<Vec<_>>()
         .join("; ");
-    for gone in before.difference(&after) {
-        breaches.push(format!(
-            "after {step} with [{who}]: root file changed: was `{gone}`"
-        ));
+    for (path, was) in &before {
+        match after.get(path) {
+            Some(is) if is == was => {}
+            Some(is) => breaches.push(format!(
+                "after {step} with [{who}]: root file changed owner, mode or content: {path}: `{was}` is now `{is}`"
+            )),
+            None => breaches.push(format!("after {step} with [{who}]: root file gone: {path} (`{was}`)")),
+        }
     }
-    for new in after.difference(&before) {
-        breaches.push(format!("after {step} with [{who}]: root file now `{new}`"));
+    for (path, is) in after.iter().filter(|(p, _)| !before.contains_key(*p)) {
+        breaches.push(format!(
+            "after {step} with [{who}]: root file changed: new entry {path} (`{is}`) where only root writes"
+        ));
     }
     for c in round {
         if let Some(want) = expected_case_line(c) {

@@ -20,6 +20,8 @@ use rstest::rstest;
 #[case::supervise_owned_by_hermes("supervise-owned-by-hermes")]
 #[case::event_dir_writable_by_hermes("event-dir-writable-by-hermes")]
 #[case::skeleton_ignores_remap("skeleton-ignores-remap")]
+#[case::home_midpath_symlink_followed("home-midpath-symlink-followed")]
+#[case::repair_hands_over_private_files("repair-hands-over-private-files")]
 fn regression_is_caught_for_its_stated_reason(#[case] id: &'static str) {
     run(|ctx| regressions::sensitivity(ctx, id));
 }
