@@ -266,7 +266,7 @@ pub const CATALOG: &[Regression] = &[
         cause: &[
             "root file changed owner, mode or content",
             "/opt/matrix-canary/walk-",
-            "10000:10000",
+            "is now 10000:10000",
         ],
         root_passes: false,
     },
@@ -277,7 +277,7 @@ pub const CATALOG: &[Regression] = &[
         cause: &[
             "root-private entry renamed into place",
             "handed over or changed",
-            "10000:10000 600",
+            "is now 10000:10000 mode 600",
         ],
         root_passes: false,
     },

@@ -699,15 +699,16 @@ async fn check_round(
     for (path, was) in &before {
         match after.get(path) {
             Some(is) if is == was => {}
+            // Values outside backquotes: they are what the product did, not a command quoted.
             Some(is) => breaches.push(format!(
-                "after {step} with [{who}]: root file changed owner, mode or content: {path}: `{was}` is now `{is}`"
+                "after {step} with [{who}]: root file changed owner, mode or content: {path}: was {was}, is now {is}"
             )),
-            None => breaches.push(format!("after {step} with [{who}]: root file gone: {path} (`{was}`)")),
+            None => breaches.push(format!("after {step} with [{who}]: root file gone: {path} (was {was})")),
         }
     }
     for (path, is) in after.iter().filter(|(p, _)| !before.contains_key(*p)) {
         breaches.push(format!(
-            "after {step} with [{who}]: root file changed: new entry {path} (`{is}`) where only root writes"
+            "after {step} with [{who}]: root file changed: new entry {path} ({is}) where only root writes"
         ));
     }
     for c in round {
@@ -718,9 +719,15 @@ async fn check_round(
                 .find(|l| l.starts_with(&format!("case {} ", c.id)))
                 .unwrap_or("(missing)");
             if !got.starts_with(want.trim_end()) {
+                let field = |l: &str, i: usize| l.split(' ').nth(i).unwrap_or("?").to_string();
                 breaches.push(format!(
-                    "{step}: {}: handed over or changed: `{got}` (want `{want}`: root's, mode unchanged)",
-                    c.label()
+                    "{step}: {}: handed over or changed: {} is now {} mode {} (was root's, {} mode {})",
+                    c.label(),
+                    c.path(),
+                    field(got, 2),
+                    field(got, 3),
+                    field(&want, 2),
+                    field(&want, 3)
                 ));
             }
         }
