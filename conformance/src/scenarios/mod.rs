@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod image;
 pub mod lifecycle;
 pub mod parity;
+pub mod privilege;
 pub mod restart;
 pub mod security;
 pub mod zombies;
