@@ -115,6 +115,11 @@ const TOOLS: &[&str] = &[
     "s6-setuidgid",
     "s6-applyuidgid",
     "with-contenv",
+    // s6's control clients: a write to a control FIFO on behalf of whoever runs them.
+    "s6-svc",
+    "s6-svscanctl",
+    "s6-svstat",
+    "s6-svok",
 ];
 
 /// The product's programs whose first argument is a subcommand (`hermes-boot setup`).

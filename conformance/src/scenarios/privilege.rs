@@ -147,11 +147,13 @@ async fn run_session(ctx: &Ctx) -> Result<Session> {
             boots.iter().map(|b| &b.label).collect::<Vec<_>>()
         );
         h.remove().await?;
-        // The same volume, booted with PUID/PGID: stage 1 rewrites the user database and 01
-        // gives hermes' previous ids' files to the new ones.
+        // The same volume, booted with PUID/PGID and `/run` a tmpfs: stage 1 rewrites the user
+        // database and makes `/run/lock` in the empty `/run`, and 01 gives hermes' previous
+        // ids' files to the new ones.
         let h = on
             .start(
                 ContainerSpec::default()
+                    .tmpfs_run(true)
                     .data_volume(&volume)
                     .env("PUID", "1000")
                     .env("PGID", "1000"),
@@ -160,7 +162,7 @@ async fn run_session(ctx: &Ctx) -> Result<Session> {
         hermes_ok(&h, &["hermes", "profile", "create", "zeta"]).await?;
         for (f, body) in read_traces(&h).await? {
             boots.push(Boot {
-                label: format!("PUID=1000, {f}"),
+                label: format!("PUID=1000, tmpfs /run, {f}"),
                 trace: strace::read(&body),
             });
         }
@@ -222,6 +224,9 @@ fn preconditions(s: &Session) -> Result<()> {
     })?;
     saw("the PUID boot's rewrite of /etc/passwd (stage1)", &|o| {
         o.actor.exe == "stage1" && o.path == "/etc/passwd"
+    })?;
+    saw("the tmpfs boot's /run/lock (stage1, create)", &|o| {
+        o.actor.exe == "stage1" && o.path == "/run/lock" && o.op == "create"
     })?;
     saw("the registrar's socket (bind)", &|o| {
         o.op == "bind" && o.path == "/run/hermes/registrar.sock"
