@@ -90,7 +90,7 @@ impl Map {
             match self.sections.get(*title) {
                 Some(entries) if !entries.is_empty() => {
                     for e in entries {
-                        s.push_str(&format!("- `{e}`\n"));
+                        s.push_str(&format!("- `` {e} ``\n"));
                     }
                 }
                 _ => s.push_str("(none)\n"),
@@ -133,7 +133,8 @@ pub fn parse_markdown(md: &str) -> BTreeMap<String, BTreeSet<String>> {
             }
         } else if let (Some(c), Some(e)) = (
             &current,
-            line.strip_prefix("- `").and_then(|l| l.strip_suffix('`')),
+            line.strip_prefix("- `` ")
+                .and_then(|l| l.strip_suffix(" ``")),
         ) {
             out.entry(c.clone()).or_default().insert(e.to_string());
         }
@@ -198,6 +199,9 @@ pub fn shape(text: &str, profiles: &[&str]) -> String {
         words.push(w);
     }
     numbers_hidden(&words.join(" "))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every run of digits standing alone (`1024`, a pid after `.` or `=`) as `<n>`; digits that

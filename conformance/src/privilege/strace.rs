@@ -570,13 +570,11 @@ pub fn read(log: &str) -> Trace {
         };
         let mut found: Vec<(String, &str)> = Vec::new();
         match call.name.as_str() {
-            "open" | "openat" | "openat2" => {
-                if open_flags(&call).is_some_and(writes) {
-                    let fd = (call.name != "open").then_some(0);
-                    let arg = if call.name == "open" { 0 } else { 1 };
-                    if let Some(p) = call.ret_path.clone().or_else(|| path_at(fd, arg, true)) {
-                        found.push((p, "write"));
-                    }
+            "open" | "openat" | "openat2" if open_flags(&call).is_some_and(writes) => {
+                let fd = (call.name != "open").then_some(0);
+                let arg = if call.name == "open" { 0 } else { 1 };
+                if let Some(p) = call.ret_path.clone().or_else(|| path_at(fd, arg, true)) {
+                    found.push((p, "write"));
                 }
             }
             "creat" | "truncate" => found.extend(path_at(None, 0, true).map(|p| (p, "write"))),
