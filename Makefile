@@ -5,6 +5,7 @@
 #   make shell         a shell as hermes in a fresh container of hermes-s6:latest
 #   make repro BUG=id  bring a historical bug back and watch the suite catch it (no BUG: list)
 #   make soak N=10     the suite N times in a row: failures out of N per scenario (flakes)
+#   make privilege-map accept the privilege map this tree has: rewrite docs/privilege-map.md
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -13,7 +14,7 @@ REPORT := target/conformance/report.jsonl
 .PHONY: deps image conformance test lint unit shell repro clean-images clean-containers help
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,9p' Makefile
 
 deps:
 	@bash ci/install-deps.sh
@@ -57,7 +58,7 @@ clean-containers:
 	-docker ps -aq --filter label=hermes.conformance.kept=1 | xargs -r docker rm -f -v
 
 clean-images:
-	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^hermes-s6(-base|-regression)?:' | xargs -r docker rmi
+	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^hermes-s6(-base|-regression|-trace|-trace-base)?:' | xargs -r docker rmi
 
 # Benchmarks (issue 7): image build, boot, CLI verbs, scale, memory and the whole suite, each a
 # median with min and max, against the floor Docker and s6 cost anyway. Prints a table, writes
@@ -79,3 +80,9 @@ FILTER ?=
 soak: deps
 	$(CARGO) run --quiet -p conformance --bin conformance-soak -- --runs $(N) \
 	  $(if $(SOAK_THREADS),--threads $(SOAK_THREADS)) $(FILTER)
+
+# The privilege map (issue 19, contract §10.1): every suite run compares the map it finds with
+# docs/privilege-map.md and fails on a difference; this accepts the current one (commit it).
+.PHONY: privilege-map
+privilege-map: deps
+	HERMES_ACCEPT_PRIVILEGE_MAP=1 $(CARGO) test -p conformance --test suite -- security::privilege_map_is_accepted --exact

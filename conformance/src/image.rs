@@ -33,6 +33,10 @@ use crate::config;
 
 pub const PRODUCT_REPO: &str = "hermes-s6";
 pub const BASE_REPO: &str = "hermes-s6-base";
+/// The trace variant (contract §10.1): the product's binaries on a base with strace, stage 1
+/// run under it. Never shipped; `security::production_carries_no_trace` checks that.
+pub const TRACE_REPO: &str = "hermes-s6-trace";
+pub const TRACE_BASE_REPO: &str = "hermes-s6-trace-base";
 /// The `hermes` crate's binaries the Dockerfile expects under `bin/` in the context (next to
 /// `init`, `stage1` and `svscan-handover.so`, see `build_stage_layer`).
 pub const BINARIES: &[&str] = &["hermes", "hermes-boot", "hermes-logger", "hermes-registrar"];
@@ -53,6 +57,9 @@ pub struct Variant {
     pub features: Vec<String>,
     /// Overlay copied over `docker/rootfs` (relative to the repository root).
     pub overlay: Option<String>,
+    /// The trace variant: production binaries, a base with `docker/trace/packages.txt` added
+    /// and `docker/trace/Dockerfile.tail` appended (stage 1 under strace).
+    pub trace: bool,
 }
 
 impl Variant {
@@ -74,15 +81,33 @@ impl Variant {
             id: Some(id.to_string()),
             features: if has_feature { vec![feature] } else { vec![] },
             overlay: root.join(&overlay).is_dir().then_some(overlay),
+            trace: false,
+        }
+    }
+
+    /// The trace variant (`hermes-s6-trace:*`): the production binaries, traced.
+    pub fn trace() -> Self {
+        Variant {
+            trace: true,
+            ..Self::default()
         }
     }
 
     pub fn is_production(&self) -> bool {
+        self.id.is_none() && !self.trace
+    }
+
+    /// Built from the production binaries (no `regress-*` feature): production and trace.
+    fn production_binaries(&self) -> bool {
         self.id.is_none()
     }
 
     pub fn label(&self) -> String {
-        self.id.clone().unwrap_or_else(|| "production".into())
+        match (&self.id, self.trace) {
+            (Some(id), _) => id.clone(),
+            (None, true) => "trace".into(),
+            (None, false) => "production".into(),
+        }
     }
 }
 
@@ -122,7 +147,7 @@ pub async fn ensure_image(docker: &Docker, variant: &Variant) -> Result<String> 
         move || build_binaries(&v)
     })
     .await??;
-    let base = ensure_base_image(docker).await?;
+    let base = ensure_base_image(docker, variant.trace).await?;
     let tag = ensure_product_image(docker, &base, &bins, &variant).await?;
     drop(lock);
     progress(format!(
@@ -213,14 +238,14 @@ fn build_hermes_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
     // hermes crate differs). A nested cargo never waits on the outer `cargo test`'s lock either.
     let target = config::work_dir()
         .join("cargo-target")
-        .join(if variant.is_production() {
+        .join(if variant.production_binaries() {
             "production"
         } else {
             "regression"
         });
     // Production: small optimised binaries. Regression variants are compiled once per id, so
     // they use the fast `regression` profile (see the workspace Cargo.toml).
-    let profile = if variant.is_production() {
+    let profile = if variant.production_binaries() {
         "image"
     } else {
         "regression"
@@ -254,7 +279,7 @@ fn build_hermes_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
     }
     progress(format!("binaries compiled in {:.1?}", t.elapsed()));
     // Regression variants share a target dir, so each keeps a copy of its own binaries.
-    let out_dir = if variant.is_production() {
+    let out_dir = if variant.production_binaries() {
         target.join(profile)
     } else {
         let d = target.join("bins").join(variant.label());
@@ -309,6 +334,10 @@ fn short_hash(hasher: Sha256) -> String {
 
 /// The base image's tag: a hash of its recipe (`docker/base/*`).
 pub fn base_tag() -> Result<String> {
+    Ok(format!("{BASE_REPO}:{}", short_hash(base_recipe_hash()?)))
+}
+
+fn base_recipe_hash() -> Result<Sha256> {
     let dir = config::repo_root().join("docker/base");
     let mut h = Sha256::new();
     for (rel, meta) in walk(&dir)? {
@@ -319,26 +348,70 @@ pub fn base_tag() -> Result<String> {
         }
         h.update([0]);
     }
-    Ok(format!("{BASE_REPO}:{}", short_hash(h)))
+    Ok(h)
+}
+
+/// The trace base's tag: the base recipe and `docker/trace/packages.txt`.
+pub fn trace_base_tag() -> Result<String> {
+    let mut h = base_recipe_hash()?;
+    h.update(std::fs::read(config::repo_root().join(TRACE_PACKAGES))?);
+    Ok(format!("{TRACE_BASE_REPO}:{}", short_hash(h)))
+}
+
+/// What the trace variant adds to `docker/base/packages.txt`.
+const TRACE_PACKAGES: &str = "docker/trace/packages.txt";
+/// Appended to `docker/Dockerfile` for the trace variant.
+const TRACE_DOCKERFILE_TAIL: &str = "docker/trace/Dockerfile.tail";
+/// The trace variant's stage-1 wrapper, `trace/stage1` in its build context.
+const TRACE_STAGE1: &str = "docker/trace/stage1";
+
+/// The base recipe to run: `docker/base` itself, or for the trace variant a copy of it in the
+/// work dir whose `packages.txt` has `docker/trace/packages.txt` appended (the same
+/// build-rootfs.sh and populate.sh: download with the host's apt configuration, dependency
+/// check, every library resolved).
+fn base_recipe_dir(trace: bool) -> Result<PathBuf> {
+    let base = config::repo_root().join("docker/base");
+    if !trace {
+        return Ok(base);
+    }
+    let dir = config::work_dir().join("trace-base-recipe");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in ["build-rootfs.sh", "populate.sh"] {
+        std::fs::copy(base.join(name), dir.join(name))
+            .with_context(|| format!("copying docker/base/{name} to {}", dir.display()))?;
+    }
+    let mut packages = std::fs::read_to_string(base.join("packages.txt"))?;
+    packages.push_str("\n# --- docker/trace/packages.txt (trace variant only)\n");
+    packages.push_str(&std::fs::read_to_string(
+        config::repo_root().join(TRACE_PACKAGES),
+    )?);
+    std::fs::write(dir.join("packages.txt"), packages)?;
+    Ok(dir)
 }
 
 async fn image_exists(docker: &Docker, image: &str) -> bool {
     docker.inspect_image(image).await.is_ok()
 }
 
-async fn ensure_base_image(docker: &Docker) -> Result<String> {
-    let tag = base_tag()?;
+async fn ensure_base_image(docker: &Docker, trace: bool) -> Result<String> {
+    let tag = if trace {
+        trace_base_tag()?
+    } else {
+        base_tag()?
+    };
     if image_exists(docker, &tag).await {
         progress(format!("base image {tag} present: not rebuilt"));
         return Ok(tag);
     }
     let root = config::repo_root();
+    let recipe = base_recipe_dir(trace)?;
     let tarball = config::work_dir().join("rootfs.tar");
     progress(format!(
         "building base image {tag}: Debian root filesystem with mmdebstrap (about 20-60 s)"
     ));
     let t = Instant::now();
-    let script = root.join("docker/base/build-rootfs.sh");
+    let script = recipe.join("build-rootfs.sh");
     let status = tokio::process::Command::new("bash")
         .arg(&script)
         .arg(&tarball)
@@ -378,7 +451,7 @@ async fn ensure_base_image(docker: &Docker) -> Result<String> {
 
 /// The build context as a deterministic tar: `Dockerfile`, `rootfs/**` (modes and symlinks
 /// kept, owner root, mtime 0) and `bin/<binaries>`.
-pub fn build_context(bins: &[PathBuf], overlay: Option<&Path>) -> Result<Vec<u8>> {
+pub fn build_context(bins: &[PathBuf], overlay: Option<&Path>, trace: bool) -> Result<Vec<u8>> {
     let docker_dir = config::repo_root().join("docker");
     let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
@@ -393,8 +466,18 @@ pub fn build_context(bins: &[PathBuf], overlay: Option<&Path>) -> Result<Vec<u8>
         h.set_cksum();
         tar.append_data(&mut h, name, data)
     };
-    let dockerfile =
+    let mut dockerfile =
         std::fs::read(docker_dir.join("Dockerfile")).context("reading docker/Dockerfile")?;
+    if trace {
+        let root = config::repo_root();
+        dockerfile.extend(
+            std::fs::read(root.join(TRACE_DOCKERFILE_TAIL))
+                .with_context(|| format!("reading {TRACE_DOCKERFILE_TAIL}"))?,
+        );
+        let wrapper = std::fs::read(root.join(TRACE_STAGE1))
+            .with_context(|| format!("reading {TRACE_STAGE1}"))?;
+        add_file(&mut tar, "trace/stage1", &wrapper, 0o755)?;
+    }
     add_file(&mut tar, "Dockerfile", &dockerfile, 0o644)?;
     // The overlay's entries replace the base tree's entries of the same path.
     let mut entries: BTreeMap<PathBuf, (PathBuf, std::fs::Metadata)> = BTreeMap::new();
@@ -453,13 +536,15 @@ async fn ensure_product_image(
         .overlay
         .as_ref()
         .map(|o| config::repo_root().join(o));
-    let context = build_context(bins, overlay.as_deref())?;
+    let context = build_context(bins, overlay.as_deref(), variant.trace)?;
     let mut h = Sha256::new();
     h.update(base.as_bytes());
     h.update([0]);
     h.update(&context);
     let tag = if variant.is_production() {
         format!("{PRODUCT_REPO}:{}", short_hash(h))
+    } else if variant.trace {
+        format!("{TRACE_REPO}:{}", short_hash(h))
     } else {
         format!(
             "{PRODUCT_REPO}-regression:{}-{}",

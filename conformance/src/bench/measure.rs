@@ -491,7 +491,7 @@ impl Bench {
         let context = build_binaries(&Variant::production())
             .context("compiling the production binaries")
             .and_then(|bins| {
-                build_context(&bins, None).context("assembling the production build context")
+                build_context(&bins, None, false).context("assembling the production build context")
             });
         let context = match context {
             Ok(c) => c,

@@ -414,8 +414,8 @@ async fn unwritable_rows_hold(
     home: &str,
 ) -> Result<(usize, Vec<String>)> {
     let mut dirs: BTreeSet<String> = BTreeSet::new();
-    // (literal prefix, pattern): the directories below the prefix that the pattern covers.
-    let mut deep: BTreeSet<(String, String)> = BTreeSet::new();
+    // (literal prefix, row): the directories below the prefix that the row covers.
+    let mut deep: Vec<(String, &RootPath)> = Vec::new();
     for row in rows.iter().filter(|r| !r.hermes_writable) {
         for pat in &row.patterns {
             let pat = pat.replace("$HERMES_HOME", home);
@@ -434,7 +434,7 @@ async fn unwritable_rows_hold(
             if pat.contains('*') || pat.contains('<') {
                 let full = format!("/{}", literal.join("/"));
                 dirs.insert(full.clone());
-                deep.insert((full, pat.clone()));
+                deep.push((full, row));
             }
         }
     }
@@ -451,9 +451,10 @@ async fn unwritable_rows_hold(
         )
         .await?;
     for d in list.stdout.lines() {
-        if deep.iter().any(|(prefix, pat)| {
-            d.starts_with(prefix.as_str()) && root_paths::matches(pat, home, d)
-        }) {
+        if deep
+            .iter()
+            .any(|(prefix, row)| d.starts_with(prefix.as_str()) && row.matches(d, home))
+        {
             dirs.insert(d.to_string());
         }
     }

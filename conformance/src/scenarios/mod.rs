@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod image;
 pub mod lifecycle;
 pub mod parity;
+pub mod privilege;
 pub mod restart;
 pub mod security;
 pub mod zombies;

@@ -1037,15 +1037,15 @@ const ROOT_ALLOWED: &[&str] = &[
 
 /// One `ps` row.
 #[derive(Debug, Clone)]
-struct Proc {
-    pid: i64,
-    uids: [i64; 3],
-    comm: String,
-    args: String,
+pub(crate) struct Proc {
+    pub(crate) pid: i64,
+    pub(crate) uids: [i64; 3],
+    pub(crate) comm: String,
+    pub(crate) args: String,
 }
 
 impl Proc {
-    fn any_root(&self) -> bool {
+    pub(crate) fn any_root(&self) -> bool {
         self.uids.contains(&0)
     }
     fn allowed_root(&self) -> bool {
@@ -1067,7 +1067,7 @@ impl Proc {
     }
 }
 
-async fn processes(h: &Container) -> Result<Vec<Proc>> {
+pub(crate) async fn processes(h: &Container) -> Result<Vec<Proc>> {
     // ps exec'd directly: no shell of ours in the list.
     let o = h
         .exec(&["ps", "-eo", "pid=,ruid=,euid=,suid=,comm=,args="])
@@ -1198,7 +1198,7 @@ fn ensure_pid1(procs: &[Proc]) -> Result<()> {
 // 9. The registrar
 
 /// `s6-sudo -e <registrar> args…` as `user`.
-async fn registrar_as(h: &Container, user: &str, args: &[&str]) -> Result<ExecOutcome> {
+pub(crate) async fn registrar_as(h: &Container, user: &str, args: &[&str]) -> Result<ExecOutcome> {
     let mut argv = vec!["/command/s6-sudo", "-e", REGISTRAR_SOCK];
     argv.extend_from_slice(args);
     h.exec_full(user, &argv, &[], EXEC_DEADLINE).await
