@@ -66,6 +66,10 @@ impl Client {
     }
 
     pub fn send(&self, request: &Request) -> Result<(), ClientError> {
+        // The helper refuses it anyway; say what to do instead of sending it.
+        if request.profile() == crate::names::DEFAULT_PROFILE {
+            return Err(ClientError::Failed(super::DEFAULT_NOT_REQUESTABLE.into()));
+        }
         let socket = self.socket.display().to_string();
         let req = request.to_args();
         let mut argv: Vec<&str> = vec!["-e", &socket];
@@ -122,6 +126,20 @@ mod tests {
         c.register("alpha", true).unwrap();
         let argv = std::fs::read_to_string(t.path().join("argv")).unwrap();
         assert_eq!(argv, format!("-e {SOCKET} register alpha --start\n"));
+    }
+
+    #[test]
+    fn default_is_never_sent() {
+        let (t, c) = client(r#"echo "$@" > "$(dirname "$0")/argv""#);
+        for r in [c.register("default", true), c.unregister("default")] {
+            let e = r.unwrap_err();
+            assert!(e.to_string().contains("gateway-default"), "{e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        assert!(
+            !t.path().join("argv").exists(),
+            "s6-sudo was run for default"
+        );
     }
 
     #[test]

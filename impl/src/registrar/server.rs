@@ -191,6 +191,23 @@ mod tests {
     }
 
     #[test]
+    fn unregister_default_is_refused_and_gateway_default_stays() {
+        let (t, s) = setup();
+        let lock = t.path().join("registrar.lock");
+        let slot = s.paths.slot_dir("default");
+        fs::create_dir_all(slot.join("log")).unwrap();
+        for req in [&["unregister", "default"][..], &["register", "default"][..]] {
+            let (r, o) = handle(&args(req), &s, &lock);
+            assert_eq!((r, o.code), (None, EXIT_USAGE), "{req:?}: {o:?}");
+            assert!(
+                o.client_line.as_deref().unwrap().contains("\"default\""),
+                "{o:?}"
+            );
+        }
+        assert!(slot.join("log").is_dir(), "gateway-default must stay");
+    }
+
+    #[test]
     fn log_lines_escape_what_the_client_sent() {
         let o = Outcome::refused(EXIT_USAGE, "unknown request".into());
         let line = log_line("10000", &args(&["evil\nverb", "x y"]), None, &o);
