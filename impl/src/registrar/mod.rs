@@ -39,6 +39,13 @@ pub const DEFAULT_NOT_REQUESTABLE: &str = "gateway-default is missing, and only 
      registers it (the registrar never creates or deletes default): restart the container to \
      have it registered again";
 
+/// Connections s6-ipcserverd serves at once (`-c`), and per client uid (`-C`): hermes can
+/// fill only its own share, so root always gets through. A connection beyond a uid's share is
+/// closed at once (s6-ipcserverd logs `deny <uid>:<gid> count N/8`); the client's s6-sudoc
+/// cannot tell that from the access rules' refusal, so the CLI tells them apart (`client`).
+pub const MAX_REQUESTS: u32 = 16;
+pub const MAX_REQUESTS_PER_UID: u32 = 8;
+
 /// Exit status of the helper (and of the CLI verbs that used it): done.
 pub const EXIT_OK: u8 = 0;
 /// Refused or failed: one line on the client's stdout says why; nothing half-made.
