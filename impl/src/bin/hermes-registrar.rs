@@ -57,8 +57,10 @@ fn main() -> ExitCode {
     let uid = match server::environment(&env) {
         Env::Fixed { client_uid } => client_uid,
         Env::Restart(fixed) => {
-            // The same binary, the same argv and fds, nothing else of the environment.
-            let err = Command::new("/proc/self/exe")
+            // The same binary, the same argv and fds, nothing else of the environment. By its
+            // path, not `/proc/self/exe`, so that its process name stays `hermes-registrar`.
+            let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+            let err = Command::new(exe)
                 .arg0(&argv0)
                 .args(&args)
                 .env_clear()
