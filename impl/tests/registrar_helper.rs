@@ -128,7 +128,11 @@ fn the_helper_runs_with_a_fixed_environment_only() {
     }
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let _ = wait_exit(&mut child, Duration::from_secs(5));
-    assert_eq!(comm.trim_end(), "hermes-registra", "its process name after the restart");
+    assert_eq!(
+        comm.trim_end(),
+        "hermes-registra",
+        "its process name after the restart"
+    );
     let mut seen: Vec<String> = seen
         .iter()
         .map(|v| v.to_string_lossy().into_owned())

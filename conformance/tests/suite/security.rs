@@ -62,3 +62,23 @@ fn registrar_refusals() {
 fn concurrent_create_delete_whole_or_none() {
     run(|ctx| security::concurrent_create_delete_whole_or_none(ctx, 10));
 }
+
+#[test]
+fn registrar_refuses_default_and_reserved() {
+    run(security::registrar_refuses_default_and_reserved);
+}
+
+#[test]
+fn registrar_never_pinned_and_capped_per_uid() {
+    run(security::registrar_never_pinned_and_capped_per_uid);
+}
+
+#[test]
+fn registrar_client_killed_leaves_nothing() {
+    run(security::registrar_client_killed_leaves_nothing);
+}
+
+#[test]
+fn registrar_helper_environment_is_fixed() {
+    run(security::registrar_helper_environment_is_fixed);
+}
