@@ -1585,8 +1585,9 @@ pub async fn registrar_refuses_default_and_reserved(ctx: Ctx) -> Result<()> {
 /// request both succeed, no root helper or s6-sudod remains, and the FIFO holds exactly its
 /// 65536 zero bytes (the answers were dropped: the pipe stayed full throughout).
 ///
-/// Part 2: root holds the registrar's lock, hermes starts 8 creates (its whole share, waiting
-/// their turn); a 9th `hermes profile create` is refused at once with "the slot registrar is
+/// Part 2: root holds the registrar's lock, hermes starts 8 `s6-sudo … register cap<i>` (its
+/// whole share, waiting their turn; not `hermes profile create`, which serialises on the
+/// profile-set lock); a `hermes profile create` then is refused at once with "the slot registrar is
 /// busy: 8 requests in flight", while a root request is still admitted (a 9th helper); once
 /// the lock is released, every one of them succeeds and no helper remains.
 pub async fn registrar_never_pinned_and_capped_per_uid(ctx: Ctx) -> Result<()> {
@@ -1680,7 +1681,7 @@ pub async fn registrar_never_pinned_and_capped_per_uid(ctx: Ctx) -> Result<()> {
     let o = h
         .sh(&format!(
             "mkdir -p {WORK}/cap; cd {WORK}/cap; for i in $(seq 1 8); do \
-             (hermes profile create cap$i > out.$i 2>&1; echo $? > rc.$i) >/dev/null 2>&1 & done; echo ok"
+             (/command/s6-sudo -e {sock} register cap$i > out.$i 2>&1; echo $? > rc.$i) >/dev/null 2>&1 & done; echo ok"
         ))
         .await?;
     o.succeeds();
@@ -1731,7 +1732,7 @@ pub async fn registrar_never_pinned_and_capped_per_uid(ctx: Ctx) -> Result<()> {
     o.succeeds();
     ensure!(
         o.stdout_lines().iter().all(|l| l.contains(" rc=0 ")),
-        "the 8 queued `hermes profile create cap<i>` as hermes must all succeed once the lock is free:\n{}",
+        "the 8 queued `s6-sudo -e {sock} register cap<i>` as hermes must all succeed once the lock is free:\n{}",
         o.out()
     );
     h.remove().await
