@@ -141,11 +141,7 @@ fn not_root(cmd: Vec<OsString>) -> c_int {
     let (hermes_uid, _) = hermes_ids();
     let uid = sys::euid();
     if uid != hermes_uid {
-        say(&format!(
-            "refusing to run as uid {uid}: this image starts as root and runs everything as \
-             hermes (uid {hermes_uid}); to give hermes a host user's ids, set HERMES_UID and \
-             HERMES_GID (or PUID and PGID) instead of --user"
-        ));
+        say(&user_refusal(uid, hermes_uid));
         return 1;
     }
     say(&format!(
@@ -160,6 +156,15 @@ fn not_root(cmd: Vec<OsString>) -> c_int {
         .env("HOME", HERMES_HOME_DEFAULT)
         .exec();
     exec_failed(prog, &err)
+}
+
+/// The one line that refuses `docker run --user <uid>` for any uid but root's and hermes'.
+fn user_refusal(uid: u32, hermes_uid: u32) -> String {
+    format!(
+        "refusing to run as uid {uid}: an arbitrary uid is not supported; this image starts as \
+         root and runs everything as hermes (uid {hermes_uid}); to give hermes a host user's ids, set HERMES_UID and \
+         HERMES_GID (or PUID and PGID) instead of --user"
+    )
 }
 
 /// `docker run --init`: Docker's init is PID 1. cont-init runs once, without s6, then the
@@ -354,6 +359,24 @@ mod tests {
         };
         assert!(!write_patiently(&mut stuck, b"lost\n"));
         assert!(stuck.got.is_empty());
+    }
+
+    #[test]
+    fn an_arbitrary_uid_is_refused_as_not_supported_naming_the_supported_way() {
+        let line = user_refusal(1000, 10000);
+        assert!(line.starts_with("refusing to run as uid 1000: "), "{line}");
+        assert!(line.contains("not supported"), "{line}");
+        for word in [
+            "uid 10000",
+            "HERMES_UID",
+            "HERMES_GID",
+            "PUID",
+            "PGID",
+            "--user",
+        ] {
+            assert!(line.contains(word), "{word} missing: {line}");
+        }
+        assert!(!line.contains('\n'), "{line}");
     }
 
     #[test]

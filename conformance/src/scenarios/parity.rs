@@ -261,9 +261,10 @@ pub async fn user_guard(ctx: Ctx) -> Result<()> {
     ensure!(
         code == 1
             && !logs.contains("ran-as-")
+            && logs.contains("not supported")
             && logs.contains("HERMES_UID")
             && logs.contains("PUID"),
-        "--user 1000:1000: expected exit 1 before running anything, naming HERMES_UID/PUID; got exit {code}:\n{logs}"
+        "--user 1000:1000: expected exit 1 before running anything, saying the uid is not supported and naming HERMES_UID/PUID; got exit {code}:\n{logs}"
     );
     ensure!(
         logs.lines().filter(|l| !l.trim().is_empty()).count() == 1,

@@ -95,3 +95,23 @@ fn privilege_map_is_accepted() {
 fn production_carries_no_trace() {
     run(security_privilege::production_carries_no_trace);
 }
+
+#[test]
+fn registrar_refuses_default_and_reserved() {
+    run(security::registrar_refuses_default_and_reserved);
+}
+
+#[test]
+fn registrar_never_pinned_and_capped_per_uid() {
+    run(security::registrar_never_pinned_and_capped_per_uid);
+}
+
+#[test]
+fn registrar_client_killed_leaves_nothing() {
+    run(security::registrar_client_killed_leaves_nothing);
+}
+
+#[test]
+fn registrar_helper_environment_is_fixed() {
+    run(security::registrar_helper_environment_is_fixed);
+}

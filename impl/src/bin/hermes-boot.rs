@@ -5,6 +5,7 @@
 //!                    (`reconcile-plan`), slots registered in one batch, boot log
 //!                    written as hermes (`reconcile-log`)                          (root)
 //!   registrar-rules  the registrar's access rules, written when it starts        (root)
+//!   registrar-sweep  staging dirs of requests that died, removed when it starts  (root)
 //! `reconcile-plan` and `reconcile-log` drop to hermes themselves if started as root.
 
 use hermes::boot::{Reporter, as_hermes, setup, supervise_perms};
@@ -20,7 +21,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: hermes-boot <setup|supervise-perms|reconcile|registrar-rules>";
+const USAGE: &str =
+    "usage: hermes-boot <setup|supervise-perms|reconcile|registrar-rules|registrar-sweep>";
 
 fn finish(rep: Reporter) -> ExitCode {
     if rep.ok() {
@@ -52,6 +54,34 @@ fn no_supervision_tree(step: &str, paths: &Paths) -> Option<ExitCode> {
 fn fail(step: &str, msg: impl std::fmt::Display) -> ExitCode {
     logline::err(&format!("hermes-boot: {step}: {msg}"));
     ExitCode::FAILURE
+}
+
+/// When the registrar starts, as root: removes the staging dirs of requests that died (never
+/// one an s6-supervise still holds), under the registrar's lock, waiting for it boundedly.
+fn registrar_sweep(paths: &Paths) -> ExitCode {
+    const STEP: &str = "registrar-sweep";
+    if let Some(code) = no_supervision_tree(STEP, paths) {
+        return code;
+    }
+    let scandir = Scandir::new(paths.clone(), Owners::image());
+    let _lock = match server::lock_within(Path::new(registrar::LOCK), server::LOCK_WAIT, &|| false)
+    {
+        Ok(server::Turn::Locked(l)) => l,
+        Ok(_) => return fail(STEP, format!("{} stayed held", registrar::LOCK)),
+        Err(e) => return fail(STEP, format!("cannot take {}: {e}", registrar::LOCK)),
+    };
+    match scandir.remove_stale_staging() {
+        Ok(removed) => {
+            for p in removed {
+                say(&format!(
+                    "hermes-boot: {STEP}: removed staging dir {} left by a request that died",
+                    p.display()
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(STEP, e),
+    }
 }
 
 /// 02-reconcile-profiles, as root: see `hermes::reconcile` for the three steps.
@@ -187,6 +217,7 @@ fn main() -> ExitCode {
                 Err(e) => fail("registrar-rules", e),
             }
         }
+        Some("registrar-sweep") if args.len() == 1 => registrar_sweep(&Paths::image()),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             ExitCode::SUCCESS

@@ -193,10 +193,12 @@ fn gateway_cmd(ctx: &Ctx, profile: &str, cmd: GatewayCmd) -> Res {
         } => gateway_run(ctx, profile, replace, no_supervise),
         GatewayCmd::Start => {
             let control = ctx.require_s6()?;
-            // gateway-default is always meant to exist (contract §5); have it registered again
-            // if it went missing.
+            // gateway-default always exists: the boot registers it (contract §5), and no
+            // request may create or delete it (§3.1), so a missing one is reported, not asked for.
             if profile == names::DEFAULT_PROFILE && !control.is_registered(profile) {
-                ctx.registrar().register(profile, false)?;
+                return Err(CliError::Failed(
+                    crate::registrar::DEFAULT_NOT_REQUESTABLE.into(),
+                ));
             }
             // A whole profile without its slot (an interrupted create or delete, or one the
             // boot skipped: the boot log says why) gets its slot now, under the profile-set
@@ -331,6 +333,11 @@ fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> R
                 };
                 let registered = if control.is_registered(profile) {
                     Ok(())
+                } else if profile == names::DEFAULT_PROFILE {
+                    // Only the boot registers gateway-default (§3.1, §5): never requested.
+                    Err(CliError::Failed(
+                        crate::registrar::DEFAULT_NOT_REQUESTABLE.into(),
+                    ))
                 } else {
                     ctx.registrar()
                         .register(profile, true)

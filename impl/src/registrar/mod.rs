@@ -32,6 +32,19 @@ pub const RULES_DIR: &str = "/run/hermes/registrar.rules";
 /// One request at a time, including the boot reconciler's batch (root-only directory).
 pub const LOCK: &str = "/run/hermes/registrar.lock";
 
+/// What a caller hears when gateway-default is missing: no request may create it (§3.1); only
+/// the boot registers it.
+pub const DEFAULT_NOT_REQUESTABLE: &str = "gateway-default is missing, and only the boot \
+     registers it (the registrar never creates or deletes default): restart the container to \
+     have it registered again";
+
+/// Connections s6-ipcserverd serves at once (`-c`), and per client uid (`-C`): hermes can
+/// fill only its own share, so root always gets through. A connection beyond a uid's share is
+/// closed at once (s6-ipcserverd logs `deny <uid>:<gid> count N/8`); the client's s6-sudoc
+/// cannot tell that from the access rules' refusal, so the CLI tells them apart (`client`).
+pub const MAX_REQUESTS: u32 = 16;
+pub const MAX_REQUESTS_PER_UID: u32 = 8;
+
 /// Exit status of the helper (and of the CLI verbs that used it): done.
 pub const EXIT_OK: u8 = 0;
 /// Refused or failed: one line on the client's stdout says why; nothing half-made.
@@ -120,8 +133,9 @@ impl fmt::Display for UsageError {
 
 const USAGE: &str = "usage: register <profile> [--start] | unregister <profile>";
 
-/// Parses a client's argv strictly: exactly one of the two verbs, a valid profile name (the
-/// profile-name rules, `default` included), `--start` only after `register`, nothing else.
+/// Parses a client's argv strictly: exactly one of the two verbs, a valid profile name that a
+/// request may create or delete (the profile-name rules; never `default`, whose slot only the
+/// boot registers, nor a reserved name), `--start` only after `register`, nothing else.
 pub fn parse(args: &[OsString]) -> Result<Request, UsageError> {
     let args: Vec<&str> = args
         .iter()
@@ -146,7 +160,7 @@ pub fn parse(args: &[OsString]) -> Result<Request, UsageError> {
         }
         _ => return Err(UsageError(USAGE.to_string())),
     };
-    names::validate(request.profile()).map_err(|e| UsageError(e.to_string()))?;
+    names::validate_new(request.profile()).map_err(|e| UsageError(e.to_string()))?;
     Ok(request)
 }
 
@@ -189,13 +203,6 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&args(&["register", "default", "--start"])),
-            Ok(Request::Register {
-                profile: "default".into(),
-                start: true
-            })
-        );
-        assert_eq!(
             parse(&args(&["unregister", "alpha"])),
             Ok(Request::Unregister {
                 profile: "alpha".into()
@@ -229,6 +236,25 @@ mod tests {
         for name in ["../dashboard", "Bad", "", "a/b", ".x", "hermes"] {
             let e = parse(&args(&["register", name])).unwrap_err();
             assert!(e.0.contains("invalid profile name"), "{name:?}: {e}");
+        }
+    }
+
+    /// Contract §3.1: `default` is never created or deleted by a request (the boot registers
+    /// gateway-default itself), and no reserved name is a profile: both verbs refuse them as
+    /// usage errors, with one line naming the rule.
+    #[test]
+    fn default_and_reserved_names_are_refused_for_both_verbs() {
+        for name in std::iter::once(&names::DEFAULT_PROFILE).chain(names::RESERVED) {
+            for req in [
+                &["register", name][..],
+                &["register", name, "--start"][..],
+                &["unregister", name][..],
+            ] {
+                let e = parse(&args(req)).unwrap_err();
+                assert!(e.0.contains("invalid profile name"), "{req:?}: {e}");
+                assert!(e.0.contains(name), "{req:?}: {e}");
+                assert!(!e.0.contains('\n'), "{req:?}: {e}");
+            }
         }
     }
 

@@ -253,19 +253,32 @@ impl Scandir {
         Ok(true)
     }
 
-    /// Removes the staging dirs a killed request left (`.gateway-*.new.*`, `.gateway-*.del.*`,
-    /// and the older `.tmp` form); returns what was removed. For the boot, before anything
-    /// registers.
+    /// Removes the staging dirs that requests which died left (`.gateway-*.new.*`,
+    /// `.gateway-*.del.*`, and the older `.tmp` form); returns what was removed. Callers hold
+    /// the registrar's lock, so no live request owns one: the boot before it registers, the
+    /// registrar when it starts, and the helper before each request. A dir that an s6-supervise
+    /// still holds (slot or logger: an unregister that timed out) is never removed; the scanner
+    /// is told once more to drop vanished services (`s6-svscanctl -an`), and a later sweep
+    /// removes it once it is let go.
     pub fn remove_stale_staging(&self) -> Result<Vec<PathBuf>, Error> {
         let scan = self.open()?;
         let mut removed = Vec::new();
+        let mut held = false;
         for name in scan.list().map_err(walk_err("cannot list the scandir"))? {
             if !is_staging_name(&name.to_string_lossy()) {
                 continue;
             }
+            let path = scan.join(&name);
+            if self.supervised(&path) || self.supervised(&path.join("log")) {
+                held = true;
+                continue;
+            }
             scan.remove_tree(&name)
                 .map_err(walk_err("cannot remove stale staging dir"))?;
-            removed.push(scan.join(&name));
+            removed.push(path);
+        }
+        if held {
+            let _ = self.programs.run("s6-svscanctl", &["-an", &self.scandir()]);
         }
         Ok(removed)
     }
@@ -416,7 +429,7 @@ mod tests {
 
     #[test]
     fn stale_staging_is_removed_and_named() {
-        let (_t, s) = setup("exit 0", "exit 0");
+        let (_t, s) = setup("exit 0", "exit 1");
         for n in [
             ".gateway-a.new.12",
             ".gateway-b.del.7/log",
@@ -428,5 +441,23 @@ mod tests {
         let removed = s.remove_stale_staging().unwrap();
         assert_eq!(removed.len(), 3);
         assert_eq!(entries(&s.paths.scandir), vec![".s6-svscan"]);
+    }
+
+    #[test]
+    fn a_staging_dir_still_supervised_is_kept_and_the_scanner_told_again() {
+        // s6-svok: only the logger of the hidden `.del.7` dir is still held.
+        let (t, s) = setup(
+            r#"echo "$@" >> "$(dirname "$0")/svscanctl.calls""#,
+            r#"case "$1" in */.gateway-b.del.7/log) exit 0;; *) exit 1;; esac"#,
+        );
+        for n in [".gateway-a.new.12", ".gateway-b.del.7/log"] {
+            fs::create_dir_all(s.paths.scandir.join(n)).unwrap();
+        }
+        let removed = s.remove_stale_staging().unwrap();
+        assert_eq!(removed, vec![s.paths.scandir.join(".gateway-a.new.12")]);
+        assert_eq!(entries(&s.paths.scandir), vec![".gateway-b.del.7"]);
+        let calls = fs::read_to_string(s.paths.command_dir.join("svscanctl.calls")).unwrap();
+        assert_eq!(calls.trim(), format!("-an {}", s.paths.scandir.display()));
+        drop(t);
     }
 }
