@@ -42,6 +42,7 @@ unit:
 	  echo "unit: not root: the root-only unit tests (chown) are listed as ignored"; \
 	  $(CARGO) test --workspace --lib --bins; \
 	fi
+	$(CARGO) test -p hermes --test registrar_helper
 
 # All tests: lint, unit tests, then the conformance suite with its summary.
 test: deps lint unit conformance
