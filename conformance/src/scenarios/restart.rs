@@ -444,23 +444,27 @@ pub async fn bad_profile_dirs_skipped(ctx: Ctx) -> Result<()> {
     h.remove().await
 }
 
-/// A root `docker exec` leaves a root-owned file in a profile; the next boot repairs it and
-/// the profile is restored.
+/// A root `docker exec` leaves root-owned files in a profile; the next boot gives back what
+/// anyone could read (the usual 0644/0755 of a root exec: the state file, its lock, a file
+/// and a directory), and the profile is restored; a root 0600 file is left to root and named
+/// (contract §10 promise 6: repair never widens access).
 pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
     let mut h = ctx.start_default().await?;
     create_profile(&h, "mixed").await?;
     set_prior(&h, "mixed", Prior::Started).await?;
     let home = profile_home("mixed");
     let file = format!("{home}/written-by-root");
+    let private = format!("{home}/private-by-root");
     h.exec(&[
         "sh",
         "-c",
         &format!(
-            "umask 077 && echo x > {file} && mkdir -p {file}.d && touch {file}.d/inner && \
+            "umask 022 && echo x > {file} && mkdir -p {file}.d && touch {file}.d/inner && \
              cp {home}/gateway_state.json {home}/.state.tmp && mv {home}/.state.tmp {home}/gateway_state.json && \
-             rm -f {home}/.gateway_state.lock && touch {home}/.gateway_state.lock"
+             rm -f {home}/.gateway_state.lock && touch {home}/.gateway_state.lock && \
+             (umask 077 && echo secret > {private})"
         ),
-    ]).as_root("the leftovers of a person's root `docker exec` with a private umask: the state file and its lock rewritten as root 0600")
+    ]).as_root("the leftovers of a person's root `docker exec`: the state file and its lock rewritten as root 0644, and one private 0600 file")
     .await?
     .succeeds();
     h.restart().await?;
@@ -472,10 +476,24 @@ pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
         &file,
         &format!("{file}.d"),
         &format!("{file}.d/inner"),
+        &format!("{home}/gateway_state.json"),
+        &format!("{home}/.gateway_state.lock"),
     ])
     .await?
     .succeeds()
-    .stdout_is("hermes\nhermes\nhermes");
+    .stdout_is("hermes\nhermes\nhermes\nhermes\nhermes");
+    h.exec(&["stat", "-c", "%U %a", &private])
+        .as_root("hermes cannot stat inside what it does not own: reads the private file's owner and mode")
+        .await?
+        .succeeds()
+        .stdout_is("root 600");
+    let logs = h.logs().await?;
+    ensure!(
+        logs.lines()
+            .any(|l| l.contains(&private) && l.contains("left to root: private (mode 0600)")),
+        "01 did not say it left {private} to root (container log tail:\n{})",
+        crate::container::tail(&logs, 20)
+    );
     h.remove().await
 }
 
