@@ -14,7 +14,6 @@ pub mod privilege;
 pub mod regressions;
 pub mod remote;
 pub mod report;
-pub mod root_paths;
 pub mod runner;
 pub mod s6probe;
 pub mod scenarios;

@@ -13,7 +13,7 @@ image (if its inputs changed), serialised with any running test process, and pri
 image's tag on stdout.
 
   --tag-latest      also tag the result hermes-s6:latest (for `docker run --rm -it hermes-s6:latest`)
-  --regression <id> build the regression variant of a catalogue id (SPEC §9) instead
+  --regression <id> build the regression variant of a catalogue id (contract §9) instead
   --trace           build the trace variant (hermes-s6-trace:*, contract §10.1) instead";
 
 fn main() -> ExitCode {

@@ -23,7 +23,6 @@ const COUNTS_HEADING: &str = "Traced counts (this run's, not compared)";
 #[derive(Debug, Clone, Serialize)]
 pub struct RowCount {
     pub row: String,
-    pub line: usize,
     pub calls: usize,
     pub paths: usize,
     pub ops: Vec<String>,
@@ -102,11 +101,11 @@ impl Map {
              and the operations seen. These vary with timing (s6-supervise writes its status at \
              each state change) and are not compared.\n\n"
         ));
-        s.push_str("| line | row | calls | paths | operations seen |\n|---|---|---|---|---|\n");
+        // No contract line numbers: an edit elsewhere in the contract must not change the map.
+        s.push_str("| row | calls | paths | operations seen |\n|---|---|---|---|\n");
         for c in &self.counts {
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                c.line,
+                "| {} | {} | {} | {} |\n",
                 c.row.replace('|', "\\|"),
                 c.calls,
                 c.paths,
@@ -245,7 +244,6 @@ mod tests {
         m.insert(3, "s6-supervise gateway-<p>".into());
         m.counts.push(RowCount {
             row: "`/x` | `a` | create".into(),
-            line: 3,
             calls: 7,
             paths: 1,
             ops: vec!["create".into()],

@@ -159,56 +159,62 @@ struct Call {
     text: String,
 }
 
+/// Walks strace's argument text one character at a time, knowing whether a character is
+/// inside a string (`"…"`, with `\\` escapes) or a `-y` fd path (`3</run/x>`), and how deep in
+/// brackets, braces and parentheses it is: what both `split_args` and `closing_paren` need.
+#[derive(Default)]
+struct Scanner {
+    depth: i32,
+    in_str: bool,
+    in_fd: bool,
+    esc: bool,
+    prev: char,
+}
+
+impl Scanner {
+    /// Takes `c`; returns it when it is structure (outside strings and fd paths), else `None`.
+    /// Nesting is counted as the character is taken.
+    fn take(&mut self, c: char) -> Option<char> {
+        let prev = std::mem::replace(&mut self.prev, c);
+        if self.in_str {
+            if self.esc {
+                self.esc = false;
+            } else if c == '\\' {
+                self.esc = true;
+            } else if c == '"' {
+                self.in_str = false;
+            }
+            return None;
+        }
+        if self.in_fd {
+            if c == '>' {
+                self.in_fd = false;
+            }
+            return None;
+        }
+        match c {
+            '"' => self.in_str = true,
+            '<' if prev.is_ascii_alphanumeric() || prev == '_' => self.in_fd = true,
+            '(' | '[' | '{' => self.depth += 1,
+            ')' | ']' | '}' => self.depth -= 1,
+            _ => {}
+        }
+        Some(c)
+    }
+}
+
 /// Split `s` at its top-level commas, honouring strings, brackets, braces and `<…>` fd paths.
 fn split_args(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    let mut depth = 0i32;
-    let mut in_str = false;
-    let mut in_fd = false;
-    let mut esc = false;
-    let mut prev = ' ';
+    let mut scan = Scanner::default();
     for c in s.chars() {
-        if in_str {
-            cur.push(c);
-            if esc {
-                esc = false;
-            } else if c == '\\' {
-                esc = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if in_fd {
-            cur.push(c);
-            if c == '>' {
-                in_fd = false;
-            }
+        if scan.take(c) == Some(',') && scan.depth == 0 {
+            out.push(cur.trim().to_string());
+            cur.clear();
         } else {
-            match c {
-                '"' => {
-                    in_str = true;
-                    cur.push(c);
-                }
-                '<' if prev.is_ascii_alphanumeric() || prev == '_' => {
-                    in_fd = true;
-                    cur.push(c);
-                }
-                '[' | '{' | '(' => {
-                    depth += 1;
-                    cur.push(c);
-                }
-                ']' | '}' | ')' => {
-                    depth -= 1;
-                    cur.push(c);
-                }
-                ',' if depth == 0 => {
-                    out.push(cur.trim().to_string());
-                    cur.clear();
-                }
-                _ => cur.push(c),
-            }
+            cur.push(c);
         }
-        prev = c;
     }
     if !cur.trim().is_empty() {
         out.push(cur.trim().to_string());
@@ -218,41 +224,11 @@ fn split_args(s: &str) -> Vec<String> {
 
 /// Index of the `)` closing the argument list that starts at `open` (the `(`).
 fn closing_paren(s: &str, open: usize) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut in_str = false;
-    let mut in_fd = false;
-    let mut esc = false;
-    let mut prev = ' ';
-    for (i, c) in s.char_indices().skip_while(|(i, _)| *i < open) {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == '\\' {
-                esc = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if in_fd {
-            if c == '>' {
-                in_fd = false;
-            }
-        } else {
-            match c {
-                '"' => in_str = true,
-                '<' if prev.is_ascii_alphanumeric() || prev == '_' => in_fd = true,
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
-        }
-        prev = c;
-    }
-    None
+    let mut scan = Scanner::default();
+    s.char_indices()
+        .skip_while(|(i, _)| *i < open)
+        .find(|&(_, c)| matches!(scan.take(c), Some(')' | ']' | '}')) && scan.depth == 0)
+        .map(|(i, _)| i)
 }
 
 /// A C-quoted string as strace prints it, unquoted (`"a\nb"` → `a` newline `b`).

@@ -94,7 +94,7 @@ const ALIASES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// The backquoted spans of a cell.
-pub fn spans(cell: &str) -> Vec<String> {
+fn spans(cell: &str) -> Vec<String> {
     cell.split('`')
         .enumerate()
         .filter(|(i, _)| i % 2 == 1)
@@ -201,6 +201,11 @@ fn components(path: &str) -> Vec<&str> {
 }
 
 impl Row {
+    /// The patterns of the path cell as written (`$HERMES_HOME/profiles/**`, …).
+    pub fn patterns(&self) -> Vec<String> {
+        spans(&self.path)
+    }
+
     /// Does a pattern of this row match `path` (absolute, normalised), with `home` as
     /// `$HERMES_HOME`?
     pub fn matches_path(&self, path: &str, home: &str) -> bool {
@@ -345,6 +350,23 @@ mod tests {
     fn the_contract_table_parses() {
         let rows = rows().unwrap();
         assert!(rows.len() >= 10, "{rows:?}");
+        // The attack matrix plants in the hermes-writable rows: exactly $HERMES_HOME's.
+        let in_home = |r: &Row| r.patterns().iter().any(|p| p.starts_with("$HERMES_HOME"));
+        assert!(rows.iter().any(|r| in_home(r) && r.hermes_writable));
+        assert!(
+            rows.iter().all(|r| in_home(r) == r.hermes_writable),
+            "{rows:?}"
+        );
+        let gw = rows
+            .iter()
+            .find(|r| {
+                r.patterns()
+                    .iter()
+                    .any(|p| p == "/run/service/gateway-<p>/**")
+            })
+            .unwrap();
+        assert!(gw.matches_path("/run/service/gateway-a/supervise", "/opt/data"));
+        assert!(!gw.matches_path("/run/service/gateway-A/x", "/opt/data"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::container::Container;
-use crate::root_paths::{self, RootPath};
+use crate::privilege::table::{self, Row};
 use crate::{ContainerSpec, Ctx};
 
 /// The volume `HERMES_HOME` sits below.
@@ -33,7 +33,9 @@ const SCRATCH: &str = "/opt/data/.mx";
 const CANARY_DIR: &str = "/opt/matrix-canary";
 /// What every canary file holds.
 const CANARY: &str = "matrix-canary";
-/// The product's own top-level names `01` repairs (`$HERMES_HOME/*`).
+/// The product's own top-level names `01` repairs (`$HERMES_HOME/*`): `hermes::boot::setup::
+/// TOP_LEVEL`, which this crate cannot import (it tests the image, not the library), and the
+/// names contract §10.1's `$HERMES_HOME/*` row lists.
 const TOP_LEVEL: &[&str] = &[
     "gateway_state.json",
     ".gateway_state.lock",
@@ -93,11 +95,19 @@ struct Component {
     visit: Visit,
     /// The §10.1 pattern it came from.
     row: String,
-    /// Directories (relative to the volume) hermes makes before planting (a profile dir).
-    needs: Option<String>,
+    /// A directory in the tree as the product makes it (a private plant there is a 0700
+    /// directory, elsewhere a 0600 file).
+    dir: bool,
 }
 
 impl Component {
+    /// A directory of hermes' own making the component sits in (a profile dir named for the
+    /// case), relative to the volume: hermes makes it before the plant.
+    fn needs(&self) -> Option<&str> {
+        let (parent, _) = self.rel.rsplit_once('/')?;
+        parent.contains("{u}").then_some(parent)
+    }
+
     /// For a component on the walk to the home: a root 0755 directory outside the home that
     /// holds the rest of the path, as `/opt/hermes` holds `bin` (finding 1 of issue 19): a
     /// link to it is what makes root reach a real root directory if it follows the link.
@@ -168,10 +178,6 @@ impl Case {
             (Plant::Private, _) => Some("left to root"),
         }
     }
-    /// Is the case's component a directory in the tree as the product makes it?
-    fn replaces_dir(&self) -> bool {
-        matches!(self.comp.visit, Visit::Walk | Visit::Ensure) || self.rel.contains("/pdir-")
-    }
 }
 
 /// `HERMES_HOME` `depth` levels below the volume: `/opt/data/home`, `/opt/data/n1/home`, …
@@ -185,20 +191,20 @@ fn home_at(depth: usize) -> String {
 
 /// The components of every hermes-writable row of §10.1, for a home at `home_rel` (relative
 /// to the volume).
-fn components(rows: &[RootPath], home_rel: &str) -> Result<Vec<Component>> {
+fn components(rows: &[Row], home_rel: &str) -> Result<Vec<Component>> {
     let mut out: Vec<Component> = Vec::new();
-    let mut push = |rel: String, visit, row: &str, needs: Option<String>| {
+    let mut push = |rel: String, visit, row: &str, dir: bool| {
         if !out.iter().any(|c| c.rel == rel) {
             out.push(Component {
                 rel,
                 visit,
                 row: row.to_string(),
-                needs,
+                dir,
             });
         }
     };
     for row in rows.iter().filter(|r| r.hermes_writable) {
-        for pat in &row.patterns {
+        for pat in &row.patterns() {
             let Some(rest) = pat.strip_prefix("$HERMES_HOME") else {
                 bail!(
                     "§10.1 row `{pat}` is hermes-writable but not under $HERMES_HOME: the matrix does not know where to plant"
@@ -209,41 +215,41 @@ fn components(rows: &[RootPath], home_rel: &str) -> Result<Vec<Component>> {
                     // Every component from the volume down to the home.
                     let parts: Vec<&str> = home_rel.split('/').collect();
                     for i in 1..=parts.len() {
-                        push(parts[..i].join("/"), Visit::Walk, pat, None);
+                        push(parts[..i].join("/"), Visit::Walk, pat, true);
                     }
                 }
                 "/logs" | "/profiles" | "/logs/gateways" => {
-                    push(format!("{home_rel}{rest}"), Visit::Ensure, pat, None)
+                    push(format!("{home_rel}{rest}"), Visit::Ensure, pat, true)
                 }
                 "/logs/**" => {
-                    push(format!("{home_rel}/logs/m{{u}}"), Visit::Repair, pat, None);
+                    push(format!("{home_rel}/logs/m{{u}}"), Visit::Repair, pat, false);
                     push(
                         format!("{home_rel}/logs/gateways/m{{u}}"),
                         Visit::Repair,
                         pat,
-                        None,
+                        false,
                     );
                 }
                 "/profiles/**" => {
                     push(
-                        format!("{home_rel}/profiles/pdir-{{u}}"),
+                        format!("{home_rel}/profiles/p{{u}}"),
                         Visit::Repair,
                         pat,
-                        None,
+                        true,
                     );
                     push(
                         format!("{home_rel}/profiles/base-{{u}}/f"),
                         Visit::Repair,
                         pat,
-                        Some(format!("{home_rel}/profiles/base-{{u}}")),
+                        false,
                     );
                 }
                 "/*" => {
                     for t in TOP_LEVEL {
-                        push(format!("{home_rel}/{t}"), Visit::Repair, pat, None);
+                        push(format!("{home_rel}/{t}"), Visit::Repair, pat, false);
                     }
                 }
-                "/**" => push(format!("{home_rel}/x{{u}}"), Visit::Untouched, pat, None),
+                "/**" => push(format!("{home_rel}/x{{u}}"), Visit::Untouched, pat, false),
                 other => bail!(
                     "§10.1 row `$HERMES_HOME{other}`: the matrix has no expansion for it; add one \
                      to `attack_matrix::components`"
@@ -282,7 +288,7 @@ fn q(s: &str) -> String {
 fn hermes_prepare(round: &[Case]) -> String {
     let mut s = String::new();
     for c in round {
-        if let Some(needs) = &c.comp.needs {
+        if let Some(needs) = c.comp.needs() {
             let dir = format!("{VOLUME}/{}", needs.replace("{u}", &c.id.to_string()));
             let _ = write!(s, "mkdir -p {} && ", q(&dir));
         }
@@ -296,7 +302,7 @@ fn root_sources(round: &[Case]) -> String {
     for c in round {
         let src = q(&c.source());
         match c.plant {
-            Plant::Private if c.replaces_dir() => {
+            Plant::Private if c.comp.dir => {
                 let _ = write!(
                     s,
                     "mkdir {src} && echo secret >{src}/inner && chmod 0600 {src}/inner && chmod 0700 {src} && "
@@ -384,7 +390,7 @@ fn snapshot_script(round: &[Case]) -> String {
 /// What each case's root source must still be after the step.
 fn expected_case_line(c: &Case) -> Option<String> {
     match c.plant {
-        Plant::Private if c.replaces_dir() => Some(format!("case {} 0:0 700 0:0 600", c.id)),
+        Plant::Private if c.comp.dir => Some(format!("case {} 0:0 700 0:0 600", c.id)),
         Plant::Private => Some(format!("case {} 0:0 600 ", c.id)),
         Plant::HardLink => Some(format!("case {} 0:0 644 2 secret", c.id)),
         _ => None,
@@ -410,14 +416,14 @@ fn hermes_restore(round: &[Case]) -> String {
 /// literal part and, where it ends in `**`, every directory below that.
 async fn unwritable_rows_hold(
     h: &Container,
-    rows: &[RootPath],
+    rows: &[Row],
     home: &str,
 ) -> Result<(usize, Vec<String>)> {
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     // (literal prefix, row): the directories below the prefix that the row covers.
-    let mut deep: Vec<(String, &RootPath)> = Vec::new();
+    let mut deep: Vec<(String, &Row)> = Vec::new();
     for row in rows.iter().filter(|r| !r.hermes_writable) {
-        for pat in &row.patterns {
+        for pat in &row.patterns() {
             let pat = pat.replace("$HERMES_HOME", home);
             let literal: Vec<&str> = pat
                 .trim_start_matches('/')
@@ -453,7 +459,7 @@ async fn unwritable_rows_hold(
     for d in list.stdout.lines() {
         if deep
             .iter()
-            .any(|(prefix, row)| d.starts_with(prefix.as_str()) && row.matches(d, home))
+            .any(|(prefix, row)| d.starts_with(prefix.as_str()) && row.matches_path(d, home))
         {
             dirs.insert(d.to_string());
         }
@@ -474,7 +480,7 @@ async fn unwritable_rows_hold(
 
 pub async fn attack_matrix(ctx: Ctx, depth: usize, tmpfs_run: bool) -> Result<()> {
     let started = Instant::now();
-    let rows = root_paths::declared()?;
+    let rows = table::rows()?;
     let home = home_at(depth);
     let home_rel = home
         .strip_prefix(&format!("{VOLUME}/"))
@@ -570,20 +576,7 @@ pub async fn attack_matrix(ctx: Ctx, depth: usize, tmpfs_run: bool) -> Result<()
             c
         })
         .collect();
-    h.sh(&hermes_prepare(&leaf))
-        .await?
-        .succeeds_or("hermes makes its own dirs (boot round)");
-    h.sh(&root_sources(&leaf))
-        .as_root("leaves root-owned files on the volume, as a root `docker exec` does")
-        .await?
-        .succeeds();
-    h.sh(&hermes_plants(&leaf))
-        .await?
-        .succeeds_or("hermes plants (boot round)");
-    h.sh(&root_hardlinks(&leaf))
-        .as_root("makes the hard links fs.protected_hardlinks stops hermes from making")
-        .await?
-        .succeeds();
+    plant(&h, &leaf).await?;
     let mut h = h;
     let logs_before = h.logs().await.unwrap_or_default().len();
     h.restart()
@@ -632,12 +625,8 @@ async fn run_step(h: &Container) -> Result<crate::ExecOutcome> {
         .await
 }
 
-async fn run_round(
-    h: &Container,
-    round: &[Case],
-    baseline: &str,
-    breaches: &mut Vec<String>,
-) -> Result<()> {
+/// Plants a round: hermes' own dirs, root's leftovers, hermes' plants, root's hard links.
+async fn plant(h: &Container, round: &[Case]) -> Result<()> {
     h.sh(&hermes_prepare(round))
         .await?
         .succeeds_or("hermes makes its own dirs for this round");
@@ -652,6 +641,16 @@ async fn run_round(
         .as_root("makes the hard links fs.protected_hardlinks stops hermes from making")
         .await?
         .succeeds();
+    Ok(())
+}
+
+async fn run_round(
+    h: &Container,
+    round: &[Case],
+    baseline: &str,
+    breaches: &mut Vec<String>,
+) -> Result<()> {
+    plant(h, round).await?;
     let step = run_step(h).await?;
     let said = format!("{}{}", step.stdout, step.stderr);
     check_round(h, round, &said, baseline, "hermes-boot setup", breaches).await?;
@@ -758,7 +757,7 @@ mod tests {
 
     #[test]
     fn every_hermes_writable_row_expands_and_rounds_never_overlap() {
-        let rows = root_paths::declared().unwrap();
+        let rows = table::rows().unwrap();
         for depth in 1..=3 {
             let home = home_at(depth);
             let rel = home.strip_prefix("/opt/data/").unwrap();

@@ -12,6 +12,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod parity;
 pub mod privilege;
+pub mod registrar;
 pub mod restart;
 pub mod security;
 pub mod zombies;

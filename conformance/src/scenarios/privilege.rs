@@ -297,7 +297,6 @@ fn check(s: &Session, rows: &[Row]) -> (Vec<String>, Vec<RowCount>) {
         .zip(per_row)
         .map(|(r, (calls, paths, ops))| RowCount {
             row: r.key(),
-            line: r.line,
             calls,
             paths: paths.len(),
             ops: ops.into_iter().collect(),
@@ -329,8 +328,7 @@ pub async fn root_touched_paths_are_declared(ctx: Ctx) -> Result<()> {
     ));
     for c in &counts {
         progress(format!(
-            "  §10.1 line {}: {} calls, {} paths, ops [{}]: {}",
-            c.line,
+            "  §10.1: {} calls, {} paths, ops [{}]: {}",
             c.calls,
             c.paths,
             c.ops.join(", "),

@@ -98,20 +98,20 @@ fn production_carries_no_trace() {
 
 #[test]
 fn registrar_refuses_default_and_reserved() {
-    run(security::registrar_refuses_default_and_reserved);
+    run(conformance::scenarios::registrar::registrar_refuses_default_and_reserved);
 }
 
 #[test]
 fn registrar_never_pinned_and_capped_per_uid() {
-    run(security::registrar_never_pinned_and_capped_per_uid);
+    run(conformance::scenarios::registrar::registrar_never_pinned_and_capped_per_uid);
 }
 
 #[test]
 fn registrar_client_killed_leaves_nothing() {
-    run(security::registrar_client_killed_leaves_nothing);
+    run(conformance::scenarios::registrar::registrar_client_killed_leaves_nothing);
 }
 
 #[test]
 fn registrar_helper_environment_is_fixed() {
-    run(security::registrar_helper_environment_is_fixed);
+    run(conformance::scenarios::registrar::registrar_helper_environment_is_fixed);
 }

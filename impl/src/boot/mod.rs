@@ -57,6 +57,15 @@ impl Reporter {
         self.info(format!("refusing to follow symlink {}", path.display()));
     }
 
+    /// What the safe walk said: a refusal is a line, anything else a failure of the step.
+    pub fn walk_error(&mut self, e: crate::safe_walk::WalkError) {
+        if e.is_refusal() {
+            self.info(e.to_string());
+        } else {
+            self.fail(e.to_string());
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.failures == 0
     }

@@ -84,22 +84,12 @@ fn left_to_root(rep: &mut Reporter, path: &Path, st: &Stat) {
     ));
 }
 
-/// A refusal of the safe walk is one line, not a failure of the step: the link is left
-/// alone, which is the safe outcome.
-fn refused_or_failed(rep: &mut Reporter, e: WalkError) {
-    if e.is_link() || matches!(e, WalkError::Invalid(..)) {
-        rep.info(e.to_string());
-    } else {
-        rep.fail(e.to_string());
-    }
-}
-
 pub fn run(hermes_home: &Path, owners: Owners, rep: &mut Reporter) {
     let home = match open_home(hermes_home) {
         Ok(d) => d,
         Err(e) => {
             let line = format!("{e}; {} is not repaired", hermes_home.display());
-            return if e.is_link() || matches!(e, WalkError::Invalid(..)) {
+            return if e.is_refusal() {
                 rep.info(line)
             } else {
                 rep.fail(line)
@@ -190,7 +180,7 @@ fn ensure_dir(parent: &Dir, name: &str, owners: Owners, rep: &mut Reporter) -> O
     let dir = match parent.ensure_dir(name, 0o755) {
         Ok(d) => d,
         Err(e) => {
-            refused_or_failed(rep, e);
+            rep.walk_error(e);
             return None;
         }
     };
@@ -301,7 +291,7 @@ fn repair_entry(
         }
         // Swapped for a link since the check: refuse, do not follow.
         Err(e) => {
-            refused_or_failed(rep, e);
+            rep.walk_error(e);
             None
         }
     }

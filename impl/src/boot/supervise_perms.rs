@@ -11,7 +11,7 @@
 
 use super::Reporter;
 use crate::names::SLOT_PREFIX;
-use crate::safe_walk::{self, Dir, WalkError};
+use crate::safe_walk::{self, Dir};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -32,14 +32,6 @@ pub fn is_static_service(name: &OsStr) -> bool {
         || b == REGISTRAR_SERVICE.as_bytes())
 }
 
-fn refused_or_failed(rep: &mut Reporter, e: WalkError) {
-    if e.is_link() {
-        rep.info(e.to_string());
-    } else {
-        rep.fail(e.to_string());
-    }
-}
-
 /// `wait`: how long to give a just-spawned s6-supervise to create `supervise/control` before
 /// we create the missing pieces ourselves (it reuses what exists).
 pub fn run(scandir: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
@@ -49,7 +41,7 @@ pub fn run(scandir: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
     }
     let scan = match Dir::open(scandir) {
         Ok(d) => d,
-        Err(e) => return refused_or_failed(rep, e),
+        Err(e) => return rep.walk_error(e),
     };
     let names = match scan.list() {
         Ok(n) => n,
@@ -65,7 +57,7 @@ pub fn run(scandir: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
         match svc.lstat(log) {
             Ok(st) if safe_walk::is_dir(&st) => match svc.dir(log) {
                 Ok(log) => apply(&log, gid, wait, rep),
-                Err(e) => refused_or_failed(rep, e),
+                Err(e) => rep.walk_error(e),
             },
             Ok(st) if safe_walk::is_symlink(&st) => rep.refuse(&svc.join(log)),
             _ => {}
@@ -94,7 +86,7 @@ fn open_service(scan: &Dir, name: &OsStr, rep: &mut Reporter) -> Option<Dir> {
         return match scan.dir(name) {
             Ok(d) => Some(d),
             Err(e) => {
-                refused_or_failed(rep, e);
+                rep.walk_error(e);
                 None
             }
         };
@@ -117,7 +109,7 @@ fn open_service(scan: &Dir, name: &OsStr, rep: &mut Reporter) -> Option<Dir> {
     match Dir::open(&target) {
         Ok(d) => Some(d),
         Err(e) => {
-            refused_or_failed(rep, e);
+            rep.walk_error(e);
             None
         }
     }
@@ -164,7 +156,7 @@ fn prepare_dir(parent: &Dir, name: &OsStr, mode: u32, gid: u32, rep: &mut Report
     let dir = match parent.ensure_dir(name, mode & 0o777) {
         Ok(d) => d,
         Err(e) => {
-            refused_or_failed(rep, e);
+            rep.walk_error(e);
             return None;
         }
     };

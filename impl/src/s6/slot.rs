@@ -81,11 +81,10 @@ pub fn build(
     tpl: &Template,
     owners: Owners,
 ) -> Result<(), WalkError> {
-    // Made by this (root) process, so root's: only the skeleton gets hermes' group.
-    let own = None;
+    // Everything but the skeleton is made by this (root) process and stays its own: no chown.
     // Strict: a slot (or staging dir) that already exists is never built over.
-    let dir = parent.create_dir(name, 0o755, own)?;
-    let file = |n: &str, body: &[u8]| dir.write_new(OsStr::new(n), body, 0o644, own);
+    let dir = parent.create_dir(name, 0o755, None)?;
+    let file = |n: &str, body: &[u8]| dir.write_new(OsStr::new(n), body, 0o644, None);
     file("type", b"longrun\n")?;
     dir.symlink(&tpl.run, OsStr::new("run"))?;
     dir.symlink(&tpl.finish, OsStr::new("finish"))?;
@@ -94,7 +93,7 @@ pub fn build(
     if !start {
         file("down", b"")?;
     }
-    let log = dir.create_dir(OsStr::new("log"), 0o755, own)?;
+    let log = dir.create_dir(OsStr::new("log"), 0o755, None)?;
     log.symlink(&tpl.log_run, OsStr::new("run"))?;
     // Regression `no-supervise-skeleton`: slots published without it, so s6-supervise (root)
     // creates root-only `supervise/` dirs. Regression `no-log-skeleton`: seeded for the slot
