@@ -221,6 +221,35 @@ impl ProcView {
     }
 }
 
+/// The dashboard's own program (`hermes dashboard …`).
+pub const DASHBOARD_PROGRAM: Program = Program {
+    what: "the dashboard",
+    comm: "hermes",
+    arg: "dashboard",
+};
+
+/// `pid` (a service s6 reports up) becomes `prog` and then runs with every uid (real,
+/// effective, saved, filesystem) `uid`. Polled with `deadline`: s6 reports "up" while the
+/// run script is still root on its way to dropping privileges, so reading the pid at once
+/// judges the step, not the program (40 of 40 such reads saw uid 0).
+pub async fn ensure_runs_as(
+    h: &Container,
+    pid: i64,
+    prog: &Program,
+    uid: u32,
+    deadline: Duration,
+) -> Result<()> {
+    let seen = program_of(h, pid, prog, deadline).await?;
+    anyhow::ensure!(
+        seen.all_uids_are(uid),
+        "{} (pid {pid}, {:?}) runs with uids {} (real effective saved fs), not {uid}",
+        prog.what,
+        seen.cmdline,
+        seen.uids
+    );
+    Ok(())
+}
+
 /// Reads `pid` once it has become `prog`. s6 reports a slot "up" as soon as it forks the run
 /// script, which legitimately starts as root and drops to hermes on its way (`s6-setuidgid`),
 /// so reading the pid at that instant would judge the step, not the program: poll (with

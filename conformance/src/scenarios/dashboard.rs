@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::s6probe::{SvStat, http_get, parse_svstat, svstat, wait_http, wait_svstat};
+use crate::s6probe::{
+    DASHBOARD_PROGRAM, SvStat, ensure_runs_as, http_get, parse_svstat, svstat, wait_http,
+    wait_svstat,
+};
 use crate::scenarios::lifecycle::create_profile;
 use crate::{Container, ContainerSpec, Ctx, config, wait};
 
@@ -200,10 +203,7 @@ async fn wait_api_shows(h: &Container, p: &str, up: bool) -> Result<()> {
 pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
     let h = ctx.start(spec_with(&[("HERMES_DASHBOARD", value)])).await?;
     let st = wait_svstat(&h, DASHBOARD, "up", DEADLINE, |s| s.up && s.pid > 0).await?;
-    h.exec(&["stat", "-c", "%u", &format!("/proc/{}", st.pid)])
-        .await?
-        .succeeds()
-        .stdout_is("10000");
+    ensure_runs_as(&h, st.pid, &DASHBOARD_PROGRAM, 10000, DEADLINE).await?;
     wait_http(&h, DEFAULT_PORT, "/api/status", DEADLINE).await?;
 
     let p = "shown";

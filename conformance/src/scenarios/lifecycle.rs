@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 
 use crate::s6probe::{
-    HERMES_HOME, SCANDIR, expected_port, profile_home, read_json, slot_dir, svstat, wait_http,
-    wait_svstat,
+    GATEWAY, HERMES_HOME, SCANDIR, ensure_runs_as, expected_port, profile_home, read_json,
+    slot_dir, svstat, wait_http, wait_svstat,
 };
 use crate::{Container, Ctx, wait};
 
@@ -193,10 +193,7 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
         .await?
         .succeeds();
     let up = wait_svstat(&h, &dir, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
-    h.exec(&["stat", "-c", "%u", &format!("/proc/{}", up.pid)])
-        .await?
-        .succeeds()
-        .stdout_is("10000");
+    ensure_runs_as(&h, up.pid, &GATEWAY, 10000, STATE_DEADLINE).await?;
     let port = expected_port(p);
     let health = crate::scenarios::dashboard::parse_response(
         &wait_http(&h, port, "/health", STATE_DEADLINE).await?,

@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 
-use crate::s6probe::{HERMES_HOME, profile_home, slot_dir, svstat, wait_svstat};
+use crate::s6probe::{
+    GATEWAY, HERMES_HOME, ensure_runs_as, profile_home, slot_dir, svstat, wait_svstat,
+};
 use crate::scenarios::lifecycle::create_profile;
 use crate::{Container, ContainerSpec, Ctx, wait};
 
@@ -94,10 +96,7 @@ pub async fn bare_gateway_run_is_supervised(ctx: Ctx) -> Result<()> {
         main.as_deref().is_some_and(|l| l.starts_with("10000 ")),
         "the container's main program `hermes gateway run` should run as uid 10000: {main:?}\n{o}"
     );
-    h.exec(&["stat", "-c", "%u", &format!("/proc/{}", up.pid)])
-        .await?
-        .succeeds()
-        .stdout_is("10000");
+    ensure_runs_as(&h, up.pid, &GATEWAY, 10000, STATE_DEADLINE).await?;
     // The hand-over said so, and the unsupervised fallback did not run.
     let logs = h.logs().await?;
     ensure!(
@@ -129,10 +128,8 @@ pub async fn lifecycle_as(h: &Container, uid: &str, p: &str) -> Result<()> {
         .await?
         .succeeds();
     let up = wait_svstat(h, &dir, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
-    h.exec(&["stat", "-c", "%u", &format!("/proc/{}", up.pid)])
-        .await?
-        .succeeds()
-        .stdout_is(uid);
+    let want: u32 = uid.parse().context("the remapped uid")?;
+    ensure_runs_as(h, up.pid, &GATEWAY, want, STATE_DEADLINE).await?;
     h.exec(&["hermes", "-p", p, "gateway", "stop"])
         .await?
         .succeeds();

@@ -25,7 +25,8 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::container::EXEC_DEADLINE;
 use crate::s6probe::{
-    GATEWAY, HERMES_HOME, Program, SCANDIR, SvStat, profile_home, program_of, slot_dir, wait_svstat,
+    DASHBOARD_PROGRAM, GATEWAY, HERMES_HOME, Program, SCANDIR, SvStat, profile_home, program_of,
+    slot_dir, wait_svstat,
 };
 use crate::{Container, ContainerSpec, Ctx, ExecOutcome, wait};
 
@@ -238,11 +239,6 @@ const MAIN_HERMES: Program = Program {
     what: "main-hermes",
     comm: "sleep",
     arg: "sleep",
-};
-const DASHBOARD: Program = Program {
-    what: "the dashboard",
-    comm: "hermes",
-    arg: "dashboard",
 };
 
 /// Every uid (real, effective, saved, filesystem) of `pid` is hermes' (10000), read once the
@@ -1136,7 +1132,7 @@ pub async fn root_processes_are_supervision_only(ctx: Ctx, dashboard: bool) -> R
     ];
     if dashboard {
         must_be_hermes.push((
-            &DASHBOARD,
+            &DASHBOARD_PROGRAM,
             wait_svstat(
                 &h,
                 &format!("{SCANDIR}/dashboard"),
