@@ -61,7 +61,7 @@ clean-containers:
 clean-images:
 	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^hermes-s6(-base|-regression|-trace|-trace-base)?:' | xargs -r docker rmi
 
-# Benchmarks (issue 7): image build, boot, CLI verbs, scale, memory and the whole suite, each a
+# Benchmarks: image build, boot, CLI verbs, scale, memory and the whole suite, each a
 # median with min and max, against the floor Docker and s6 cost anyway. Prints a table, writes
 # target/conformance/bench.json. A smoke run: make bench BENCH=--quick (see docs/benchmarks.md).
 # Growth curves (0…1000 profiles, /run on the image fs and on a tmpfs, memory with N gateways
@@ -71,7 +71,7 @@ BENCH ?= --with-suite
 bench: deps
 	$(CARGO) run --quiet -p conformance --bin conformance-bench -- $(BENCH)
 
-# Flakes, measured (issue 11): the whole suite N times in a row on the warm image, then per
+# Flakes, measured: the whole suite N times in a row on the warm image, then per
 # scenario its failures out of N with the first line of each. SOAK_THREADS=8 doubles the
 # default parallelism; FILTER narrows the scenarios (as `cargo test -- FILTER`).
 N ?= 10
@@ -82,7 +82,7 @@ soak: deps
 	$(CARGO) run --quiet -p conformance --bin conformance-soak -- --runs $(N) \
 	  $(if $(SOAK_THREADS),--threads $(SOAK_THREADS)) $(FILTER)
 
-# The privilege map (issue 19, contract §10.1): every suite run compares the map it finds with
+# The privilege map (docs/contract.md §10.1): every suite run compares the map it finds with
 # docs/privilege-map.md and fails on a difference; this accepts the current one (commit it).
 .PHONY: privilege-map
 privilege-map: deps

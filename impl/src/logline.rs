@@ -1,4 +1,4 @@
-//! Log lines that can never kill the process writing them (issue 15).
+//! Log lines that can never kill the process writing them.
 //!
 //! During the boot, stdout and stderr are the container log: a pipe that s6-svscan shares with
 //! every supervised process and that may be full, or non-blocking (`EAGAIN`), when something

@@ -7,7 +7,7 @@ use hermes::paths;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-/// SPEC §6.6: a root `docker exec` would leave root-owned files hermes cannot use later, so
+/// docs/contract.md §6.6: a root `docker exec` would leave root-owned files hermes cannot use later, so
 /// root re-executes itself as hermes unless HERMES_DOCKER_EXEC_AS_ROOT is truthy. As hermes
 /// (euid != 0) this never runs, so there is no loop.
 fn drop_root_if_needed() {

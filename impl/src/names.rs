@@ -1,4 +1,4 @@
-//! Profile-name rules, slot names and port derivation (SPEC §3.1, §6.2): the one place.
+//! Profile-name rules, slot names and port derivation (docs/contract.md §3.1, §6.2): the one place.
 
 use sha2::{Digest, Sha256};
 use std::fmt;

@@ -7,7 +7,7 @@ pub const DEFAULT_HERMES_HOME: &str = "/opt/data";
 pub const DEFAULT_SCANDIR: &str = "/run/service";
 pub const COMMAND_DIR: &str = "/command";
 pub const S6_BASEDIR: &str = "/run/s6/basedir";
-/// Image programs the slot's executables link to (`/run` may be noexec, SPEC §2).
+/// Image programs the slot's executables link to (`/run` may be noexec, docs/contract.md §3.2).
 pub const GATEWAY_RUN: &str = "/etc/hermes-s6/gateway/run";
 pub const GATEWAY_FINISH: &str = "/etc/hermes-s6/gateway/finish";
 pub const GATEWAY_LOG_RUN: &str = "/opt/hermes/bin/hermes-logger";

@@ -163,7 +163,7 @@ pub fn read(home: &Path) -> Result<Option<GatewayState>, String> {
 }
 
 /// Parses state bytes. A UTF-8 BOM is refused: this file is only ever written by hermes, so a
-/// BOM means something else edited it, and its content is not trusted as intent (issue 4).
+/// BOM means something else edited it, and its content is not trusted as intent.
 pub fn parse(bytes: &[u8]) -> Result<GatewayState, String> {
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         return Err("state file starts with a UTF-8 byte-order mark".into());

@@ -1,4 +1,4 @@
-//! The privilege map (issue 19): what hermes can write, which processes run as root, and the
+//! The privilege map: what hermes can write, which processes run as root, and the
 //! paths root touches, as one deterministic document. Every suite run writes it to
 //! `target/conformance/privilege-map.{json,md}`; `docs/privilege-map.md` is the accepted map,
 //! and a run whose map differs from it fails with the difference, growth or shrinkage alike

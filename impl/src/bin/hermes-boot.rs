@@ -125,7 +125,7 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
         hermes::boot::scandir_perms::run(&paths.scandir, uid, gid, &mut rep);
     }
     // The boot log first, then the container log: the file never depends on a pipe that
-    // something else may be flooding (issue 15: it was left empty when printing died).
+    // something else may be flooding (it was once left empty when printing died).
     let body = serde_json::to_vec(&(now, &actions)).expect("actions serialise");
     let logged = as_hermes::run(&["reconcile-log"], &body);
     for a in &actions {

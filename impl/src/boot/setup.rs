@@ -477,7 +477,7 @@ mod tests {
     #[test]
     #[ignore = "needs root (chown to other users); `make unit` runs it as root"]
     fn a_link_above_the_home_is_refused_at_every_depth() {
-        // Finding 1 of issue 19: `HERMES_HOME=/opt/data/nest/bin` with `nest -> /opt/hermes`
+        // Contract §10 promise 5: `HERMES_HOME=/opt/data/nest/bin` with `nest -> /opt/hermes`
         // made root chown `/opt/hermes/bin` to hermes. Here for depths 1 to 3 below the volume.
         for fallback in [false, true] {
             crate::safe_walk::force_fallback(fallback);
@@ -513,7 +513,7 @@ mod tests {
     #[test]
     #[ignore = "needs root (chown to other users); `make unit` runs it as root"]
     fn private_root_files_are_left_to_root() {
-        // Finding 2 of issue 19: a root 0600 file renamed into a repaired place was chowned.
+        // Contract §10 promise 6: a root 0600 file renamed into a repaired place was chowned.
         use std::os::unix::fs::PermissionsExt;
         let t = tempfile::tempdir().unwrap();
         let home = t.path().join("home");

@@ -310,7 +310,7 @@ fn report(profile: &str, goal: &str, t: Transition) -> Res {
     }
 }
 
-/// SPEC §6.4: outside supervision on s6, hand the gateway to s6 and stay in the foreground
+/// docs/contract.md §6.4: outside supervision on s6, hand the gateway to s6 and stay in the foreground
 /// (the container's main program) until signalled.
 fn gateway_run(ctx: &Ctx, profile: &str, replace: bool, no_supervise: bool) -> Res {
     let supervised_child =

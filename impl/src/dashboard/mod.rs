@@ -1,4 +1,4 @@
-//! `hermes dashboard` (SPEC §7): a small HTTP server showing every gateway's s6 state, pid,
+//! `hermes dashboard` (docs/contract.md §7): a small HTTP server showing every gateway's s6 state, pid,
 //! uptime, desired state, port, health and last log lines, as HTML (`/`) and JSON
 //! (`/api/status`). hyper on a current-thread tokio runtime (`web::server`): the dashboard is
 //! a side service and must stay small, and idle clients must not lock anyone out.

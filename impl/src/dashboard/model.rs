@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The static services of the image (SPEC §7), in display order.
+/// The static services of the image (docs/contract.md §7), in display order.
 pub const STATIC_SERVICES: &[&str] = &["dashboard", "main-hermes"];
 
 /// A health probe must never hold the page up for long; the page refreshes every 5 s anyway.

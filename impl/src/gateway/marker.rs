@@ -1,4 +1,4 @@
-//! The planned-stop marker (SPEC §6.3): `gateway stop` writes it into the profile home naming
+//! The planned-stop marker (docs/contract.md §6.3): `gateway stop` writes it into the profile home naming
 //! the target pid; the gateway consumes it on SIGTERM to tell an operator stop (record
 //! `stopped`) from any other SIGTERM (keep `running`, so the intent survives a restart).
 

@@ -1,4 +1,4 @@
-//! The gateway process (SPEC §6.2–6.4): PID lock, state file, banner, `/health`, signals.
+//! The gateway process (docs/contract.md §6.2–6.4): PID lock, state file, banner, `/health`, signals.
 
 pub mod health;
 pub mod lock;

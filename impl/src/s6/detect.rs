@@ -1,4 +1,4 @@
-//! s6 detection (SPEC §4): `/proc/1/comm` reads `s6-svscan` and `/run/s6/basedir` is a
+//! s6 detection (docs/contract.md §4): `/proc/1/comm` reads `s6-svscan` and `/run/s6/basedir` is a
 //! directory. Fails closed: any read error means "not s6". Never reads `/proc/1/exe`,
 //! which hermes cannot read (the `proc1-exe-probe` regression).
 
