@@ -9,6 +9,12 @@
 # extract hook, populate.sh, downloads, checks and extracts the packages and writes the few
 # files their maintainer scripts would have.
 # Import the result with e.g. `docker import OUT.tar hermes-s6-base:dev`.
+#
+# Downloaded packages are kept in the user's cache, one directory per packages.txt content
+# ($XDG_CACHE_HOME/hermes-s6/debs/<sha256 of packages.txt, 16 hex>, else ~/.cache/...), as cargo
+# keeps its registry outside the clone: a second clone on the same machine downloads nothing.
+# populate.sh takes a cached file only if its SHA256 is the one the package index gives for
+# the version apt would download now. HERMES_DEB_CACHE=off turns the cache off.
 # Progress goes to stderr; exits non-zero with a message starting "build-rootfs:" on failure.
 set -eu
 
@@ -43,6 +49,19 @@ for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
 done
 [ -n "$sources" ] || die "no usable host apt sources (looked at /etc/apt/sources.list.d/debian.sources, /etc/apt/sources.list)"
 
+# The cache directory, decided here as the invoking user (mmdebstrap's hook may see another
+# HOME), and created now so that its owner is that user.
+cache=
+if [ "${HERMES_DEB_CACHE-}" != off ]; then
+  key=$(sha256sum <"$pkgfile" | cut -c1-16)
+  cache_root=${XDG_CACHE_HOME:-${HOME:-}/.cache}
+  case $cache_root in
+    /*) cache=$cache_root/hermes-s6/debs/$key
+        mkdir -p "$cache" 2>/dev/null || { printf '%s: cannot create %s: no package cache\n' "$me" "$cache" >&2; cache=; } ;;
+    *) printf '%s: no absolute XDG_CACHE_HOME or HOME: no package cache\n' "$me" >&2 ;;
+  esac
+fi
+
 outdir=$(cd "$(dirname "$out")" 2>/dev/null && pwd) || die "output directory of '$out' does not exist"
 final=$outdir/$(basename "$out")
 tmp=$outdir/.$(basename "$out").tmp$$.tar
@@ -50,13 +69,14 @@ trap 'rm -f "$tmp"' EXIT INT TERM
 
 printf '%s: packages: %s\n' "$me" "$pkgs" >&2
 printf '%s: apt sources: %s\n' "$me" "$sources" >&2
+printf '%s: package cache: %s\n' "$me" "${cache:-off}" >&2
 
 # Variant extract with no --include: mmdebstrap installs nothing itself; populate.sh (the
 # extract hook) brings in exactly packages.txt. Its own cleanup is skipped: populate.sh has
 # removed everything apt and dpkg left, including the directories that cleanup would visit.
 if ! mmdebstrap \
       --variant=extract \
-      --extract-hook="sh '$populate' \"\$1\" '$pkgfile'" \
+      --extract-hook="sh '$populate' \"\$1\" '$pkgfile' '$cache'" \
       --skip=cleanup \
       bookworm "$tmp" "$sources" >/dev/null; then
   die "mmdebstrap failed (see messages above); is the apt mirror from $sources reachable?"

@@ -2,10 +2,13 @@
 # mmdebstrap extract hook of build-rootfs.sh: fills the (empty, merged-/usr) root ROOT with
 # exactly the packages of packages.txt.
 #
-#   populate.sh ROOT PACKAGES.TXT        (MMDEBSTRAP_APT_CONFIG set by mmdebstrap)
+#   populate.sh ROOT PACKAGES.TXT [CACHE]   (MMDEBSTRAP_APT_CONFIG set by mmdebstrap)
 #
 # 1. downloads each listed package by name, with mmdebstrap's apt configuration (the host's
-#    sources): no dependency resolution, so nothing unlisted comes in;
+#    sources): no dependency resolution, so nothing unlisted comes in. With CACHE (a directory
+#    build-rootfs.sh chose), a package whose file is there with the SHA256 the package index
+#    gives for the version apt would download is taken from it instead, and what is
+#    downloaded is added to it (temp + rename);
 # 2. checks that every Depends/Pre-Depends of every downloaded package is satisfied by a listed
 #    package (or what it Provides) or waived with `!name` in packages.txt: a new dependency
 #    after a point release fails the build here instead of at run time;
@@ -26,9 +29,10 @@ me=populate
 die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
 say() { printf '%s: %s\n' "$me" "$*" >&2; }
 
-[ $# -eq 2 ] || die "usage: $0 ROOT PACKAGES.TXT"
+[ $# -eq 2 ] || [ $# -eq 3 ] || die "usage: $0 ROOT PACKAGES.TXT [CACHE]"
 root=$1
 pkgfile=$2
+cache=${3-}
 [ -d "$root" ] || die "no root directory $root"
 [ -n "${MMDEBSTRAP_APT_CONFIG-}" ] || die "MMDEBSTRAP_APT_CONFIG not set (run as mmdebstrap's extract hook)"
 APT_CONFIG=$MMDEBSTRAP_APT_CONFIG
@@ -48,10 +52,46 @@ chown _apt "$work/debs" 2>/dev/null || true
 
 # ---------------------------------------------------------------- 1. download
 n=$(printf '%s\n' "$wanted" | wc -l)
-say "downloading $n packages (no dependencies resolved: packages.txt is the whole list)"
-# shellcheck disable=SC2086
-if ! (cd "$work/debs" && apt-get download -q=2 $wanted); then
-  die "apt-get download failed for: $(printf '%s ' $wanted)"
+# The index's pool file name and SHA256 of the version apt would download now, one
+# "package file sha256" line per package.
+: >"$work/index"
+for p in $wanted; do
+  info=$(apt-cache show --no-all-versions "$p" 2>/dev/null) || die "no package '$p' in the apt index"
+  file=$(printf '%s\n' "$info" | sed -n 's/^Filename: //p' | head -n 1)
+  sum=$(printf '%s\n' "$info" | sed -n 's/^SHA256: //p' | head -n 1)
+  [ -n "$file" ] && [ -n "$sum" ] || die "the apt index gives no Filename/SHA256 for '$p'"
+  printf '%s %s %s\n' "$p" "${file##*/}" "$sum" >>"$work/index"
+done
+need=
+hits=0
+while read -r p file sum; do
+  if [ -n "$cache" ] && [ -f "$cache/$file" ] \
+     && [ "$(sha256sum <"$cache/$file" | cut -d' ' -f1)" = "$sum" ]; then
+    cp "$cache/$file" "$work/debs/$file" || die "cannot copy $cache/$file"
+    hits=$((hits + 1))
+  else
+    need="$need $p"
+  fi
+done <"$work/index"
+[ -z "$cache" ] || say "package cache $cache: $hits of $n packages there and verified"
+if [ -n "$need" ]; then
+  say "downloading$( [ -n "$cache" ] && printf ' %s of' "$(printf '%s\n' $need | wc -l)") $n packages (no dependencies resolved: packages.txt is the whole list)"
+  # shellcheck disable=SC2086
+  if ! (cd "$work/debs" && apt-get download -q=2 $need); then
+    die "apt-get download failed for:$need"
+  fi
+fi
+if [ -n "$cache" ] && [ -n "$need" ]; then
+  # apt-get download names files after the version (an epoch's colon as %3a), the index after
+  # the pool; the cache uses the pool's name. Files already verified by apt.
+  for p in $need; do
+    set -- $(awk -v p="$p" '$1 == p' "$work/index")
+    got=$(ls "$work/debs/${p}"_*.deb 2>/dev/null | head -n 1)
+    if [ -n "$got" ] && [ "$(sha256sum <"$got" | cut -d' ' -f1)" = "$3" ]; then
+      cp "$got" "$cache/.$2.tmp$$" 2>/dev/null && mv -f "$cache/.$2.tmp$$" "$cache/$2" \
+        || { rm -f "$cache/.$2.tmp$$"; say "could not add $2 to the cache (build goes on)"; }
+    fi
+  done
 fi
 ls "$work/debs"/*.deb >/dev/null 2>&1 || die "nothing downloaded"
 
