@@ -11,7 +11,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 REPORT := target/conformance/report.jsonl
 
-.PHONY: deps image conformance test lint unit shell repro clean-images clean-containers help
+.PHONY: deps image images conformance test lint unit shell repro clean-images clean-containers help
 
 help:
 	@sed -n '2,9p' Makefile
@@ -44,8 +44,14 @@ unit:
 	fi
 	$(CARGO) test -p hermes --test registrar_helper
 
-# All tests: lint, unit tests, then the conformance suite with its summary.
-test: deps lint unit conformance
+# All tests: lint, unit tests, the images, then the conformance suite with its summary; a
+# table of each phase's time at the end (ci/phases.sh).
+test:
+	@bash ci/phases.sh deps lint unit images conformance
+
+# The base and product images alone (the suite builds the regression images it needs).
+images: deps
+	$(CARGO) run --quiet -p conformance --bin conformance-image
 
 shell: image
 	@bash ci/shell.sh
