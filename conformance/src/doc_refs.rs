@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn references_are_found() {
-        assert_eq!(section_refs("see §6.2–6.4 and §10.1."), ["6.2", "6.4", "10.1"]);
+        assert_eq!(
+            section_refs("see §6.2–6.4 and §10.1."),
+            ["6.2", "6.4", "10.1"]
+        );
         assert_eq!(section_refs("contract §3, §5"), ["3", "5"]);
         assert!(section_refs("no § number").is_empty());
         assert!(outside_pointer("// SPEC §2 points 5-7").is_some());
@@ -135,16 +138,28 @@ mod tests {
         );
         let mut wrong = Vec::new();
         let files = repository_files(&root);
-        assert!(files.len() > 50, "only {} files found under {}", files.len(), root.display());
+        assert!(
+            files.len() > 50,
+            "only {} files found under {}",
+            files.len(),
+            root.display()
+        );
         for path in files {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue; // not text
             };
-            let shown = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
+            let shown = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
             for (n, line) in text.lines().enumerate() {
                 for r in section_refs(line) {
                     if !sections.contains(&r) {
-                        wrong.push(format!("{shown}:{}: §{r} is no heading of docs/contract.md", n + 1));
+                        wrong.push(format!(
+                            "{shown}:{}: §{r} is no heading of docs/contract.md",
+                            n + 1
+                        ));
                     }
                 }
                 // This file names the patterns it forbids.
@@ -155,6 +170,11 @@ mod tests {
                 }
             }
         }
-        assert!(wrong.is_empty(), "{} stale references:\n{}", wrong.len(), wrong.join("\n"));
+        assert!(
+            wrong.is_empty(),
+            "{} stale references:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
     }
 }

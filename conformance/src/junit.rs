@@ -112,6 +112,7 @@ mod tests {
             user: "hermes".into(),
             image: "hermes-s6:abc".into(),
             root_execs: vec![],
+            run: String::new(),
         }
     }
 

@@ -5,9 +5,9 @@
 pub mod bench;
 pub mod config;
 pub mod container;
-pub mod docker;
 #[cfg(test)]
 mod doc_refs;
+pub mod docker;
 pub mod dump;
 pub mod exec;
 pub mod image;

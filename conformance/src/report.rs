@@ -1,10 +1,16 @@
 //! The JSON report: one record per scenario (name, pass/fail, duration, message), appended by
 //! every test process to `target/conformance/report.jsonl` and summarised by
 //! `conformance-summary` into a table and `target/conformance/report.json`.
+//!
+//! Every run starts its own report: each record carries the run it belongs to (nextest's
+//! `NEXTEST_RUN_ID`, shared by all the processes of one run, else this test process), and the
+//! first record of a new run empties what an earlier run left, so three plain `cargo test`
+//! runs in a row summarise one run, not three.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +27,26 @@ pub struct ScenarioRecord {
     /// Why the scenario exec'd as root, one entry per distinct reason (`Exec::as_root`).
     #[serde(default)]
     pub root_execs: Vec<String>,
+    /// The run this record belongs to (`run_id`).
+    #[serde(default)]
+    pub run: String,
+}
+
+/// This run's id: nextest's `NEXTEST_RUN_ID` (one per `cargo nextest run`, whatever the
+/// number of processes), else this process's pid and start time (libtest runs every
+/// scenario of a run in one process).
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| match std::env::var("NEXTEST_RUN_ID") {
+        Ok(id) if !id.is_empty() => format!("nextest-{id}"),
+        _ => {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            format!("process-{}-{ms}", std::process::id())
+        }
+    })
 }
 
 /// `target/conformance/report.jsonl`, unless `HERMES_CONFORMANCE_REPORT` names another file
@@ -34,25 +60,69 @@ pub fn jsonl_path() -> PathBuf {
 
 pub const REPORT_ENV: &str = "HERMES_CONFORMANCE_REPORT";
 
-/// Append one record. A single `write` of one line with O_APPEND keeps concurrent test
-/// threads and processes from interleaving inside a record.
+/// Append one record, starting the report afresh if it holds another run's records. Under
+/// an exclusive `flock` (test threads and nextest's processes append at once), a single
+/// `write` of one line with O_APPEND.
 pub fn append(record: &ScenarioRecord) {
-    let path = jsonl_path();
+    append_to(&jsonl_path(), record, run_id());
+}
+
+fn append_to(path: &std::path::Path, record: &ScenarioRecord, run: &str) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let Ok(mut line) = serde_json::to_string(record) else {
+    let mut record = record.clone();
+    record.run = run.to_string();
+    let Ok(mut line) = serde_json::to_string(&record) else {
         return;
     };
     line.push('\n');
-    match OpenOptions::new().create(true).append(true).open(&path) {
-        Ok(mut f) => {
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                eprintln!("conformance: cannot append to {}: {e}", path.display());
-            }
+    let file = match OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("conformance: cannot open {}: {e}", path.display());
+            return;
         }
-        Err(e) => eprintln!("conformance: cannot open {}: {e}", path.display()),
+    };
+    let mut f = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive) {
+        Ok(f) => f,
+        Err((_, e)) => {
+            eprintln!("conformance: cannot lock {}: {e}", path.display());
+            return;
+        }
+    };
+    if first_run(&mut f).is_some_and(|run| run != record.run) {
+        if let Err(e) = f.set_len(0) {
+            eprintln!(
+                "conformance: cannot empty {} for a new run: {e}",
+                path.display()
+            );
+        }
     }
+    if let Err(e) = f.write_all(line.as_bytes()) {
+        eprintln!("conformance: cannot append to {}: {e}", path.display());
+    }
+}
+
+/// The run of the report's first record (`None` for an empty report; a record from before
+/// runs were recorded counts as another run).
+fn first_run(f: &mut std::fs::File) -> Option<String> {
+    f.rewind().ok()?;
+    let mut first = String::new();
+    BufReader::new(&*f).read_line(&mut first).ok()?;
+    if first.trim().is_empty() {
+        return None;
+    }
+    Some(
+        serde_json::from_str::<ScenarioRecord>(&first)
+            .map(|r| r.run)
+            .unwrap_or_default(),
+    )
 }
 
 /// Read every record of the current report; unparsable lines are reported, not hidden.
@@ -74,4 +144,57 @@ pub fn read_from(path: &std::path::Path) -> std::io::Result<Vec<ScenarioRecord>>
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str) -> ScenarioRecord {
+        ScenarioRecord {
+            scenario: name.into(),
+            passed: true,
+            duration_ms: 1,
+            message: String::new(),
+            user: "hermes".into(),
+            image: "hermes-s6:test".into(),
+            root_execs: Vec::new(),
+            run: String::new(),
+        }
+    }
+
+    fn names(path: &std::path::Path) -> Vec<(String, String)> {
+        read_from(path)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.run, r.scenario))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_run_starts_its_own_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.jsonl");
+        append_to(&path, &rec("a"), "run-1");
+        append_to(&path, &rec("b"), "run-1");
+        assert_eq!(
+            names(&path),
+            [("run-1".into(), "a".into()), ("run-1".into(), "b".into())]
+        );
+        append_to(&path, &rec("c"), "run-2");
+        assert_eq!(names(&path), [("run-2".into(), "c".into())]);
+    }
+
+    #[test]
+    fn a_report_from_before_runs_were_recorded_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.jsonl");
+        std::fs::write(
+            &path,
+            "{\"scenario\":\"old\",\"passed\":true,\"duration_ms\":1,\"message\":\"\",\"user\":\"hermes\",\"image\":\"i\"}\n",
+        )
+        .unwrap();
+        append_to(&path, &rec("new"), "run-3");
+        assert_eq!(names(&path), [("run-3".into(), "new".into())]);
+    }
 }

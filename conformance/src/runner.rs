@@ -217,6 +217,7 @@ where
         user: config::scenario_user(),
         image: image_name,
         root_execs: root_reasons.all(),
+        run: String::new(), // filled in by report::append
     });
     match outcome {
         Ok(Ok(())) => {}
