@@ -96,13 +96,13 @@ fn append_to(path: &std::path::Path, record: &ScenarioRecord, run: &str) {
             return;
         }
     };
-    if first_run(&mut f).is_some_and(|run| run != record.run) {
-        if let Err(e) = f.set_len(0) {
-            eprintln!(
-                "conformance: cannot empty {} for a new run: {e}",
-                path.display()
-            );
-        }
+    if first_run(&mut f).is_some_and(|run| run != record.run)
+        && let Err(e) = f.set_len(0)
+    {
+        eprintln!(
+            "conformance: cannot empty {} for a new run: {e}",
+            path.display()
+        );
     }
     if let Err(e) = f.write_all(line.as_bytes()) {
         eprintln!("conformance: cannot append to {}: {e}", path.display());
