@@ -5,12 +5,12 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, anyhow, bail, ensure};
 use futures_util::FutureExt;
 
 use crate::image::Variant;
-use crate::s6probe::{profile_home, slot_dir, svstat};
-use crate::scenarios::{attack_matrix, dashboard, lifecycle, parity, restart, security};
+use crate::scenarios::{dashboard, lifecycle, parity, restart, security};
+use crate::support::{create_profile, profile_home, slot_dir, svstat};
 use crate::{ContainerSpec, Ctx, wait};
 
 /// The scenario that catches a regression. Each is a contract check that passes on the
@@ -99,7 +99,7 @@ impl Catcher {
                 security::event_links_not_written_through(ctx).await
             }
             Catcher::PuidLifecycle => parity::puid_matches_a_host_directory(ctx).await,
-            Catcher::AttackMatrix => attack_matrix::attack_matrix(ctx, 2, true).await,
+            Catcher::AttackMatrix => security::attack_matrix(ctx, 2, true).await,
         }
     }
 }
@@ -346,27 +346,24 @@ pub async fn create_publishes_slot(ctx: Ctx) -> Result<()> {
 pub async fn slot_controllable(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     let p = "ctl";
-    lifecycle::create_profile(&h, p).await?;
+    create_profile(&h, p).await?;
     for dir in [slot_dir(p), format!("{}/log", slot_dir(p))] {
         wait::poll_until(
             &format!("{dir} to be supervised"),
             std::time::Duration::from_secs(10),
             || async {
-                let o = h
-                    .exec(&["/command/s6-svok", &dir])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let o = h.exec(&["/command/s6-svok", &dir]).await?;
                 if o.success() || o.hit_permission_error() {
                     Ok(Some(()))
                 } else {
-                    Err(o.stderr.clone())
+                    Err(anyhow!("{}", o.stderr))
                 }
             },
         )
         .await?;
         h.exec(&["/command/s6-svstat", &dir]).await?.succeeds();
         h.exec(&["/command/s6-svc", "-d", &dir]).await?.succeeds();
-        crate::s6probe::wait_svstat(
+        crate::support::wait_svstat(
             &h,
             &dir,
             "down and not wanted up",

@@ -3,6 +3,7 @@
 use anyhow::{Result, ensure};
 
 use crate::container::READY_MARKER;
+use crate::support::STATIC_SERVICES;
 use crate::{Container, ContainerSpec, Ctx};
 
 /// The cont-init chain, in the order SPEC §2 fixes by file name.
@@ -11,8 +12,6 @@ pub const CONT_INIT: &[&str] = &[
     "015-supervise-perms",
     "02-reconcile-profiles",
 ];
-/// The static services hermes may read and control (contract §2 `015`).
-pub const STATIC_SERVICES: &[&str] = &["dashboard", "main-hermes"];
 /// The root static service hermes reaches only through its socket, never its supervisor.
 pub const REGISTRAR: &str = "registrar";
 
@@ -288,16 +287,16 @@ pub async fn failed_cont_init_step_in_status(ctx: Ctx) -> Result<()> {
         steps == vec![want.clone()],
         "hermes status --json: boot.failed_steps = {steps:?}, expected [{want}]"
     );
-    let port = crate::scenarios::dashboard::DEFAULT_PORT;
-    crate::s6probe::wait_http(&h, port, "/api/status", std::time::Duration::from_secs(20)).await?;
-    let api = crate::scenarios::dashboard::get(&h, port, "/api/status").await?;
+    let port = crate::support::DASHBOARD_PORT;
+    crate::support::wait_http(&h, port, "/api/status", std::time::Duration::from_secs(20)).await?;
+    let api = crate::support::get(&h, port, "/api/status").await?;
     ensure!(api.status == 200, "/api/status answered {api:?}");
     let api_steps = failed_steps(&api.body)?;
     ensure!(
         api_steps == vec![want.clone()],
         "the dashboard's /api/status: boot.failed_steps = {api_steps:?}, expected [{want}]"
     );
-    let page = crate::scenarios::dashboard::get(&h, port, "/").await?;
+    let page = crate::support::get(&h, port, "/").await?;
     ensure!(
         page.status == 200
             && page

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::s6probe::{expected_port, profile_home, slot_dir, svstat, wait_svstat};
-use crate::scenarios::detection::MANAGER_S6;
-use crate::scenarios::lifecycle::create_profile;
+use crate::support::MANAGER_S6;
+use crate::support::create_profile;
+use crate::support::{expected_port, profile_home, slot_dir, svstat, wait_svstat};
 use crate::{Container, Ctx};
 
 const DEADLINE: Duration = Duration::from_secs(15);

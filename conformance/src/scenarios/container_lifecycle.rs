@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, anyhow, ensure};
 
 use crate::container::tail;
 use crate::image::progress;
@@ -66,7 +66,7 @@ async fn pid1_left_runc(h: &crate::Container) -> Result<tokio::time::Instant> {
                 // Not this host's process table (remote engine), or PID 1 already gone.
                 Err(_) => Ok(Some(now)),
                 Ok(name) if !name.starts_with("runc:") => Ok(Some(tokio::time::Instant::now())),
-                Ok(name) => Err(format!("comm {:?}", name.trim())),
+                Ok(name) => Err(anyhow!("comm {:?}", name.trim())),
             }
         },
     )

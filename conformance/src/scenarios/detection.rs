@@ -2,12 +2,11 @@
 //! negative differs from the positive in exactly one of the two conditions — and what the CLI
 //! does off s6: profiles without slots, and no supervisor to start or stop anything.
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, anyhow, ensure};
 
-use crate::s6probe::{HERMES_HOME, profile_home, slot_dir};
+use crate::support::{HERMES_HOME, MANAGER_S6, profile_home, slot_dir};
 use crate::{Container, ContainerSpec, Ctx};
 
-pub const MANAGER_S6: &str = "Manager: s6 (container supervisor)";
 pub const MANAGER_NONE: &str = "Manager: none";
 
 /// On the product image, hermes detects s6.
@@ -82,8 +81,8 @@ pub async fn no_s6_when_pid1_is_not_svscan(ctx: Ctx) -> Result<()> {
         || async {
             match premises(&h).await {
                 Ok((comm, true)) if comm == "sleep" => Ok(Some((comm, true))),
-                Ok(seen) => Err(format!("{seen:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(seen) => Err(anyhow!("{seen:?}")),
+                Err(e) => Err(e),
             }
         },
     )

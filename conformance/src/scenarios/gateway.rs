@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, anyhow, ensure};
 
-use crate::s6probe::{
+use crate::support::STAYS_DOWN_WINDOW;
+use crate::support::create_profile;
+use crate::support::parse_response;
+use crate::support::{
     GATEWAY, expected_port, profile_home, program_of, read_json, slot_dir, svstat, svstat_exit,
     wait_http, wait_svstat,
 };
-use crate::scenarios::dashboard::parse_response;
-use crate::scenarios::lifecycle::create_profile;
-use crate::scenarios::restart::STAYS_DOWN_WINDOW;
 use crate::{Container, ContainerSpec, Ctx, wait};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -60,13 +60,11 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
         "the default gateway to record its port",
         DEADLINE,
         || async {
-            let v = read_json(&h, &state_path)
-                .await
-                .map_err(|e| e.to_string())?;
+            let v = read_json(&h, &state_path).await?;
             if v["gateway_state"] == "running" && v["port"] == PORT {
                 Ok(Some(()))
             } else {
-                Err(v.to_string())
+                Err(anyhow!("{v}"))
             }
         },
     )
@@ -84,8 +82,8 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
         || async {
             match svstat_exit(&h, &dir).await {
                 Ok(s) if !s.up && !s.wanted_up && s.exit_code == 78 => Ok(Some(s)),
-                Ok(s) => Err(format!("{s:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(s) => Err(anyhow!("{s:?}")),
+                Err(e) => Err(e),
             }
         },
     )
@@ -105,8 +103,8 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
         || async {
             match svstat_exit(&h, &dir).await {
                 Ok(s) if s == parked => Ok(()),
-                Ok(s) => Err(format!("s6 says {s:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(s) => Err(anyhow!("s6 says {s:?}")),
+                Err(e) => Err(e),
             }
         },
     )
@@ -159,8 +157,8 @@ pub async fn opt_out_runs_in_the_foreground(ctx: Ctx, how: OptOut) -> Result<()>
         || async {
             match svstat(&h, &dir).await {
                 Ok(s) if !s.up && !s.wanted_up => Ok(()),
-                Ok(s) => Err(format!("s6 says {s:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(s) => Err(anyhow!("s6 says {s:?}")),
+                Err(e) => Err(e),
             }
         },
     )
@@ -205,11 +203,11 @@ pub async fn non_truthy_opt_out_is_supervised(ctx: Ctx, value: &'static str) -> 
         up.pid
     );
     let logs = wait::poll_until("the hand-over line in the log", DEADLINE, || async {
-        let l = h.logs().await.map_err(|e| e.to_string())?;
+        let l = h.logs().await?;
         if l.contains(HANDED_TO_S6) {
             Ok(Some(l))
         } else {
-            Err("no hand-over line yet".into())
+            Err(anyhow!("no hand-over line yet"))
         }
     })
     .await?;

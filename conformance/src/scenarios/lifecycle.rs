@@ -3,16 +3,13 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 
-use crate::s6probe::{
-    GATEWAY, HERMES_HOME, SCANDIR, ensure_runs_as, expected_port, profile_home, read_json,
-    slot_dir, svstat, wait_http, wait_svstat,
+use crate::support::{
+    GATEWAY, HERMES_HOME, SCANDIR, STATE_DEADLINE, create_profile, ensure_runs_as, expected_port,
+    name_with_own_port, profile_home, read_json, slot_dir, svstat, wait_http, wait_svstat,
 };
 use crate::{Container, Ctx, wait};
-
-/// How long a state change may take to show in s6 (the CLI itself waits for it too).
-const STATE_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Expected entries of a fresh slot: (relative path, `stat -c '%F %U:%G %a'`), contract §3.2.
 /// Everything is root's; hermes' group may traverse `supervise/` and write `control`, and
@@ -36,13 +33,6 @@ const SLOT_LINKS: &[(&str, &str)] = &[
     ("finish", "/etc/hermes-s6/gateway/finish"),
     ("log/run", "/opt/hermes/bin/hermes-logger"),
 ];
-
-pub async fn create_profile(h: &Container, p: &str) -> Result<()> {
-    h.exec(&["hermes", "profile", "create", p])
-        .await?
-        .succeeds();
-    Ok(())
-}
 
 /// The slot has exactly the SPEC §3.2 layout, owners and modes.
 pub async fn assert_slot_layout(h: &Container, p: &str) -> Result<()> {
@@ -125,14 +115,11 @@ pub async fn create_publishes_a_down_slot(ctx: Ctx) -> Result<()> {
     assert_slot_layout(&h, "alpha").await?;
     let dir = slot_dir("alpha");
     wait::poll_until("gateway-alpha to be supervised", STATE_DEADLINE, || async {
-        let o = h
-            .exec(&["/command/s6-svok", &dir])
-            .await
-            .map_err(|e| e.to_string())?;
+        let o = h.exec(&["/command/s6-svok", &dir]).await?;
         if o.success() {
             Ok(Some(()))
         } else {
-            Err(o.stderr.trim().to_string())
+            Err(anyhow!("{}", o.stderr.trim()))
         }
     })
     .await?;
@@ -195,9 +182,8 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
     let up = wait_svstat(&h, &dir, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
     ensure_runs_as(&h, up.pid, &GATEWAY, 10000, STATE_DEADLINE).await?;
     let port = expected_port(p);
-    let health = crate::scenarios::dashboard::parse_response(
-        &wait_http(&h, port, "/health", STATE_DEADLINE).await?,
-    )?;
+    let health =
+        crate::support::parse_response(&wait_http(&h, port, "/health", STATE_DEADLINE).await?)?;
     ensure!(
         health.status == 200,
         "GET /health on {port}: status {}, expected 200:\n{health:?}",
@@ -215,24 +201,21 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
         "the banner in the gateway's log",
         STATE_DEADLINE,
         || async {
-            let o = h
-                .exec(&["cat", &current])
-                .await
-                .map_err(|e| e.to_string())?;
+            let o = h.exec(&["cat", &current]).await?;
             if o.stdout.contains("Hermes Gateway Starting") {
                 Ok(Some(()))
             } else {
-                Err(o.to_string())
+                Err(anyhow!("{o}"))
             }
         },
     )
     .await?;
     wait::poll_until("the banner in docker logs", STATE_DEADLINE, || async {
-        let logs = h.logs().await.map_err(|e| e.to_string())?;
+        let logs = h.logs().await?;
         if logs.contains("Hermes Gateway Starting") && logs.contains(p) {
             Ok(Some(()))
         } else {
-            Err("banner not in docker logs yet".into())
+            Err(anyhow!("banner not in docker logs yet"))
         }
     })
     .await?;
@@ -278,13 +261,11 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
         "gateway_state.json to say stopped",
         STATE_DEADLINE,
         || async {
-            let v = read_json(&h, &state_path)
-                .await
-                .map_err(|e| e.to_string())?;
+            let v = read_json(&h, &state_path).await?;
             if v["gateway_state"] == "stopped" {
                 Ok(Some(v))
             } else {
-                Err(v.to_string())
+                Err(anyhow!("{v}"))
             }
         },
     )
@@ -545,13 +526,10 @@ async fn registrar_idle_for(h: &Container, p: &str) -> Result<()> {
         &format!("the registrar to finish any request for {p}"),
         STATE_DEADLINE,
         || async {
-            let o = h
-                .exec(&["pgrep", "-f", &pattern])
-                .await
-                .map_err(|e| e.to_string())?;
+            let o = h.exec(&["pgrep", "-f", &pattern]).await?;
             match o.code {
                 Some(1) => Ok(Some(())),
-                _ => Err(format!("still running: {}", o.out())),
+                _ => Err(anyhow!("still running: {}", o.out())),
             }
         },
     )
@@ -692,17 +670,6 @@ async fn kill_one_create(
     }
     assert_whole_and_startable(h, p).await?;
     Ok(outcome)
-}
-
-/// `base`, or `base` with a letter appended, whichever first derives a port not in `taken`
-/// (which then holds it too).
-pub fn name_with_own_port(base: &str, taken: &mut Vec<u16>) -> String {
-    let name = std::iter::once(base.to_string())
-        .chain(('a'..='z').map(|c| format!("{base}{c}")))
-        .find(|n| !taken.contains(&expected_port(n)))
-        .unwrap_or_else(|| base.to_string());
-    taken.push(expected_port(&name));
-    name
 }
 
 /// Profile and slot whole, and the gateway comes up.

@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, anyhow, bail, ensure};
 
-use crate::s6probe::expected_port;
-use crate::s6probe::{HERMES_HOME, profile_home, slot_dir, svstat, wait_svstat};
-use crate::scenarios::lifecycle::{create_profile, name_with_own_port};
+use crate::support::expected_port;
+use crate::support::{
+    HERMES_HOME, STATE_DEADLINE, STAYS_DOWN_WINDOW, profile_home, slot_dir, svstat, wait_svstat,
+};
+use crate::support::{create_profile, name_with_own_port};
 use crate::{Container, ContainerSpec, Ctx};
 
-const STATE_DEADLINE: Duration = Duration::from_secs(15);
 pub const BOOT_LOG: &str = "/opt/data/logs/container-boot.log";
 
 /// How a profile's prior intent is set up before the restart.
@@ -89,11 +90,11 @@ async fn set_prior(h: &Container, p: &str, prior: Prior) -> Result<()> {
             wait_svstat(h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
             // The gateway stamps `running` itself once it serves.
             crate::wait::poll_until("the gateway to record running", STATE_DEADLINE, || async {
-                let o = h.exec(&["cat", &state]).await.map_err(|e| e.to_string())?;
+                let o = h.exec(&["cat", &state]).await?;
                 if o.stdout.contains("\"running\"") && !o.stdout.contains("desired_state") {
                     Ok(Some(()))
                 } else {
-                    Err(o.stdout.clone())
+                    Err(anyhow!("{}", o.stdout))
                 }
             })
             .await?;
@@ -150,10 +151,6 @@ pub async fn last_boot_line(h: &Container, p: &str) -> Result<String> {
         ),
     }
 }
-
-/// Longer than s6's 1 s restart backoff: a slot that is down but would be restarted shows up
-/// within it.
-pub const STAYS_DOWN_WINDOW: Duration = Duration::from_millis(1600);
 
 /// After the restart the boot log says what the boot did with `p`, the slot exists, and it is
 /// up exactly when intended. The boot log is read first: when the intent was lost it says
@@ -215,8 +212,8 @@ pub async fn assert_restored(h: &Container, p: &str, want: Expect) -> Result<()>
         || async {
             match svstat(h, &dir).await {
                 Ok(s) if !s.up && !s.wanted_up => Ok(()),
-                Ok(s) => Err(format!("s6 says {s:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(s) => Err(anyhow!("s6 says {s:?}")),
+                Err(e) => Err(e),
             }
         },
     )

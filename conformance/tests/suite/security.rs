@@ -2,7 +2,6 @@
 //! refused and leave no trace (bodies in `conformance::scenarios::security`).
 
 use conformance::run;
-use conformance::scenarios::privilege as security_privilege;
 use conformance::scenarios::security::{self, Replace};
 use rstest::rstest;
 
@@ -72,46 +71,46 @@ fn concurrent_create_delete_whole_or_none() {
 #[case::depth2_tmpfs_run(2, true)]
 #[case::depth3(3, false)]
 fn attack_matrix(#[case] depth: usize, #[case] tmpfs_run: bool) {
-    run(|ctx| conformance::scenarios::attack_matrix::attack_matrix(ctx, depth, tmpfs_run));
+    run(|ctx| security::attack_matrix(ctx, depth, tmpfs_run));
 }
 
 /// Contract §10.1: every path a root process touched during a scripted session (trace variant,
 /// everything under strace) matches a row of the declared table.
 #[test]
 fn root_touched_paths_are_declared() {
-    run(security_privilege::root_touched_paths_are_declared);
+    run(security::root_touched_paths_are_declared);
 }
 
 /// The privilege map of this run equals `docs/privilege-map.md` (`HERMES_ACCEPT_PRIVILEGE_MAP=1`
 /// accepts a deliberate change).
 #[test]
 fn privilege_map_is_accepted() {
-    run(security_privilege::privilege_map_is_accepted);
+    run(security::privilege_map_is_accepted);
 }
 
 /// The product image carries nothing of the trace variant (checked against the trace image,
 /// where it shows).
 #[test]
 fn production_carries_no_trace() {
-    run(security_privilege::production_carries_no_trace);
+    run(security::production_carries_no_trace);
 }
 
 #[test]
 fn registrar_refuses_default_and_reserved() {
-    run(conformance::scenarios::registrar::registrar_refuses_default_and_reserved);
+    run(security::registrar_refuses_default_and_reserved);
 }
 
 #[test]
 fn registrar_never_pinned_and_capped_per_uid() {
-    run(conformance::scenarios::registrar::registrar_never_pinned_and_capped_per_uid);
+    run(security::registrar_never_pinned_and_capped_per_uid);
 }
 
 #[test]
 fn registrar_client_killed_leaves_nothing() {
-    run(conformance::scenarios::registrar::registrar_client_killed_leaves_nothing);
+    run(security::registrar_client_killed_leaves_nothing);
 }
 
 #[test]
 fn registrar_helper_environment_is_fixed() {
-    run(conformance::scenarios::registrar::registrar_helper_environment_is_fixed);
+    run(security::registrar_helper_environment_is_fixed);
 }

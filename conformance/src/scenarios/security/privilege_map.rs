@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, anyhow, bail, ensure};
 use tokio::sync::OnceCell;
 
 use crate::container::{ContainerSpec, remove_volume, unique_name};
@@ -24,8 +24,8 @@ use crate::image::{Variant, progress};
 use crate::privilege::map::{self, Map, RowCount};
 use crate::privilege::strace::{self, RootOp};
 use crate::privilege::table::{self, Row};
-use crate::s6probe::{HERMES_HOME, slot_dir, wait_svstat};
-use crate::scenarios::security::{processes, registrar_as};
+use crate::support::{HERMES_HOME, slot_dir, wait_svstat};
+use crate::support::{processes, registrar_as};
 use crate::{Container, Ctx, config};
 
 /// Where the trace variant's stage 1 writes its logs (root 0700; docker/trace/stage1).
@@ -414,8 +414,7 @@ async fn root_processes_of(h: &Container) -> Result<BTreeSet<String>> {
     let settled =
         crate::wait::poll_until("the root process list to settle", DEADLINE, || async move {
             let now: BTreeSet<String> = processes(h)
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .iter()
                 .filter(|p| p.any_root())
                 .map(|p| map::shape(&format!("{} | {}", p.comm, p.args), PROFILES))
@@ -426,7 +425,7 @@ async fn root_processes_of(h: &Container) -> Result<BTreeSet<String>> {
             }
             let seen = format!("{now:?}");
             *prev = Some(now);
-            Err(seen)
+            Err(anyhow!("{seen}"))
         })
         .await?;
     Ok(settled)
