@@ -180,7 +180,7 @@ pub async fn boot_order_seen_from_outside(h: &Container) -> Result<()> {
 }
 
 /// Everything above, for one container.
-pub async fn boot_contract(h: &Container) -> Result<()> {
+pub async fn boot_contract_holds(h: &Container) -> Result<()> {
     pid1_is_s6_svscan(h).await?;
     proc1_exe_is_root_only(h).await?;
     scandir_is_roots(h).await?;
@@ -191,7 +191,7 @@ pub async fn boot_contract(h: &Container) -> Result<()> {
 }
 
 /// The boot contract holds with `/run` as the image's directory and as a (noexec) tmpfs.
-pub async fn boot_contract_with_run(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
+pub async fn boot_contract(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
     let h = ctx
         .start(ContainerSpec::default().tmpfs_run(tmpfs_run))
         .await?;
@@ -202,7 +202,7 @@ pub async fn boot_contract_with_run(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
             .succeeds()
             .stdout_contains("noexec");
     }
-    boot_contract(&h).await?;
+    boot_contract_holds(&h).await?;
     h.remove().await
 }
 
@@ -221,7 +221,7 @@ pub async fn ready_marker_is_per_boot(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
         second.out()
     );
     // The new boot is a whole boot, not a leftover: the contract holds again.
-    boot_contract(&h).await?;
+    boot_contract_holds(&h).await?;
     h.remove().await
 }
 

@@ -69,7 +69,7 @@ async fn stays_down(h: &Container) -> Result<()> {
 
 /// Disabled (unset or any non-truthy value): down, not wanted up, stays so; no process; no
 /// listener on 9119.
-pub async fn disabled(ctx: Ctx, value: Option<&'static str>) -> Result<()> {
+pub async fn disabled_stays_down(ctx: Ctx, value: Option<&'static str>) -> Result<()> {
     let spec = match value {
         Some(v) => spec_with(&[("HERMES_DASHBOARD", v)]),
         None => ContainerSpec::default(),
@@ -118,7 +118,7 @@ async fn wait_api_shows(h: &Container, p: &str, up: bool) -> Result<()> {
 
 /// Enabled: up, as hermes, listening; the API follows a gateway's real state; the page names
 /// each profile; a `kill -9` is followed by a new pid.
-pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
+pub async fn enabled_serves_and_survives_kill(ctx: Ctx, value: &'static str) -> Result<()> {
     let h = ctx.start(spec_with(&[("HERMES_DASHBOARD", value)])).await?;
     let st = wait_svstat(&h, DASHBOARD, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
     ensure_runs_as(&h, st.pid, &DASHBOARD_PROGRAM, 10000, STATE_DEADLINE).await?;
@@ -157,7 +157,7 @@ pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
 }
 
 /// `HERMES_DASHBOARD_PORT` moves it.
-pub async fn port_override(ctx: Ctx) -> Result<()> {
+pub async fn port_override_moves_it(ctx: Ctx) -> Result<()> {
     let h = ctx
         .start(spec_with(&[
             ("HERMES_DASHBOARD", "1"),
@@ -170,7 +170,7 @@ pub async fn port_override(ctx: Ctx) -> Result<()> {
 }
 
 /// A public bind without credentials: exit 78, parked down (the pid does not churn).
-pub async fn public_bind_refused(ctx: Ctx) -> Result<()> {
+pub async fn public_bind_without_credentials_is_parked(ctx: Ctx) -> Result<()> {
     let h = ctx
         .start(spec_with(&[
             ("HERMES_DASHBOARD", "1"),
@@ -219,7 +219,7 @@ fn is_challenge(r: &HttpResponse) -> Result<()> {
 }
 
 /// With credentials on a public bind: 401 without, 200 with.
-pub async fn public_bind_with_credentials(ctx: Ctx) -> Result<()> {
+pub async fn public_bind_with_credentials_requires_them(ctx: Ctx) -> Result<()> {
     let h = ctx.start(public_with_credentials()).await?;
     let anon = wait_http(&h, DASHBOARD_PORT, "/api/status", STATE_DEADLINE).await?;
     is_challenge(&parse_response(&anon)?)?;
@@ -244,7 +244,7 @@ const IDLE_CONNECTIONS: usize = 200;
 /// 200 connections opened and left idle (from inside the container, as hermes) must not keep
 /// an authenticated request from being answered within one second: the old server's cap of 32
 /// connections answered everyone else 503 until its 10 s read deadline freed them.
-pub async fn idle_connections_do_not_starve(ctx: Ctx) -> Result<()> {
+pub async fn idle_connections_do_not_starve_an_authenticated_request(ctx: Ctx) -> Result<()> {
     let h = ctx.start(public_with_credentials()).await?;
     is_challenge(&parse_response(
         &wait_http(&h, DASHBOARD_PORT, "/api/status", STATE_DEADLINE).await?,
@@ -327,7 +327,7 @@ pub async fn idle_connections_do_not_starve(ctx: Ctx) -> Result<()> {
 
 /// Render the page in headless Chromium (on the host, from a file: no network needed) and
 /// keep a screenshot under `target/` for people to look at.
-pub async fn page_renders_in_chromium(ctx: Ctx) -> Result<()> {
+pub async fn page_renders_in_headless_chromium(ctx: Ctx) -> Result<()> {
     let h = ctx.start(spec_with(&[("HERMES_DASHBOARD", "1")])).await?;
     for p in ["render-a", "render-b"] {
         create_profile(&h, p).await?;

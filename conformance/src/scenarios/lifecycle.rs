@@ -280,7 +280,8 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
 /// delete removes the slot, its supervisors and the profile dir; the name can be reused, and
 /// the cycles leave nothing behind — no process, no hidden dir, and no s6-supervise complaining
 /// that its directory vanished under it (what removing a slot before s6 lets go looks like).
-pub async fn delete_leaves_nothing(ctx: Ctx, cycles: usize) -> Result<()> {
+pub async fn delete_leaves_nothing_after_20_cycles(ctx: Ctx) -> Result<()> {
+    let cycles = 20;
     let h = ctx.start_default().await?;
     let p = "gamma";
     for i in 0..cycles {
@@ -360,7 +361,7 @@ async fn supervise_complaints(h: &Container, p: &str, patience: Duration) -> Res
 }
 
 /// Ten profiles created at once: ten slots, each controllable.
-pub async fn concurrent_creates(ctx: Ctx) -> Result<()> {
+pub async fn ten_concurrent_creates(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     let names: Vec<String> = (0..10).map(|i| format!("conc{i}")).collect();
     let script = names
@@ -387,7 +388,7 @@ pub async fn concurrent_creates(ctx: Ctx) -> Result<()> {
 /// hermes can read, stop and start the static services it is given (contract §2 `015`), and
 /// sees each change by polling their status — s6's `event/` dirs are root's, so `s6-svwait`
 /// is not available to hermes (§10).
-pub async fn static_services_controllable(ctx: Ctx) -> Result<()> {
+pub async fn static_services_controllable_by_hermes(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     for svc in ["main-hermes", "dashboard"] {
         let dir = format!("{SCANDIR}/{svc}");
@@ -406,7 +407,7 @@ pub async fn static_services_controllable(ctx: Ctx) -> Result<()> {
 
 /// A root `docker exec` of `hermes profile create` drops to hermes first (SPEC §6.6), unless
 /// HERMES_DOCKER_EXEC_AS_ROOT is truthy.
-pub async fn root_at_the_door(ctx: Ctx) -> Result<()> {
+pub async fn root_at_the_door_drops_to_hermes(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     h.exec(&["hermes", "profile", "create", "rooted"])
         .as_root("this scenario is about what happens when a person forgets `-u hermes`")
@@ -451,7 +452,7 @@ pub async fn root_at_the_door(ctx: Ctx) -> Result<()> {
 }
 
 /// `gateway start` on a profile that does not exist: exit 1 and the hint to create it.
-pub async fn start_missing_profile(ctx: Ctx) -> Result<()> {
+pub async fn start_of_missing_profile_explains(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     h.exec(&["hermes", "-p", "ghost", "gateway", "start"])
         .await?
@@ -471,11 +472,32 @@ async fn footprint(h: &Container) -> Result<String> {
     Ok(o.stdout)
 }
 
+/// Every class of bad name docs/contract.md §3.1 lists (NUL cannot cross `docker exec`'s argv;
+/// the unit tests of the names module cover it).
+const BAD_NAMES: &[&str] = &[
+    "",
+    "Upper",
+    "-lead",
+    ".dot",
+    "a/b",
+    "..",
+    "has space",
+    "tab\tname",
+    "ünicode",
+    "default",
+    "hermes",
+    "test",
+    "tmp",
+    "root",
+    "sudo",
+    "a123456789012345678901234567890123456789012345678901234567890123x",
+];
+
 /// Every bad name: exit 2 with the rule named, nothing created.
-pub async fn bad_names_rejected(ctx: Ctx, names: &[&str]) -> Result<()> {
+pub async fn bad_names_are_rejected_with_status_2(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     let before = footprint(&h).await?;
-    for name in names {
+    for name in BAD_NAMES {
         let o = h.exec(&["hermes", "profile", "create", name]).await?;
         o.code_is(2);
         ensure!(

@@ -15,3 +15,39 @@ pub mod parity;
 pub mod restart;
 pub mod security;
 pub mod zombies;
+
+/// The `#[test]` functions of one area of `tests/suite/`, each named once: the test is named
+/// after its scenario body (`conformance::scenarios::<area>::<name>`, or `conformance::<area>::
+/// <name>` for the catalogue's own scenarios in `regressions`) and calls it with its
+/// parameters in order, so the name `--list`, the report, JUnit and the catalogue show is the
+/// body's path. Attributes (`#[test]`, `#[rstest]`, cases, doc comments) pass through.
+///
+/// ```ignore
+/// conformance::scenario_tests! { security;
+///     #[test]
+///     fn scanner_control_refused();
+///     #[rstest]
+///     fn new_slot_never_runs_as_root(#[values(false, true)] noexec_run: bool);
+/// }
+/// ```
+#[macro_export]
+macro_rules! scenario_tests {
+    (regressions; $(
+        $(#[$meta:meta])*
+        fn $name:ident($($(#[$param_meta:meta])* $param:ident: $ty:ty),* $(,)?);
+    )*) => {$(
+        $(#[$meta])*
+        fn $name($($(#[$param_meta])* $param: $ty),*) {
+            $crate::run(|ctx| $crate::regressions::$name(ctx $(, $param)*));
+        }
+    )*};
+    ($area:ident; $(
+        $(#[$meta:meta])*
+        fn $name:ident($($(#[$param_meta:meta])* $param:ident: $ty:ty),* $(,)?);
+    )*) => {$(
+        $(#[$meta])*
+        fn $name($($(#[$param_meta])* $param: $ty),*) {
+            $crate::run(|ctx| $crate::scenarios::$area::$name(ctx $(, $param)*));
+        }
+    )*};
+}

@@ -360,7 +360,7 @@ pub async fn intent_matrix_survives_restart(ctx: Ctx, tmpfs_run: bool) -> Result
 }
 
 /// A running gateway comes back after `docker kill` + `docker start` (no shutdown ran at all).
-pub async fn running_survives_kill(ctx: Ctx) -> Result<()> {
+pub async fn running_gateway_survives_docker_kill(ctx: Ctx) -> Result<()> {
     let mut h = ctx.start_default().await?;
     create_profile(&h, "killed").await?;
     set_prior(&h, "killed", Prior::Started).await?;
@@ -372,7 +372,7 @@ pub async fn running_survives_kill(ctx: Ctx) -> Result<()> {
 }
 
 /// A new container on the same named volume restores every profile and its intent.
-pub async fn recreate_on_same_volume(ctx: Ctx) -> Result<()> {
+pub async fn recreate_on_same_volume_restores_everything(ctx: Ctx) -> Result<()> {
     let volume = crate::container::unique_name("recreate");
     let result = async {
         let h = ctx
@@ -416,7 +416,7 @@ pub async fn stale_pid_files_removed(ctx: Ctx) -> Result<()> {
 
 /// A profile dir with an invalid name and one hermes cannot read are skipped with a reason;
 /// the good profile is restored.
-pub async fn bad_profile_dirs_skipped(ctx: Ctx) -> Result<()> {
+pub async fn bad_profile_dirs_are_skipped(ctx: Ctx) -> Result<()> {
     let mut h = ctx.start_default().await?;
     create_profile(&h, "good").await?;
     set_prior(&h, "good", Prior::Started).await?;
@@ -445,7 +445,7 @@ pub async fn bad_profile_dirs_skipped(ctx: Ctx) -> Result<()> {
 /// anyone could read (the usual 0644/0755 of a root exec: the state file, its lock, a file
 /// and a directory), and the profile is restored; a root 0600 file is left to root and named
 /// (contract §10 promise 6: repair never widens access).
-pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
+pub async fn root_leftovers_are_repaired(ctx: Ctx) -> Result<()> {
     let mut h = ctx.start_default().await?;
     create_profile(&h, "mixed").await?;
     set_prior(&h, "mixed", Prior::Started).await?;
@@ -495,7 +495,7 @@ pub async fn root_leftovers_repaired(ctx: Ctx) -> Result<()> {
 }
 
 /// A hermes-planted symlink to `/etc/shadow` must not make root hand the file to hermes.
-pub async fn symlink_refused(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
+pub async fn symlink_to_shadow_is_refused(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
     let mut h = ctx
         .start(ContainerSpec::default().tmpfs_run(tmpfs_run))
         .await?;

@@ -245,7 +245,8 @@ async fn mix_state(h: &Container) -> Result<MixState> {
 /// 10 rounds of 5 concurrent `profile create mix` and 5 `profile delete mix --yes`: after each
 /// round, either the profile (with SOUL.md) and a whole, working slot exist, or neither; no
 /// staging leftovers in the scandir or the profiles dir.
-pub async fn concurrent_create_delete_whole_or_none(ctx: Ctx, rounds: usize) -> Result<()> {
+pub async fn concurrent_create_delete_whole_or_none(ctx: Ctx) -> Result<()> {
+    let rounds = 10;
     let h = ctx.as_hermes().start_default().await?;
     supervision_is_live(&h).await?;
     let round_script = format!(
