@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::support::MANAGER_S6;
 use crate::support::create_profile;
-use crate::support::{expected_port, profile_home, slot_dir, svstat, wait_svstat};
+use crate::support::{assert_absent, expected_port, profile_home, slot_dir, svstat, wait_svstat};
 use crate::{Container, Ctx};
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -248,9 +248,12 @@ pub async fn fifo_state_files_are_refused(ctx: Ctx) -> Result<()> {
                 "{what}: the gateway should be untouched (pid {}), s6 says {st:?}",
                 up.pid
             );
-            h.exec(&["test", "!", "-e", &marker]).await?.succeeds_or(&format!(
-                "{what}: {marker} was left behind: it claims a planned stop that was not recorded"
-            ));
+            assert_absent(
+                &h,
+                &marker,
+                &format!("{what}: the marker was left behind: it claims a planned stop that was not recorded"),
+            )
+            .await?;
             anyhow::Ok(())
         }
     };

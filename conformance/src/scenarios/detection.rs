@@ -4,7 +4,7 @@
 
 use anyhow::{Result, anyhow, ensure};
 
-use crate::support::{HERMES_HOME, MANAGER_S6, profile_home, slot_dir};
+use crate::support::{HERMES_HOME, MANAGER_S6, assert_absent, profile_home, slot_dir};
 use crate::{Container, ContainerSpec, Ctx};
 
 pub const MANAGER_NONE: &str = "Manager: none";
@@ -42,9 +42,7 @@ async fn behaves_off_s6(h: &Container) -> Result<()> {
     h.exec(&["test", "-f", &format!("{}/SOUL.md", profile_home(p))])
         .await?
         .succeeds_or("profile create off s6 made no profile");
-    h.exec(&["test", "!", "-e", &slot_dir(p)])
-        .await?
-        .succeeds_or("profile create off s6 made a slot");
+    assert_absent(&h, &slot_dir(p), "profile create off s6 made a slot").await?;
     for verb in ["start", "stop", "restart"] {
         let o = h.exec(&["hermes", "-p", p, "gateway", verb]).await?;
         o.code_is(1).stderr_contains("no supervisor available");
@@ -52,9 +50,12 @@ async fn behaves_off_s6(h: &Container) -> Result<()> {
     h.exec(&["hermes", "profile", "delete", p, "--yes"])
         .await?
         .succeeds();
-    h.exec(&["test", "!", "-e", &profile_home(p)])
-        .await?
-        .succeeds_or("profile delete off s6 left the profile");
+    assert_absent(
+        &h,
+        &profile_home(p),
+        "profile delete off s6 left the profile",
+    )
+    .await?;
     Ok(())
 }
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, ensure};
 
 use crate::support::{
-    GATEWAY, HERMES_HOME, SCANDIR, STATE_DEADLINE, create_profile, ensure_runs_as, expected_port,
-    name_with_own_port, profile_home, read_json, slot_dir, svstat, wait_http, wait_svstat,
+    GATEWAY, HERMES_HOME, SCANDIR, STATE_DEADLINE, assert_absent, create_profile, ensure_runs_as,
+    expected_port, name_with_own_port, profile_home, read_json, slot_dir, svstat, wait_http,
+    wait_svstat,
 };
 use crate::{Container, Ctx, wait};
 
@@ -307,10 +308,8 @@ pub async fn delete_leaves_nothing_after_20_cycles(ctx: Ctx) -> Result<()> {
             };
             deleted.fail_because(&format!("profile delete failed{why}"));
         }
-        h.exec(&["test", "!", "-e", &slot_dir(p)]).await?.succeeds();
-        h.exec(&["test", "!", "-e", &profile_home(p)])
-            .await?
-            .succeeds();
+        assert_absent(&h, &slot_dir(p), "profile delete left the slot").await?;
+        assert_absent(&h, &profile_home(p), "profile delete left the profile").await?;
         assert_nothing_runs_for(&h, p).await?;
     }
     h.sh(&format!("ls -A {SCANDIR} | grep -- 'gateway-{p}' || true"))

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, anyhow, ensure};
 
 use crate::support::create_profile;
 use crate::support::{
-    GATEWAY, HERMES_HOME, STATE_DEADLINE, ensure_runs_as, profile_home, slot_dir, svstat,
-    wait_svstat,
+    GATEWAY, HERMES_HOME, STATE_DEADLINE, assert_absent, ensure_runs_as, profile_home, slot_dir,
+    svstat, wait_svstat,
 };
 use crate::{Container, ContainerSpec, Ctx, wait};
 
@@ -137,7 +137,7 @@ pub async fn lifecycle_as(h: &Container, uid: &str, p: &str) -> Result<()> {
     h.exec(&["hermes", "profile", "delete", p, "--yes"])
         .await?
         .succeeds();
-    h.exec(&["test", "!", "-e", &dir]).await?.succeeds();
+    assert_absent(h, &dir, "profile delete left the slot").await?;
     Ok(())
 }
 

@@ -7,7 +7,8 @@ use anyhow::{Result, anyhow, bail, ensure};
 
 use crate::support::expected_port;
 use crate::support::{
-    HERMES_HOME, STATE_DEADLINE, STAYS_DOWN_WINDOW, profile_home, slot_dir, svstat, wait_svstat,
+    HERMES_HOME, STATE_DEADLINE, STAYS_DOWN_WINDOW, assert_absent, profile_home, slot_dir, svstat,
+    wait_svstat,
 };
 use crate::support::{create_profile, name_with_own_port};
 use crate::{Container, ContainerSpec, Ctx};
@@ -407,9 +408,12 @@ pub async fn stale_pid_files_removed(ctx: Ctx) -> Result<()> {
     .succeeds();
     h.restart().await?;
     for f in ["gateway.pid", "processes.json"] {
-        h.exec(&["test", "!", "-e", &format!("{home}/{f}")])
-            .await?
-            .succeeds();
+        assert_absent(
+            &h,
+            &format!("{home}/{f}"),
+            "a stale pid file survived the boot",
+        )
+        .await?;
     }
     h.remove().await
 }
@@ -434,9 +438,7 @@ pub async fn bad_profile_dirs_are_skipped(ctx: Ctx) -> Result<()> {
             line.contains("action=skipped") && line.contains("reason="),
             "{bad}: expected a skipped line with a reason, got {line}"
         );
-        h.exec(&["test", "!", "-e", &slot_dir(bad)])
-            .await?
-            .succeeds();
+        assert_absent(&h, &slot_dir(bad), "a skipped profile dir got a slot").await?;
     }
     h.remove().await
 }

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail, ensure};
 use super::{hold_registrar_lock, registrar_processes, release_registrar_lock, wait_helpers};
 use crate::scenarios::security::kit::{WORK, supervision_is_live};
 use crate::support::{
-    HERMES_HOME, REGISTRAR_SOCK, SCANDIR, STATE_DEADLINE, profile_home, slot_dir, stat_as_root,
-    wait_svstat,
+    HERMES_HOME, REGISTRAR_SOCK, SCANDIR, STATE_DEADLINE, assert_absent, profile_home, slot_dir,
+    stat_as_root, wait_svstat,
 };
 use crate::{Container, Ctx, wait};
 
@@ -149,9 +149,12 @@ pub async fn registrar_never_pinned_and_capped_per_uid(ctx: Ctx) -> Result<()> {
         "{}\nwant exit 1 and `the slot registrar is busy: 8 requests in flight` (hermes, uid 10000, has 8 requests waiting)",
         busy.headline("`hermes profile create capx` as hermes beyond its share")
     );
-    h.exec(&["test", "!", "-e", &profile_home("capx")])
-        .await?
-        .succeeds_or("a create refused as busy leaves no profile capx");
+    assert_absent(
+        &h,
+        &profile_home("capx"),
+        "a create refused as busy leaves no profile capx",
+    )
+    .await?;
     let root_req = async {
         h.exec(&["/command/s6-sudo", "-e", sock, "register", "rootcap"])
             .as_root("root's request while hermes holds its whole share")

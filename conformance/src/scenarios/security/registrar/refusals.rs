@@ -7,8 +7,8 @@ use crate::scenarios::security::kit::{
     Breaches, LIVE_COPIES, record_traces, supervision_is_live, tree,
 };
 use crate::support::{
-    REGISTRAR_SOCK, SCANDIR, STATE_DEADLINE, STATIC_SERVICES, first_line, registrar_as, slot_dir,
-    stat_as_root, supervised,
+    REGISTRAR_SOCK, SCANDIR, STATE_DEADLINE, STATIC_SERVICES, assert_absent, first_line,
+    registrar_as, slot_dir, stat_as_root, supervised,
 };
 use crate::{Ctx, wait};
 
@@ -50,9 +50,12 @@ pub async fn registrar_refusals(ctx: Ctx) -> Result<()> {
     registrar_as(&h, "hermes", &["unregister", "secok"])
         .await?
         .succeeds();
-    h.exec(&["test", "!", "-e", &slot_dir("secok")])
-        .await?
-        .succeeds();
+    assert_absent(
+        &h,
+        &slot_dir("secok"),
+        "precondition: unregister left the slot",
+    )
+    .await?;
 
     let roots = [SCANDIR, LIVE_COPIES, "/opt/data/profiles"];
     let before = tree(&h, &roots).await?;
