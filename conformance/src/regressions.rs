@@ -1,4 +1,4 @@
-//! The regression catalogue (SPEC §9): each historical bug as a buildable variant of the
+//! The regression catalogue (docs/contract.md §9): each historical bug as a buildable variant of the
 //! product, the scenario that catches it, and the words its failure must contain — so a
 //! sensitivity test can prove the suite fails *for the stated reason*, not just fails.
 
@@ -236,7 +236,7 @@ pub const CATALOG: &[Regression] = &[
     },
     Regression {
         id: "home-midpath-symlink-followed",
-        bug: "01 opens HERMES_HOME by path with O_NOFOLLOW, which guards the last component only: a link one level up (nest -> /opt/hermes) makes root chown a root directory to hermes (issue 19, finding 1)",
+        bug: "01 opens HERMES_HOME by path with O_NOFOLLOW, which guards the last component only: a link one level up (nest -> /opt/hermes) makes root chown a root directory to hermes",
         catcher: Catcher::AttackMatrix,
         cause: &[
             "root file changed owner, mode or content",
@@ -247,7 +247,7 @@ pub const CATALOG: &[Regression] = &[
     },
     Regression {
         id: "repair-hands-over-private-files",
-        bug: "01 gives hermes any root-owned entry renamed into a repaired place, a root 0600 secret included (issue 19, finding 2)",
+        bug: "01 gives hermes any root-owned entry renamed into a repaired place, a root 0600 secret included",
         catcher: Catcher::AttackMatrix,
         cause: &[
             "root-private entry renamed into place",

@@ -1,4 +1,4 @@
-//! Boot contract (SPEC §2, §4 premises), checked as hermes.
+//! Boot contract (docs/contract.md §2, §4's premises), checked as hermes.
 
 use anyhow::{Result, ensure};
 
@@ -6,7 +6,7 @@ use crate::container::READY_MARKER;
 use crate::support::STATIC_SERVICES;
 use crate::{Container, ContainerSpec, Ctx};
 
-/// The cont-init chain, in the order SPEC §2 fixes by file name.
+/// The cont-init chain, in the order docs/contract.md §2.3 fixes by file name.
 pub const CONT_INIT: &[&str] = &[
     "01-hermes-setup",
     "015-supervise-perms",
@@ -94,7 +94,7 @@ pub async fn cont_init_ran_in_order(h: &Container) -> Result<()> {
     listed.succeeds();
     ensure!(
         listed.stdout_lines() == CONT_INIT,
-        "/etc/cont-init.d holds {:?}, SPEC §2 fixes {CONT_INIT:?}",
+        "/etc/cont-init.d holds {:?}, docs/contract.md §2.3 fixes {CONT_INIT:?}",
         listed.stdout_lines()
     );
     let log = h.exec(&["cat", "/run/hermes/boot-steps.log"]).await?;
@@ -115,7 +115,7 @@ pub async fn cont_init_ran_in_order(h: &Container) -> Result<()> {
 }
 
 /// Things each boot step leaves behind, made once by that step and never touched again in the
-/// boot, in the order SPEC §2 fixes: (step, path, whether its birth time (`%W`) or its
+/// boot, in the order docs/contract.md §2.2 fixes: (step, path, whether its birth time (`%W`) or its
 /// modification time (`%Y`) is the step's moment).
 /// `015` is left out: what it changes (the modes of `supervise/control`) is changed again by
 /// the bundle's `s6-svc -u` writing into the same FIFO, so no time of its own survives.
@@ -226,7 +226,7 @@ pub async fn ready_marker_is_per_boot(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
 }
 
 /// A cont-init step that fails is visible to `hermes status`, text and `--json`, not only in
-/// the container log (issue 15). The failure is one hermes can cause on its own volume: a
+/// the container log (docs/contract.md §6.5). The failure is one hermes can cause on its own volume: a
 /// directory where the boot log goes (`$HERMES_HOME/logs/container-boot.log`), so
 /// `02-reconcile-profiles` cannot write it and exits non-zero. The boot still becomes ready
 /// (stage2 goes on after a failed step); the report belongs to that boot only: once the

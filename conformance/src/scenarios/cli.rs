@@ -1,4 +1,4 @@
-//! What the CLI prints (SPEC §6.1, §6.5) and how it treats files it cannot use (issue 11):
+//! What the CLI prints (docs/contract.md §6.1, §6.5) and how it treats files it cannot use:
 //! `profile list`, `gateway status` as text, `status --json` reporting an unusable state file,
 //! and a FIFO planted in place of the state file or its lock.
 
@@ -37,7 +37,7 @@ fn rows(want: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `profile list` (SPEC §6.1): `default` first, then every profile sorted, each with its slot's
+/// `profile list` (docs/contract.md §6.1): `default` first, then every profile sorted, each with its slot's
 /// state as s6 reports it; `--json` says the same.
 pub async fn profile_list(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
@@ -103,7 +103,7 @@ fn parse_status_line(line: &str) -> Result<std::collections::BTreeMap<String, St
     Ok(m)
 }
 
-/// `hermes -p p gateway status` as text (SPEC §6.5): the manager line, then the slot's line
+/// `hermes -p p gateway status` as text (docs/contract.md §6.5): the manager line, then the slot's line
 /// with what s6 says (up/down, pid, uptime) and what was asked (desired state), and its port.
 async fn gateway_status(
     h: &Container,

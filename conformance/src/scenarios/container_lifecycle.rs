@@ -1,4 +1,4 @@
-//! The container's own lifecycle (SPEC §2 points 1, 7, 8).
+//! The container's own lifecycle (docs/contract.md §2.1, §2.2 point 7, §2.4).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The dashboard (SPEC §7): truly down unless enabled, restarted on crash when enabled,
+//! The dashboard (docs/contract.md §7): truly down unless enabled, restarted on crash when enabled,
 //! parked on a refused public bind, and a page that shows the gateways as hermes sees them.
 
 use std::time::Duration;

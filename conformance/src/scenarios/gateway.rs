@@ -1,4 +1,4 @@
-//! The gateway process as a person configures it (SPEC §6.2, §6.4): `API_SERVER_PORT`, a port
+//! The gateway process as a person configures it (docs/contract.md §6.2, §6.4): `API_SERVER_PORT`, a port
 //! it cannot bind (startup_failed, exit 78, parked), and the two opt-outs of supervision.
 
 use std::time::Duration;
@@ -15,7 +15,7 @@ use crate::support::{
 use crate::{Container, ContainerSpec, Ctx, wait};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-/// What `hermes gateway run` says when it hands the gateway to s6 (SPEC §6.4).
+/// What `hermes gateway run` says when it hands the gateway to s6 (docs/contract.md §6.4).
 const HANDED_TO_S6: &str = "the gateway now runs under s6 supervision";
 /// What it says when s6 refused the hand-over and it serves unsupervised instead.
 const FALLBACK: &str = "running it in the foreground instead, unsupervised";
@@ -118,7 +118,7 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
     h.remove().await
 }
 
-/// How a person opts out of supervision (SPEC §6.4).
+/// How a person opts out of supervision (docs/contract.md §6.4).
 #[derive(Debug, Clone, Copy)]
 pub enum OptOut {
     /// `hermes gateway run --no-supervise` as the container's command.

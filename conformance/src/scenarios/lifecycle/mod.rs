@@ -1,4 +1,4 @@
-//! Runtime service lifecycle as hermes (SPEC §3, §6): profiles, slots, start/stop/restart,
+//! Runtime service lifecycle as hermes (docs/contract.md §3, §6): profiles, slots, start/stop/restart,
 //! unregister, the gateway process, root at the door, bad input.
 //!
 //! Shared here: the slot layout a created profile must have, and "nothing of it runs".
@@ -46,7 +46,7 @@ const SLOT_LINKS: &[(&str, &str)] = &[
     ("log/run", "/opt/hermes/bin/hermes-logger"),
 ];
 
-/// The slot has exactly the SPEC §3.2 layout, owners and modes.
+/// The slot has exactly the docs/contract.md §3.2 layout, owners and modes.
 pub async fn assert_slot_layout(h: &Container, p: &str) -> Result<()> {
     let dir = slot_dir(p);
     let abs = |rel: &str| {
@@ -86,7 +86,7 @@ done"#;
     for (rel, want) in SLOT_SKELETON {
         let path = abs(rel);
         // "%F" of a FIFO is "fifo" on GNU stat; dirs and files as written above. Modes are
-        // compared only where SPEC §3.2 fixes them.
+        // compared only where docs/contract.md §3.2 fixes them.
         let got = said(&format!("S:{path}"));
         let (kind_owner, mode) = got.rsplit_once(' ').unwrap_or((got, ""));
         let want_has_mode = want.chars().last().is_some_and(|c| c.is_ascii_digit());

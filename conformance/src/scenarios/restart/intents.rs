@@ -259,7 +259,7 @@ pub const INTENTS: &[Intent] = &[
         prior: Prior::File(r#"{"gateway_state":"starting"}"#),
         want: Expect::registered("starting"),
     },
-    // Transient running sub-states count as running (SPEC §5), and are logged as such.
+    // Transient running sub-states count as running (docs/contract.md §5), and are logged as such.
     Intent {
         case: "draining",
         prior: Prior::File(r#"{"gateway_state":"draining"}"#),
@@ -295,7 +295,7 @@ pub const INTENTS: &[Intent] = &[
         prior: Prior::File(r#"{"gateway_state":"banana"}"#),
         want: Expect::unusable(r#"unknown state "banana""#),
     },
-    // A BOM makes the file unreadable as intent (issue 4: treated as no prior intent).
+    // A BOM makes the file unreadable as intent (docs/contract.md §5: no prior intent).
     Intent {
         case: "bom",
         prior: Prior::File("\u{feff}{\"gateway_state\":\"running\"}"),

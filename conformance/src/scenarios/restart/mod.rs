@@ -1,4 +1,4 @@
-//! Restart survival (SPEC §5, §6.3): every boot rebuilds each profile's slot from
+//! Restart survival (docs/contract.md §5, §6.3): every boot rebuilds each profile's slot from
 //! `$HERMES_HOME` and starts exactly those whose intent was `running`.
 
 mod intents;

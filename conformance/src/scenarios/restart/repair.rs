@@ -152,7 +152,7 @@ pub async fn symlink_to_shadow_is_refused(ctx: Ctx, tmpfs_run: bool) -> Result<(
     h.remove().await
 }
 
-/// SPEC §5: `gateway-default` is registered first, then the profiles in sorted order — even
+/// docs/contract.md §5: `gateway-default` is registered first, then the profiles in sorted order — even
 /// profiles whose names sort before `default`. Read from the boot log's order, and from the
 /// slots themselves: no slot of that boot was made before `gateway-default` (file times are
 /// coarse, so ties are allowed).

@@ -22,7 +22,7 @@ pub(crate) async fn payload(h: &Container, tag: &str, then: &str, sourced: bool)
     let path = format!("{WORK}/{tag}");
     let body = format!(
         "#!/bin/sh\n\
-         # planted by the conformance suite (SPEC §10): record who runs it, then hand over\n\
+         # planted by the conformance suite (docs/contract.md §10): record who runs it, then hand over\n\
          echo \"$(id -u) {tag} argv0=$0 args=$* cwd=$(pwd)\" >>{EVIDENCE}\n\
          [ \"${{SEC_DRY_RUN-}}\" = 1 ] && exit 0\n\
          {then}\n"

@@ -17,13 +17,13 @@ use crate::{Container, ExecOutcome};
 pub(crate) const WORK: &str = "/tmp/sec";
 /// Every payload appends `<uid> <tag> …` here. A line starting with `0 ` is the proof.
 pub(crate) const EVIDENCE: &str = "/tmp/sec/evidence";
-/// The live copies of the static services (SPEC §2 point 3).
+/// The live copies of the static services (docs/contract.md §2.2).
 pub(crate) const LIVE_COPIES: &str = "/run/s6-rc/servicedirs";
 /// What every canary holds until a root process writes through a plant.
 pub(crate) const CANARY_CONTENT: &str = "ORIGINAL";
 /// A subscriber FIFO's name as s6 2.11.3.2 makes it (`ftrig1:@<tai64n>:<6 chars>`, seen in a
 /// live `event/`): s6-supervise writes each event byte into every entry so named, following
-/// links (SPEC §10 point 2).
+/// links (docs/contract.md §10 promise 2).
 pub(crate) const FTRIG_NAME: &str = "ftrig1:@400000006b0c537506dbe241:AAAAAA";
 
 // ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! SPEC §10, adversarial: hermes cannot become root. Anything running as hermes (the agent and
+//! docs/contract.md §10, adversarial: hermes cannot become root. Anything running as hermes (the agent and
 //! every tool it runs) may be hostile, so every scenario here *is* hermes attacking the
 //! supervision tree, whatever `HERMES_CONFORMANCE_USER` says (`Ctx::as_hermes`): "root can act
 //! as root" proves nothing.

@@ -1,4 +1,4 @@
-//! Contract §10.1 proven, not only declared (issue 19), and the privilege map.
+//! Contract §10.1 proven, not only declared, and the privilege map.
 //!
 //! `root_touched_paths_are_declared`: a scripted session, as hermes, on the trace variant
 //! (`hermes-s6-trace:*`, where stage 1 and everything it starts run under strace): profiles

@@ -12,7 +12,7 @@ use crate::support::{
 };
 use crate::{ContainerSpec, Ctx, wait};
 
-/// The root processes SPEC §10 point 3 allows (besides PID 1, which must be s6-svscan).
+/// The root processes docs/contract.md §10 promise 3 allows (besides PID 1, which must be s6-svscan).
 const ROOT_ALLOWED: &[&str] = &[
     "s6-supervise",
     "s6-ipcserverd",
@@ -114,7 +114,9 @@ pub async fn root_processes_are_supervision_only(ctx: Ctx, dashboard: bool) -> R
     )
     .await;
     if let Err(e) = clean {
-        problems.push(format!("root processes outside SPEC §10 point 3: {e}"));
+        problems.push(format!(
+            "root processes outside docs/contract.md §10 promise 3: {e}"
+        ));
     }
     ensure!(
         problems.is_empty(),

@@ -9,7 +9,7 @@ use super::kit::{profile_with_slot, supervision_is_live};
 use crate::support::HERMES_HOME;
 use crate::{ContainerSpec, Ctx};
 
-/// Directories hermes may write (SPEC §10 point 2), each with everything below it.
+/// Directories hermes may write (docs/contract.md §10 promise 2), each with everything below it.
 const WRITABLE_ALLOWED: &[&str] = &[
     HERMES_HOME,
     "/tmp",

@@ -22,7 +22,7 @@ pub async fn registrar_refusals(ctx: Ctx) -> Result<()> {
     let o = h.exec(&["test", "-e", &registrar]).await?;
     ensure!(
         o.success(),
-        "precondition: there is no registrar: {registrar} does not exist (SPEC §3.3), so its refusals cannot be tested"
+        "precondition: there is no registrar: {registrar} does not exist (docs/contract.md §3.3), so its refusals cannot be tested"
     );
     // Precondition: the registrar serves hermes (a valid register and unregister work and are
     // logged), so every refusal below is the registrar's decision.
