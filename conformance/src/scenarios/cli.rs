@@ -249,7 +249,7 @@ pub async fn fifo_state_files_are_refused(ctx: Ctx) -> Result<()> {
                 up.pid
             );
             assert_absent(
-                &h,
+                h,
                 &marker,
                 &format!("{what}: the marker was left behind: it claims a planned stop that was not recorded"),
             )

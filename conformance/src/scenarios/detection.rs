@@ -42,7 +42,7 @@ async fn behaves_off_s6(h: &Container) -> Result<()> {
     h.exec(&["test", "-f", &format!("{}/SOUL.md", profile_home(p))])
         .await?
         .succeeds_or("profile create off s6 made no profile");
-    assert_absent(&h, &slot_dir(p), "profile create off s6 made a slot").await?;
+    assert_absent(h, &slot_dir(p), "profile create off s6 made a slot").await?;
     for verb in ["start", "stop", "restart"] {
         let o = h.exec(&["hermes", "-p", p, "gateway", verb]).await?;
         o.code_is(1).stderr_contains("no supervisor available");
@@ -51,7 +51,7 @@ async fn behaves_off_s6(h: &Container) -> Result<()> {
         .await?
         .succeeds();
     assert_absent(
-        &h,
+        h,
         &profile_home(p),
         "profile delete off s6 left the profile",
     )

@@ -14,8 +14,6 @@ use crate::privilege::map::RowCount;
 use crate::privilege::table::{self, Row};
 use crate::support::HERMES_HOME;
 
-/// Where the trace variant's stage 1 writes its logs (root 0700; docker/trace/stage1).
-
 /// Each root operation against the table: the unmatched ones (with why), and per row what it
 /// matched.
 pub(super) fn check(s: &Session, rows: &[Row]) -> (Vec<String>, Vec<RowCount>) {

@@ -19,8 +19,6 @@ use crate::support::processes;
 use crate::support::{HERMES_HOME, slot_dir, wait_svstat};
 use crate::{Container, Ctx, config};
 
-/// Where the trace variant's stage 1 writes its logs (root 0700; docker/trace/stage1).
-
 /// `find … -writable` as hermes, pruned to the topmost entries.
 async fn writable(h: &Container) -> Result<BTreeSet<String>> {
     let o = h

@@ -15,7 +15,6 @@ use crate::support::{HERMES_HOME, slot_dir, wait_svstat};
 use crate::{Container, Ctx};
 
 /// Where the trace variant's stage 1 writes its logs (root 0700; docker/trace/stage1).
-
 const TRACE_DIR: &str = "/var/log/hermes-trace";
 /// The session's profiles (normalised to `<p>` in the map).
 pub(super) const PROFILES: &[&str] = &["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
