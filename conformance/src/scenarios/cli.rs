@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::support::MANAGER_S6;
-use crate::support::create_profile;
-use crate::support::{assert_absent, expected_port, profile_home, slot_dir, svstat, wait_svstat};
+use crate::support::{
+    MANAGER_S6, STATE_DEADLINE, assert_absent, create_profile, expected_port, profile_home,
+    slot_dir, svstat, wait_svstat,
+};
 use crate::{Container, Ctx};
 
-const DEADLINE: Duration = Duration::from_secs(15);
 /// A verb that meets a FIFO must answer well inside this (the bug was a hang).
 const NO_HANG: Duration = Duration::from_secs(8);
 
@@ -42,14 +42,14 @@ fn rows(want: &[(&str, &str)]) -> Vec<(String, String)> {
 pub async fn profile_list(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     // The container's command hands the default gateway to s6.
-    wait_svstat(&h, &slot_dir("default"), "up", DEADLINE, |s| s.up).await?;
+    wait_svstat(&h, &slot_dir("default"), "up", STATE_DEADLINE, |s| s.up).await?;
     for p in ["zeta", "alpha"] {
         create_profile(&h, p).await?;
     }
     h.exec(&["hermes", "-p", "zeta", "gateway", "start"])
         .await?
         .succeeds();
-    wait_svstat(&h, &slot_dir("zeta"), "up", DEADLINE, |s| s.up).await?;
+    wait_svstat(&h, &slot_dir("zeta"), "up", STATE_DEADLINE, |s| s.up).await?;
     let want = rows(&[("default", "up"), ("alpha", "down"), ("zeta", "up")]);
     let got = profile_rows(&h).await?;
     ensure!(got == want, "profile list: expected {want:?}, got {got:?}");
@@ -140,7 +140,10 @@ pub async fn gateway_status_text(ctx: Ctx) -> Result<()> {
     h.exec(&["hermes", "-p", p, "gateway", "start"])
         .await?
         .succeeds();
-    let up = wait_svstat(&h, &slot_dir(p), "up", DEADLINE, |s| s.up && s.pid > 0).await?;
+    let up = wait_svstat(&h, &slot_dir(p), "up", STATE_DEADLINE, |s| {
+        s.up && s.pid > 0
+    })
+    .await?;
     let m = gateway_status(&h, p).await?;
     let uptime_ok = m["uptime"]
         .strip_suffix('s')
@@ -233,7 +236,7 @@ pub async fn fifo_state_files_are_refused(ctx: Ctx) -> Result<()> {
     h.exec(&["hermes", "-p", p, "gateway", "start"])
         .await?
         .succeeds();
-    let up = wait_svstat(&h, &dir, "up", DEADLINE, |s| s.up && s.pid > 0).await?;
+    let up = wait_svstat(&h, &dir, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
     let lock = format!("{home}/.gateway_state.lock");
     let state = format!("{home}/gateway_state.json");
     let marker = format!("{home}/.gateway-planned-stop.json");

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 
-use crate::support::s6::parse_svstat;
 use crate::support::{
     DASHBOARD, DASHBOARD_PORT, DASHBOARD_PROGRAM, HttpResponse, STATE_DEADLINE, STAYS_DOWN_WINDOW,
-    SvStat, create_profile, ensure_runs_as, get, get_with_basic, parse_response, svstat, wait_http,
-    wait_svstat,
+    SvStat, create_profile, ensure_runs_as, get, get_with_basic, parse_response, s6::parse_svstat,
+    svstat, wait_http, wait_svstat,
 };
 use crate::{Container, ContainerSpec, Ctx, config, wait};
 

@@ -5,15 +5,14 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
 
-use crate::support::STAYS_DOWN_WINDOW;
-use crate::support::create_profile;
-use crate::support::parse_response;
 use crate::support::{
-    GATEWAY, expected_port, profile_home, program_of, read_json, slot_dir, svstat, svstat_exit,
-    wait_http, wait_svstat,
+    GATEWAY, STAYS_DOWN_WINDOW, create_profile, expected_port, parse_response, profile_home,
+    program_of, read_json, slot_dir, svstat, svstat_exit, wait_http, wait_svstat,
 };
 use crate::{Container, ContainerSpec, Ctx, wait};
 
+/// Longer than `STATE_DEADLINE`: these waits include a gateway binding its port and writing
+/// its state after s6 reports it up.
 const DEADLINE: Duration = Duration::from_secs(20);
 /// What `hermes gateway run` says when it hands the gateway to s6 (docs/contract.md §6.4).
 const HANDED_TO_S6: &str = "the gateway now runs under s6 supervision";

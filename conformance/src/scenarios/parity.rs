@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, ensure};
 
-use crate::support::create_profile;
 use crate::support::{
-    GATEWAY, HERMES_HOME, STATE_DEADLINE, assert_absent, ensure_runs_as, profile_home, slot_dir,
-    svstat, wait_svstat,
+    GATEWAY, HERMES_HOME, STATE_DEADLINE, assert_absent, create_profile, ensure_runs_as,
+    profile_home, slot_dir, svstat, wait_svstat,
 };
 use crate::{Container, ContainerSpec, Ctx, wait};
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail, ensure};
 
 use super::declared::check;
-use super::session::DEADLINE;
 use super::session::PROFILES;
 use super::session::hermes_ok;
 use super::session::session;
@@ -15,8 +14,7 @@ use crate::container::ContainerSpec;
 use crate::image::{Variant, progress};
 use crate::privilege::map::{self, Map};
 use crate::privilege::table::{self};
-use crate::support::processes;
-use crate::support::{HERMES_HOME, slot_dir, wait_svstat};
+use crate::support::{HERMES_HOME, STATE_DEADLINE, processes, slot_dir, wait_svstat};
 use crate::{Container, Ctx, config};
 
 /// `find … -writable` as hermes, pruned to the topmost entries.
@@ -78,14 +76,16 @@ async fn root_processes(ctx: &Ctx) -> Result<BTreeSet<String>> {
 async fn root_processes_of(h: &Container) -> Result<BTreeSet<String>> {
     hermes_ok(h, &["hermes", "profile", "create", "alpha"]).await?;
     hermes_ok(h, &["hermes", "-p", "alpha", "gateway", "start"]).await?;
-    wait_svstat(h, &slot_dir("alpha"), "up", DEADLINE, |s| s.up).await?;
-    wait_svstat(h, "/run/service/dashboard", "up", DEADLINE, |s| s.up).await?;
+    wait_svstat(h, &slot_dir("alpha"), "up", STATE_DEADLINE, |s| s.up).await?;
+    wait_svstat(h, "/run/service/dashboard", "up", STATE_DEADLINE, |s| s.up).await?;
     // A run script is root until it drops to hermes: poll (bounded) until two listings in a
     // row agree.
     let last: std::sync::Mutex<Option<BTreeSet<String>>> = std::sync::Mutex::new(None);
     let last = &last;
-    let settled =
-        crate::wait::poll_until("the root process list to settle", DEADLINE, || async move {
+    let settled = crate::wait::poll_until(
+        "the root process list to settle",
+        STATE_DEADLINE,
+        || async move {
             let now: BTreeSet<String> = processes(h)
                 .await?
                 .iter()
@@ -99,8 +99,9 @@ async fn root_processes_of(h: &Container) -> Result<BTreeSet<String>> {
             let seen = format!("{now:?}");
             *prev = Some(now);
             Err(anyhow!("{seen}"))
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(settled)
 }
 

@@ -10,16 +10,13 @@ use tokio::sync::OnceCell;
 use crate::container::{ContainerSpec, remove_volume, unique_name};
 use crate::image::Variant;
 use crate::privilege::strace::{self, RootOp};
-use crate::support::registrar_as;
-use crate::support::{HERMES_HOME, slot_dir, wait_svstat};
+use crate::support::{HERMES_HOME, STATE_DEADLINE, registrar_as, slot_dir, wait_svstat};
 use crate::{Container, Ctx};
 
 /// Where the trace variant's stage 1 writes its logs (root 0700; docker/trace/stage1).
 const TRACE_DIR: &str = "/var/log/hermes-trace";
 /// The session's profiles (normalised to `<p>` in the map).
 pub(super) const PROFILES: &[&str] = &["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
-pub(super) const DEADLINE: Duration = Duration::from_secs(15);
-
 /// One boot's trace, read.
 #[derive(Debug)]
 pub struct Boot {
@@ -99,7 +96,7 @@ async fn run_session(ctx: &Ctx) -> Result<Session> {
             hermes_ok(&h, &["hermes", "profile", "create", p]).await?;
         }
         hermes_ok(&h, &["hermes", "-p", "alpha", "gateway", "start"]).await?;
-        wait_svstat(&h, &slot_dir("alpha"), "up", DEADLINE, |s| s.up).await?;
+        wait_svstat(&h, &slot_dir("alpha"), "up", STATE_DEADLINE, |s| s.up).await?;
         hermes_ok(&h, &["hermes", "-p", "alpha", "gateway", "restart"]).await?;
         hermes_ok(&h, &["hermes", "-p", "beta", "gateway", "start"]).await?;
         hermes_ok(&h, &["hermes", "-p", "alpha", "gateway", "stop"]).await?;
