@@ -1,5 +1,5 @@
-//! The regression catalogue (docs/contract.md §9): each historical bug as a buildable variant of the
-//! product, the scenario that catches it, and the words its failure must contain — so a
+//! The regression catalogue (docs/contract.md §9): each historical bug as a buildable variant of
+//! the product, the scenario that catches it, and the words its failure must contain — so a
 //! sensitivity test can prove the suite fails *for the stated reason*, not just fails.
 //!
 //! Over 500 lines on purpose: most of it is the catalogue itself (`CATALOG`, one entry per id

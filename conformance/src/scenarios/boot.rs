@@ -115,10 +115,10 @@ pub async fn cont_init_ran_in_order(h: &Container) -> Result<()> {
 }
 
 /// Things each boot step leaves behind, made once by that step and never touched again in the
-/// boot, in the order docs/contract.md §2.2 fixes: (step, path, whether its birth time (`%W`) or its
-/// modification time (`%Y`) is the step's moment).
-/// `015` is left out: what it changes (the modes of `supervise/control`) is changed again by
-/// the bundle's `s6-svc -u` writing into the same FIFO, so no time of its own survives.
+/// boot, in the order docs/contract.md §2.2 fixes: (step, path, whether its birth time (`%W`) or
+/// its modification time (`%Y`) is the step's moment). `015` is left out: what it changes (the
+/// modes of `supervise/control`) is changed again by the bundle's `s6-svc -u` writing into the same
+/// FIFO, so no time of its own survives.
 const BOOT_ARTIFACTS: &[(&str, &str, char)] = &[
     (
         "01-hermes-setup made $HERMES_HOME/profiles",
@@ -226,11 +226,11 @@ pub async fn ready_marker_is_per_boot(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
 }
 
 /// A cont-init step that fails is visible to `hermes status`, text and `--json`, not only in
-/// the container log (docs/contract.md §6.5). The failure is one hermes can cause on its own volume: a
-/// directory where the boot log goes (`$HERMES_HOME/logs/container-boot.log`), so
-/// `02-reconcile-profiles` cannot write it and exits non-zero. The boot still becomes ready
-/// (stage2 goes on after a failed step); the report belongs to that boot only: once the
-/// obstacle is gone, the next boot reports no failed step.
+/// the container log (docs/contract.md §6.5). The failure is one hermes can cause on its own
+/// volume: a directory where the boot log goes (`$HERMES_HOME/logs/container-boot.log`), so
+/// `02-reconcile-profiles` cannot write it and exits non-zero. The boot still becomes ready (stage2
+/// goes on after a failed step); the report belongs to that boot only: once the obstacle is gone,
+/// the next boot reports no failed step.
 pub async fn failed_cont_init_step_in_status(ctx: Ctx) -> Result<()> {
     const STEP: &str = "cont-init 02-reconcile-profiles";
     // The dashboard is on: its API and page must say what `hermes status` says.

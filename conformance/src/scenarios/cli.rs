@@ -37,8 +37,8 @@ fn rows(want: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `profile list` (docs/contract.md §6.1): `default` first, then every profile sorted, each with its slot's
-/// state as s6 reports it; `--json` says the same.
+/// `profile list` (docs/contract.md §6.1): `default` first, then every profile sorted, each with
+/// its slot's state as s6 reports it; `--json` says the same.
 pub async fn profile_list(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     // The container's command hands the default gateway to s6.
@@ -103,8 +103,8 @@ fn parse_status_line(line: &str) -> Result<std::collections::BTreeMap<String, St
     Ok(m)
 }
 
-/// `hermes -p p gateway status` as text (docs/contract.md §6.5): the manager line, then the slot's line
-/// with what s6 says (up/down, pid, uptime) and what was asked (desired state), and its port.
+/// `hermes -p p gateway status` as text (docs/contract.md §6.5): the manager line, then the slot's
+/// line with what s6 says (up/down, pid, uptime) and what was asked (desired state), and its port.
 async fn gateway_status(
     h: &Container,
     p: &str,

@@ -1,5 +1,5 @@
-//! s6 detection as hermes (docs/contract.md §4): positive, PID 1 not s6-svscan, basedir missing — each
-//! negative differs from the positive in exactly one of the two conditions — and what the CLI
+//! s6 detection as hermes (docs/contract.md §4): positive, PID 1 not s6-svscan, basedir missing —
+//! each negative differs from the positive in exactly one of the two conditions — and what the CLI
 //! does off s6: profiles without slots, and no supervisor to start or stop anything.
 
 use anyhow::{Result, anyhow, ensure};
@@ -28,8 +28,8 @@ async fn premises(h: &Container) -> Result<(String, bool)> {
     Ok((comm.out().to_string(), basedir))
 }
 
-/// Off s6 (docs/contract.md §4): `hermes status` names no supervisor, `profile create` makes the profile
-/// and no slot, and start/stop/restart say that no supervisor is available (exit 1).
+/// Off s6 (docs/contract.md §4): `hermes status` names no supervisor, `profile create` makes the
+/// profile and no slot, and start/stop/restart say that no supervisor is available (exit 1).
 async fn behaves_off_s6(h: &Container) -> Result<()> {
     let st = h.exec(&["hermes", "status"]).await?;
     st.succeeds()

@@ -1,5 +1,5 @@
-//! The gateway process as a person configures it (docs/contract.md §6.2, §6.4): `API_SERVER_PORT`, a port
-//! it cannot bind (startup_failed, exit 78, parked), and the two opt-outs of supervision.
+//! The gateway process as a person configures it (docs/contract.md §6.2, §6.4): `API_SERVER_PORT`,
+//! a port it cannot bind (startup_failed, exit 78, parked), and the two opt-outs of supervision.
 
 use std::time::Duration;
 

@@ -10,7 +10,8 @@ use crate::Ctx;
 use crate::container::EXEC_DEADLINE;
 use crate::image::progress;
 
-/// The ceiling on the product image's size (`docker image inspect` Size, bytes; docs/contract.md §1).
+/// The ceiling on the product image's size (`docker image inspect` Size, bytes; docs/contract.md
+/// §1).
 pub const MAX_IMAGE_BYTES: i64 = 40_000_000;
 
 /// A tool, how to run it harmlessly, and a word its output must contain (`""`: any output,

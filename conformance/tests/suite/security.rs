@@ -1,5 +1,5 @@
-//! docs/contract.md §10: hermes cannot become root. Each scenario is an attack made as hermes that must be
-//! refused and leave no trace (bodies in `conformance::scenarios::security`).
+//! docs/contract.md §10: hermes cannot become root. Each scenario is an attack made as hermes that
+//! must be refused and leave no trace (bodies in `conformance::scenarios::security`).
 
 use conformance::scenarios::security::Replace;
 use rstest::rstest;

@@ -1,5 +1,5 @@
-//! Runtime service lifecycle as hermes (docs/contract.md §3, §6): profiles, slots, start/stop/restart,
-//! unregister, the gateway process, root at the door, bad input.
+//! Runtime service lifecycle as hermes (docs/contract.md §3, §6): profiles, slots,
+//! start/stop/restart, unregister, the gateway process, root at the door, bad input.
 //!
 //! Shared here: the slot layout a created profile must have, and "nothing of it runs".
 

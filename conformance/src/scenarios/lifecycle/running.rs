@@ -204,8 +204,8 @@ pub async fn static_services_controllable_by_hermes(ctx: Ctx) -> Result<()> {
     h.remove().await
 }
 
-/// A root `docker exec` of `hermes profile create` drops to hermes first (docs/contract.md §6.6), unless
-/// HERMES_DOCKER_EXEC_AS_ROOT is truthy.
+/// A root `docker exec` of `hermes profile create` drops to hermes first (docs/contract.md §6.6),
+/// unless HERMES_DOCKER_EXEC_AS_ROOT is truthy.
 pub async fn root_at_the_door_drops_to_hermes(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     h.exec(&["hermes", "profile", "create", "rooted"])

@@ -152,10 +152,10 @@ pub async fn symlink_to_shadow_is_refused(ctx: Ctx, tmpfs_run: bool) -> Result<(
     h.remove().await
 }
 
-/// docs/contract.md §5: `gateway-default` is registered first, then the profiles in sorted order — even
-/// profiles whose names sort before `default`. Read from the boot log's order, and from the
-/// slots themselves: no slot of that boot was made before `gateway-default` (file times are
-/// coarse, so ties are allowed).
+/// docs/contract.md §5: `gateway-default` is registered first, then the profiles in sorted order —
+/// even profiles whose names sort before `default`. Read from the boot log's order, and from the
+/// slots themselves: no slot of that boot was made before `gateway-default` (file times are coarse,
+/// so ties are allowed).
 pub async fn default_registered_first(ctx: Ctx) -> Result<()> {
     let mut h = ctx.start_default().await?;
     let profiles = ["aaa", "cab", "zed"];

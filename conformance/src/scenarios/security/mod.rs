@@ -1,6 +1,6 @@
-//! docs/contract.md §10, adversarial: hermes cannot become root. Anything running as hermes (the agent and
-//! every tool it runs) may be hostile, so every scenario here *is* hermes attacking the
-//! supervision tree, whatever `HERMES_CONFORMANCE_USER` says (`Ctx::as_hermes`): "root can act
+//! docs/contract.md §10, adversarial: hermes cannot become root. Anything running as hermes
+//! (the agent and every tool it runs) may be hostile, so every scenario here *is* hermes attacking
+//! the supervision tree, whatever `HERMES_CONFORMANCE_USER` says (`Ctx::as_hermes`): "root can act
 //! as root" proves nothing.
 //!
 //! Shape of every attack scenario:
@@ -12,10 +12,15 @@
 //! 4. check the *effect* — payload evidence written as uid 0, a root-owned canary changed, a
 //!    trace left in the tree — not merely the exit code of the attacker's command.
 //!
-//! Findings are collected in [`Breaches`] instead of failing at the first one, so that on a
+//! Findings are collected in [`kit::Breaches`] instead of failing at the first one, so that on a
 //! vulnerable image the failure leads with the proof (root ran hermes' code or wrote through
 //! hermes' link), then lists the steps that were let through with the mode and owner of what
 //! should have stopped them.
+//!
+//! One file per promise of §10: `slots` and `scanner` (1, no root code for hermes), `links` and
+//! `writable` (2, no root writes through hermes' paths), `processes` (3), `registrar/` (4),
+//! `attack_matrix/` (5 and 6, along §10.1's table), `privilege_map/` (§10.1 proven by a trace);
+//! `kit` and `evidence` are the attack toolkit they share.
 
 mod evidence;
 mod kit;

@@ -12,7 +12,8 @@ use crate::support::{
 };
 use crate::{ContainerSpec, Ctx, wait};
 
-/// The root processes docs/contract.md §10 promise 3 allows (besides PID 1, which must be s6-svscan).
+/// The root processes docs/contract.md §10 promise 3 allows (besides PID 1, which must be
+/// s6-svscan).
 const ROOT_ALLOWED: &[&str] = &[
     "s6-supervise",
     "s6-ipcserverd",

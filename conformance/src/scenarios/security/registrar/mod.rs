@@ -2,7 +2,8 @@
 //! `default` and reserved names are refused for both verbs; clients that never read their
 //! answer pin no root process and a per-uid cap refuses the rest clearly; a client killed
 //! mid-request leaves nothing in the scandir; the helper runs with a fixed environment
-//! whatever the client sends. Shared here: the registrar's processes, its lock and the slots it hides while staging.
+//! whatever the client sends. Shared here: the registrar's processes, its lock and the slots it
+//! hides while staging.
 
 mod clients;
 mod load;
