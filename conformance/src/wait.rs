@@ -78,3 +78,71 @@ where
     }
     Ok(checks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_probe_answers_with_question_marks_and_bail() {
+        let mut n = 0;
+        let got = block_on(poll_every(
+            "the third look",
+            Duration::from_secs(5),
+            Duration::ZERO,
+            || {
+                n += 1;
+                let seen = n;
+                async move {
+                    let parsed: u32 = format!("{seen}").parse()?; // an anyhow-able error, by `?`
+                    if parsed < 3 {
+                        bail!("saw {parsed}");
+                    }
+                    Ok(Some(parsed))
+                }
+            },
+        ));
+        assert_eq!(got.expect("answered on the third look"), 3);
+    }
+
+    #[test]
+    fn a_timeout_names_what_and_the_last_observation_with_its_causes() {
+        let err = block_on(poll_every(
+            "the slot to be up",
+            Duration::from_millis(30),
+            Duration::from_millis(5),
+            || async {
+                let e = anyhow::anyhow!("s6-svstat exit 1").context("reading gateway-x");
+                Err::<Option<()>, _>(e)
+            },
+        ))
+        .expect_err("never answers");
+        let msg = err.to_string();
+        assert!(msg.contains("waiting for the slot to be up"), "{msg}");
+        assert!(
+            msg.contains("last observation: reading gateway-x: s6-svstat exit 1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_string_observation_still_works() {
+        let err = block_on(holds_for("a window", Duration::from_secs(1), || async {
+            Err::<(), _>(String::from("broke"))
+        }))
+        .expect_err("breaks at once");
+        assert!(
+            err.to_string().contains("a window stopped holding"),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with(": broke"), "{err}");
+    }
+}
