@@ -19,6 +19,7 @@ pub mod report;
 pub mod runner;
 pub mod s6probe;
 pub mod scenarios;
+pub mod support;
 pub mod table;
 pub mod wait;
 

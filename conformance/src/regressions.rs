@@ -1,107 +1,90 @@
-//! The regression catalogue (SPEC §9): each historical bug as a buildable variant of the
-//! product, the scenario that catches it, and the words its failure must contain — so a
+//! The regression catalogue (docs/contract.md §9): each historical bug as a buildable variant of
+//! the product, the scenario that catches it, and the words its failure must contain — so a
 //! sensitivity test can prove the suite fails *for the stated reason*, not just fails.
+//!
+//! Over 500 lines on purpose: most of it is the catalogue itself (`CATALOG`, one entry per id
+//! with its bug, catcher and words), which reads best as one table beside the `Catcher`s it
+//! names; the sensitivity check, the two catcher-only scenarios and the evidence filter are
+//! the few functions that give those entries their meaning.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, anyhow, bail, ensure};
 use futures_util::FutureExt;
 
 use crate::image::Variant;
-use crate::s6probe::{profile_home, slot_dir, svstat};
-use crate::scenarios::{attack_matrix, dashboard, lifecycle, parity, restart, security};
+use crate::regressions;
+use crate::scenarios::{dashboard, lifecycle, parity, restart, security};
+use crate::support::{create_profile, profile_home, slot_dir, svstat};
 use crate::{ContainerSpec, Ctx, wait};
 
-/// The scenario that catches a regression. Each is a contract check that passes on the
-/// production image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Catcher {
+/// Declares [`Catcher`]: each variant names its scenario once, by the body's path (the area
+/// module and the function, as `scenarios/` and `tests/suite/` share them), with the arguments
+/// the catalogue runs it with and, for a parametrised test, the rstest case that runs the same.
+/// `scenario()` is derived from that path, so the name the report and `make repro` print is the
+/// test's own; the suite's `catchers_are_suite_scenarios` fails on a name no test has.
+macro_rules! catchers {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident => $area:ident::$name:ident($($arg:expr),*) $([$case:literal])?;
+    )*) => {
+        /// The scenario that catches a regression. Each is a contract check that passes on the
+        /// production image.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Catcher {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Catcher {
+            /// The scenario's name in the suite: the test's own name, as `cargo test --list`,
+            /// the report and JUnit show it.
+            pub fn scenario(self) -> &'static str {
+                match self {
+                    $(Catcher::$variant => {
+                        concat!(stringify!($area), "::", stringify!($name) $(, "::", $case)?)
+                    })*
+                }
+            }
+
+            /// Run the scenario exactly as its test does.
+            pub async fn run(self, ctx: Ctx) -> Result<()> {
+                match self {
+                    $(Catcher::$variant => $area::$name(ctx $(, $arg)*).await,)*
+                }
+            }
+        }
+    };
+}
+
+catchers! {
     /// `profile create` publishes a slot in `/run/service` (or fails cleanly).
-    CreatePublishesSlot,
+    CreatePublishesSlot => regressions::regression_create_publishes_slot();
     /// A freshly created slot and its logger are readable and controllable.
-    SlotControllable,
+    SlotControllable => regressions::regression_slot_controllable();
     /// `dashboard` and `main-hermes` are readable and controllable.
-    StaticServicesControllable,
+    StaticServicesControllable => lifecycle::static_services_controllable_by_hermes();
     /// Create/delete cycles leave nothing behind.
-    DeleteCycles,
+    DeleteCycles => lifecycle::delete_leaves_nothing_after_20_cycles();
     /// A disabled dashboard stays down and not wanted up.
-    DashboardStaysDown,
+    DashboardStaysDown => dashboard::disabled_stays_down(None) ["case_1_unset"];
     /// A root-owned file in a profile is repaired by the next boot.
-    RootLeftoversRepaired,
+    RootLeftoversRepaired => restart::root_leftovers_are_repaired();
     /// Every prior intent is restored by one `docker restart` (the matrix of contract §5),
     /// among them a gateway whose only record of intent is its own `gateway_state` (started
     /// through s6, no `desired_state`), which must be running again.
-    StartedSurvivesRestart,
+    StartedSurvivesRestart => restart::intent_matrix_survives_restart(false) ["tmpfs_run_1_false"];
     /// Contract §10: a slot hermes makes itself never runs as root.
-    NewSlotNeverRunsAsRoot,
+    NewSlotNeverRunsAsRoot => security::new_slot_never_runs_as_root(false) ["noexec_run_1_false"];
     /// Contract §10: links hermes plants in `supervise/` are never written through by root.
-    SuperviseLinksNotWrittenThrough,
+    SuperviseLinksNotWrittenThrough => security::supervise_links_not_written_through();
     /// Contract §10: links hermes plants in `event/` are never written through by root.
-    EventLinksNotWrittenThrough,
+    EventLinksNotWrittenThrough => security::event_links_not_written_through();
     /// Contract §1: with `PUID`/`PGID`, the whole lifecycle works as the remapped hermes.
-    PuidLifecycle,
+    PuidLifecycle => parity::puid_matches_a_host_directory();
     /// Contract §10.1: every plant at every component hermes can change, `HERMES_HOME` two
     /// levels below the volume.
-    AttackMatrix,
-}
-
-impl Catcher {
-    /// The scenario's name in the suite: the test's own name, as `cargo test --list`, the report
-    /// and JUnit show it. Each is run on the production image by the suite under exactly this
-    /// name, with exactly what `run` runs (the suite's `catchers_are_suite_scenarios` test checks
-    /// every name against the test binary's `--list`).
-    pub fn scenario(self) -> &'static str {
-        match self {
-            Catcher::CreatePublishesSlot => "regressions::regression_create_publishes_slot",
-            Catcher::SlotControllable => "regressions::regression_slot_controllable",
-            Catcher::StaticServicesControllable => {
-                "lifecycle::static_services_controllable_by_hermes"
-            }
-            Catcher::DeleteCycles => "lifecycle::delete_leaves_nothing_after_20_cycles",
-            Catcher::DashboardStaysDown => "dashboard::disabled_stays_down::case_1_unset",
-            Catcher::RootLeftoversRepaired => "restart::root_leftovers_are_repaired",
-            Catcher::StartedSurvivesRestart => {
-                "restart::intent_matrix_survives_restart::tmpfs_run_1_false"
-            }
-            Catcher::NewSlotNeverRunsAsRoot => {
-                "security::new_slot_never_runs_as_root::noexec_run_1_false"
-            }
-            Catcher::SuperviseLinksNotWrittenThrough => {
-                "security::supervise_links_not_written_through"
-            }
-            Catcher::EventLinksNotWrittenThrough => "security::event_links_not_written_through",
-            Catcher::PuidLifecycle => "parity::puid_matches_a_host_directory",
-            Catcher::AttackMatrix => "security::attack_matrix::case_2_depth2_tmpfs_run",
-        }
-    }
-
-    pub async fn run(self, ctx: Ctx) -> Result<()> {
-        match self {
-            Catcher::CreatePublishesSlot => create_publishes_slot(ctx).await,
-            Catcher::SlotControllable => slot_controllable(ctx).await,
-            Catcher::StaticServicesControllable => {
-                lifecycle::static_services_controllable(ctx).await
-            }
-            Catcher::DeleteCycles => lifecycle::delete_leaves_nothing(ctx, 20).await,
-            Catcher::DashboardStaysDown => dashboard::disabled(ctx, None).await,
-            Catcher::RootLeftoversRepaired => restart::root_leftovers_repaired(ctx).await,
-            Catcher::StartedSurvivesRestart => {
-                restart::intent_matrix_survives_restart(ctx, false).await
-            }
-            Catcher::NewSlotNeverRunsAsRoot => {
-                security::new_slot_never_runs_as_root(ctx, false).await
-            }
-            Catcher::SuperviseLinksNotWrittenThrough => {
-                security::supervise_links_not_written_through(ctx).await
-            }
-            Catcher::EventLinksNotWrittenThrough => {
-                security::event_links_not_written_through(ctx).await
-            }
-            Catcher::PuidLifecycle => parity::puid_matches_a_host_directory(ctx).await,
-            Catcher::AttackMatrix => attack_matrix::attack_matrix(ctx, 2, true).await,
-        }
-    }
+    AttackMatrix => security::attack_matrix(2, true) ["case_2_depth2_tmpfs_run"];
 }
 
 /// One catalogue entry.
@@ -258,7 +241,7 @@ pub const CATALOG: &[Regression] = &[
     },
     Regression {
         id: "home-midpath-symlink-followed",
-        bug: "01 opens HERMES_HOME by path with O_NOFOLLOW, which guards the last component only: a link one level up (nest -> /opt/hermes) makes root chown a root directory to hermes (issue 19, finding 1)",
+        bug: "01 opens HERMES_HOME by path with O_NOFOLLOW, which guards the last component only: a link one level up (nest -> /opt/hermes) makes root chown a root directory to hermes",
         catcher: Catcher::AttackMatrix,
         cause: &[
             "root file changed owner, mode or content",
@@ -269,7 +252,7 @@ pub const CATALOG: &[Regression] = &[
     },
     Regression {
         id: "repair-hands-over-private-files",
-        bug: "01 gives hermes any root-owned entry renamed into a repaired place, a root 0600 secret included (issue 19, finding 2)",
+        bug: "01 gives hermes any root-owned entry renamed into a repaired place, a root 0600 secret included",
         catcher: Catcher::AttackMatrix,
         cause: &[
             "root-private entry renamed into place",
@@ -310,7 +293,7 @@ pub async fn outcome_of<F: Future<Output = Result<()>>>(fut: F) -> Result<(), St
 
 /// `profile create p` publishes `/run/service/gateway-p`; if it fails, it fails cleanly
 /// (reported, no profile and no slot left behind) — and the failure says which happened.
-pub async fn create_publishes_slot(ctx: Ctx) -> Result<()> {
+pub async fn regression_create_publishes_slot(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     let p = "probe";
     let dir = slot_dir(p);
@@ -343,30 +326,27 @@ pub async fn create_publishes_slot(ctx: Ctx) -> Result<()> {
 /// A fresh slot and its logger can be read (`s6-svstat`) and commanded (`s6-svc`) by the
 /// scenario user — the s6 operations every `hermes gateway` command stands on — and the
 /// command shows in the status, polled (hermes cannot use `s6-svwait`, contract §10).
-pub async fn slot_controllable(ctx: Ctx) -> Result<()> {
+pub async fn regression_slot_controllable(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     let p = "ctl";
-    lifecycle::create_profile(&h, p).await?;
+    create_profile(&h, p).await?;
     for dir in [slot_dir(p), format!("{}/log", slot_dir(p))] {
         wait::poll_until(
             &format!("{dir} to be supervised"),
             std::time::Duration::from_secs(10),
             || async {
-                let o = h
-                    .exec(&["/command/s6-svok", &dir])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let o = h.exec(&["/command/s6-svok", &dir]).await?;
                 if o.success() || o.hit_permission_error() {
                     Ok(Some(()))
                 } else {
-                    Err(o.stderr.clone())
+                    Err(anyhow!("{}", o.stderr))
                 }
             },
         )
         .await?;
         h.exec(&["/command/s6-svstat", &dir]).await?.succeeds();
         h.exec(&["/command/s6-svc", "-d", &dir]).await?.succeeds();
-        crate::s6probe::wait_svstat(
+        crate::support::wait_svstat(
             &h,
             &dir,
             "down and not wanted up",
@@ -391,7 +371,7 @@ pub struct SensitivityRecord {
 /// The sensitivity of one catalogue entry: its catcher fails on the regression image, as
 /// hermes, for the stated reason; passes on the production image; and, for the bugs that
 /// shipped because tests ran as root, passes on the regression image as root.
-pub async fn sensitivity(ctx: Ctx, id: &str) -> Result<()> {
+pub async fn regression_is_caught_for_its_stated_reason(ctx: Ctx, id: &str) -> Result<()> {
     let started = std::time::Instant::now();
     let reg = find(id).ok_or_else(|| anyhow::anyhow!("unknown regression id {id:?}"))?;
     let image = crate::runner::image_for(&ctx.docker, &Variant::regression(id)).await?;

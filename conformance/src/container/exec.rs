@@ -118,7 +118,7 @@ impl Container {
                     .await
                     .map_err(|e| e.to_string())?;
                 if info.running == Some(true) {
-                    return Err("still running".into());
+                    return Err("still running".to_string());
                 }
                 Ok(Some(info.exit_code))
             }

@@ -86,7 +86,7 @@ impl Container {
     pub async fn wait_exit(&self, deadline: Duration) -> Result<i64> {
         wait::poll_until(&format!("{} to exit", self.name), deadline, || async {
             match self.exited().await.map_err(|e| e.to_string())? {
-                None => Err("still running".into()),
+                None => Err("still running".to_string()),
                 Some(code) => Ok(code),
             }
         })

@@ -1,18 +1,17 @@
-//! Boot contract (SPEC §2, §4 premises), checked as hermes.
+//! Boot contract (docs/contract.md §2, §4's premises), checked as hermes.
 
 use anyhow::{Result, ensure};
 
 use crate::container::READY_MARKER;
+use crate::support::STATIC_SERVICES;
 use crate::{Container, ContainerSpec, Ctx};
 
-/// The cont-init chain, in the order SPEC §2 fixes by file name.
+/// The cont-init chain, in the order docs/contract.md §2.3 fixes by file name.
 pub const CONT_INIT: &[&str] = &[
     "01-hermes-setup",
     "015-supervise-perms",
     "02-reconcile-profiles",
 ];
-/// The static services hermes may read and control (contract §2 `015`).
-pub const STATIC_SERVICES: &[&str] = &["dashboard", "main-hermes"];
 /// The root static service hermes reaches only through its socket, never its supervisor.
 pub const REGISTRAR: &str = "registrar";
 
@@ -95,7 +94,7 @@ pub async fn cont_init_ran_in_order(h: &Container) -> Result<()> {
     listed.succeeds();
     ensure!(
         listed.stdout_lines() == CONT_INIT,
-        "/etc/cont-init.d holds {:?}, SPEC §2 fixes {CONT_INIT:?}",
+        "/etc/cont-init.d holds {:?}, docs/contract.md §2.3 fixes {CONT_INIT:?}",
         listed.stdout_lines()
     );
     let log = h.exec(&["cat", "/run/hermes/boot-steps.log"]).await?;
@@ -116,10 +115,10 @@ pub async fn cont_init_ran_in_order(h: &Container) -> Result<()> {
 }
 
 /// Things each boot step leaves behind, made once by that step and never touched again in the
-/// boot, in the order SPEC §2 fixes: (step, path, whether its birth time (`%W`) or its
-/// modification time (`%Y`) is the step's moment).
-/// `015` is left out: what it changes (the modes of `supervise/control`) is changed again by
-/// the bundle's `s6-svc -u` writing into the same FIFO, so no time of its own survives.
+/// boot, in the order docs/contract.md §2.2 fixes: (step, path, whether its birth time (`%W`) or
+/// its modification time (`%Y`) is the step's moment). `015` is left out: what it changes (the
+/// modes of `supervise/control`) is changed again by the bundle's `s6-svc -u` writing into the same
+/// FIFO, so no time of its own survives.
 const BOOT_ARTIFACTS: &[(&str, &str, char)] = &[
     (
         "01-hermes-setup made $HERMES_HOME/profiles",
@@ -181,7 +180,7 @@ pub async fn boot_order_seen_from_outside(h: &Container) -> Result<()> {
 }
 
 /// Everything above, for one container.
-pub async fn boot_contract(h: &Container) -> Result<()> {
+pub async fn boot_contract_holds(h: &Container) -> Result<()> {
     pid1_is_s6_svscan(h).await?;
     proc1_exe_is_root_only(h).await?;
     scandir_is_roots(h).await?;
@@ -192,7 +191,7 @@ pub async fn boot_contract(h: &Container) -> Result<()> {
 }
 
 /// The boot contract holds with `/run` as the image's directory and as a (noexec) tmpfs.
-pub async fn boot_contract_with_run(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
+pub async fn boot_contract(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
     let h = ctx
         .start(ContainerSpec::default().tmpfs_run(tmpfs_run))
         .await?;
@@ -203,7 +202,7 @@ pub async fn boot_contract_with_run(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
             .succeeds()
             .stdout_contains("noexec");
     }
-    boot_contract(&h).await?;
+    boot_contract_holds(&h).await?;
     h.remove().await
 }
 
@@ -222,16 +221,16 @@ pub async fn ready_marker_is_per_boot(ctx: Ctx, tmpfs_run: bool) -> Result<()> {
         second.out()
     );
     // The new boot is a whole boot, not a leftover: the contract holds again.
-    boot_contract(&h).await?;
+    boot_contract_holds(&h).await?;
     h.remove().await
 }
 
 /// A cont-init step that fails is visible to `hermes status`, text and `--json`, not only in
-/// the container log (issue 15). The failure is one hermes can cause on its own volume: a
-/// directory where the boot log goes (`$HERMES_HOME/logs/container-boot.log`), so
-/// `02-reconcile-profiles` cannot write it and exits non-zero. The boot still becomes ready
-/// (stage2 goes on after a failed step); the report belongs to that boot only: once the
-/// obstacle is gone, the next boot reports no failed step.
+/// the container log (docs/contract.md §6.5). The failure is one hermes can cause on its own
+/// volume: a directory where the boot log goes (`$HERMES_HOME/logs/container-boot.log`), so
+/// `02-reconcile-profiles` cannot write it and exits non-zero. The boot still becomes ready (stage2
+/// goes on after a failed step); the report belongs to that boot only: once the obstacle is gone,
+/// the next boot reports no failed step.
 pub async fn failed_cont_init_step_in_status(ctx: Ctx) -> Result<()> {
     const STEP: &str = "cont-init 02-reconcile-profiles";
     // The dashboard is on: its API and page must say what `hermes status` says.
@@ -288,16 +287,16 @@ pub async fn failed_cont_init_step_in_status(ctx: Ctx) -> Result<()> {
         steps == vec![want.clone()],
         "hermes status --json: boot.failed_steps = {steps:?}, expected [{want}]"
     );
-    let port = crate::scenarios::dashboard::DEFAULT_PORT;
-    crate::s6probe::wait_http(&h, port, "/api/status", std::time::Duration::from_secs(20)).await?;
-    let api = crate::scenarios::dashboard::get(&h, port, "/api/status").await?;
+    let port = crate::support::DASHBOARD_PORT;
+    crate::support::wait_http(&h, port, "/api/status", std::time::Duration::from_secs(20)).await?;
+    let api = crate::support::get(&h, port, "/api/status").await?;
     ensure!(api.status == 200, "/api/status answered {api:?}");
     let api_steps = failed_steps(&api.body)?;
     ensure!(
         api_steps == vec![want.clone()],
         "the dashboard's /api/status: boot.failed_steps = {api_steps:?}, expected [{want}]"
     );
-    let page = crate::scenarios::dashboard::get(&h, port, "/").await?;
+    let page = crate::support::get(&h, port, "/").await?;
     ensure!(
         page.status == 200
             && page

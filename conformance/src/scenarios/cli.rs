@@ -1,4 +1,4 @@
-//! What the CLI prints (SPEC §6.1, §6.5) and how it treats files it cannot use (issue 11):
+//! What the CLI prints (docs/contract.md §6.1, §6.5) and how it treats files it cannot use:
 //! `profile list`, `gateway status` as text, `status --json` reporting an unusable state file,
 //! and a FIFO planted in place of the state file or its lock.
 
@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::s6probe::{expected_port, profile_home, slot_dir, svstat, wait_svstat};
-use crate::scenarios::detection::MANAGER_S6;
-use crate::scenarios::lifecycle::create_profile;
+use crate::support::{
+    MANAGER_S6, STATE_DEADLINE, assert_absent, create_profile, expected_port, profile_home,
+    slot_dir, svstat, wait_svstat,
+};
 use crate::{Container, Ctx};
 
-const DEADLINE: Duration = Duration::from_secs(15);
 /// A verb that meets a FIFO must answer well inside this (the bug was a hang).
 const NO_HANG: Duration = Duration::from_secs(8);
 
@@ -37,19 +37,19 @@ fn rows(want: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `profile list` (SPEC §6.1): `default` first, then every profile sorted, each with its slot's
-/// state as s6 reports it; `--json` says the same.
+/// `profile list` (docs/contract.md §6.1): `default` first, then every profile sorted, each with
+/// its slot's state as s6 reports it; `--json` says the same.
 pub async fn profile_list(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     // The container's command hands the default gateway to s6.
-    wait_svstat(&h, &slot_dir("default"), "up", DEADLINE, |s| s.up).await?;
+    wait_svstat(&h, &slot_dir("default"), "up", STATE_DEADLINE, |s| s.up).await?;
     for p in ["zeta", "alpha"] {
         create_profile(&h, p).await?;
     }
     h.exec(&["hermes", "-p", "zeta", "gateway", "start"])
         .await?
         .succeeds();
-    wait_svstat(&h, &slot_dir("zeta"), "up", DEADLINE, |s| s.up).await?;
+    wait_svstat(&h, &slot_dir("zeta"), "up", STATE_DEADLINE, |s| s.up).await?;
     let want = rows(&[("default", "up"), ("alpha", "down"), ("zeta", "up")]);
     let got = profile_rows(&h).await?;
     ensure!(got == want, "profile list: expected {want:?}, got {got:?}");
@@ -103,8 +103,8 @@ fn parse_status_line(line: &str) -> Result<std::collections::BTreeMap<String, St
     Ok(m)
 }
 
-/// `hermes -p p gateway status` as text (SPEC §6.5): the manager line, then the slot's line
-/// with what s6 says (up/down, pid, uptime) and what was asked (desired state), and its port.
+/// `hermes -p p gateway status` as text (docs/contract.md §6.5): the manager line, then the slot's
+/// line with what s6 says (up/down, pid, uptime) and what was asked (desired state), and its port.
 async fn gateway_status(
     h: &Container,
     p: &str,
@@ -140,7 +140,10 @@ pub async fn gateway_status_text(ctx: Ctx) -> Result<()> {
     h.exec(&["hermes", "-p", p, "gateway", "start"])
         .await?
         .succeeds();
-    let up = wait_svstat(&h, &slot_dir(p), "up", DEADLINE, |s| s.up && s.pid > 0).await?;
+    let up = wait_svstat(&h, &slot_dir(p), "up", STATE_DEADLINE, |s| {
+        s.up && s.pid > 0
+    })
+    .await?;
     let m = gateway_status(&h, p).await?;
     let uptime_ok = m["uptime"]
         .strip_suffix('s')
@@ -233,7 +236,7 @@ pub async fn fifo_state_files_are_refused(ctx: Ctx) -> Result<()> {
     h.exec(&["hermes", "-p", p, "gateway", "start"])
         .await?
         .succeeds();
-    let up = wait_svstat(&h, &dir, "up", DEADLINE, |s| s.up && s.pid > 0).await?;
+    let up = wait_svstat(&h, &dir, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
     let lock = format!("{home}/.gateway_state.lock");
     let state = format!("{home}/gateway_state.json");
     let marker = format!("{home}/.gateway-planned-stop.json");
@@ -248,9 +251,12 @@ pub async fn fifo_state_files_are_refused(ctx: Ctx) -> Result<()> {
                 "{what}: the gateway should be untouched (pid {}), s6 says {st:?}",
                 up.pid
             );
-            h.exec(&["test", "!", "-e", &marker]).await?.succeeds_or(&format!(
-                "{what}: {marker} was left behind: it claims a planned stop that was not recorded"
-            ));
+            assert_absent(
+                h,
+                &marker,
+                &format!("{what}: the marker was left behind: it claims a planned stop that was not recorded"),
+            )
+            .await?;
             anyhow::Ok(())
         }
     };

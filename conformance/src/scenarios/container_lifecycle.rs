@@ -1,8 +1,8 @@
-//! The container's own lifecycle (SPEC §2 points 1, 7, 8).
+//! The container's own lifecycle (docs/contract.md §2.1, §2.2 point 7, §2.4).
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, anyhow, ensure};
 
 use crate::container::tail;
 use crate::image::progress;
@@ -66,7 +66,7 @@ async fn pid1_left_runc(h: &crate::Container) -> Result<tokio::time::Instant> {
                 // Not this host's process table (remote engine), or PID 1 already gone.
                 Err(_) => Ok(Some(now)),
                 Ok(name) if !name.starts_with("runc:") => Ok(Some(tokio::time::Instant::now())),
-                Ok(name) => Err(format!("comm {:?}", name.trim())),
+                Ok(name) => Err(anyhow!("comm {:?}", name.trim())),
             }
         },
     )

@@ -1,101 +1,21 @@
-//! The dashboard (SPEC §7): truly down unless enabled, restarted on crash when enabled,
+//! The dashboard (docs/contract.md §7): truly down unless enabled, restarted on crash when enabled,
 //! parked on a refused public bind, and a page that shows the gateways as hermes sees them.
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 
-use crate::s6probe::{
-    DASHBOARD_PROGRAM, SvStat, ensure_runs_as, http_get, parse_svstat, svstat, wait_http,
-    wait_svstat,
+use crate::support::{
+    DASHBOARD, DASHBOARD_PORT, DASHBOARD_PROGRAM, HttpResponse, STATE_DEADLINE, STAYS_DOWN_WINDOW,
+    SvStat, create_profile, ensure_runs_as, get, get_with_basic, parse_response, s6::parse_svstat,
+    svstat, wait_http, wait_svstat,
 };
-use crate::scenarios::lifecycle::create_profile;
 use crate::{Container, ContainerSpec, Ctx, config, wait};
 
-pub const DASHBOARD: &str = "/run/service/dashboard";
-pub const DEFAULT_PORT: u16 = 9119;
-const DEADLINE: Duration = Duration::from_secs(15);
-/// Longer than s6's 1 s restart backoff, so a crash loop would be seen.
-const STABILITY_WINDOW: Duration = Duration::from_millis(2500);
 /// The credentials of the public-bind scenarios, and `ops:s3cret` in base64.
 const USER: &str = "ops";
 const PASSWORD: &str = "s3cret";
 const BASIC_OPS: &str = "b3BzOnMzY3JldA==";
-
-/// One HTTP/1.x response as read off the wire: status line parsed, headers split, body kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl HttpResponse {
-    /// First header with this name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON.
-    pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::from_str(&self.body)
-            .with_context(|| format!("body is not JSON: {:?}", self.body))
-    }
-}
-
-/// Parses `HTTP/1.x <3 digits> <reason>`, the header lines and the body. Anything else (no
-/// status line, a status that is not three digits, no blank line after the head) is an error
-/// quoting what was received, so a check never passes on a `200` that happens to be in a body.
-pub fn parse_response(raw: &str) -> Result<HttpResponse> {
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .with_context(|| format!("no end of HTTP head in {raw:?}"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, code) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    ensure!(
-        matches!(version, "HTTP/1.0" | "HTTP/1.1"),
-        "not an HTTP/1.x status line: {status_line:?}"
-    );
-    ensure!(
-        code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()),
-        "no three-digit status in {status_line:?}"
-    );
-    let headers = lines
-        .map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .with_context(|| format!("header line without ':' {l:?} in {raw:?}"))
-        })
-        .collect::<Result<_>>()?;
-    Ok(HttpResponse {
-        status: code.parse()?,
-        headers,
-        body: body.to_string(),
-    })
-}
-
-/// `GET path` from inside the container, parsed.
-pub async fn get(h: &Container, port: u16, path: &str) -> Result<HttpResponse> {
-    parse_response(&http_get(h, port, path).await?)
-}
-
-/// `GET path` with `Authorization: Basic <b64>` from inside the container, parsed.
-async fn get_with_basic(h: &Container, port: u16, path: &str, b64: &str) -> Result<HttpResponse> {
-    let script = format!(
-        "exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {path} HTTP/1.0\\r\\nAuthorization: Basic {b64}\\r\\n\\r\\n' >&3 && timeout 5 cat <&3"
-    );
-    let o = h.exec(&["bash", "-c", &script]).await?;
-    o.succeeds();
-    parse_response(&o.stdout)
-}
 
 fn spec_with(vars: &[(&str, &str)]) -> ContainerSpec {
     vars.iter()
@@ -127,19 +47,18 @@ async fn stays_down(h: &Container) -> Result<()> {
     );
     wait::holds_for(
         "dashboard down and not wanted up",
-        STABILITY_WINDOW,
+        STAYS_DOWN_WINDOW,
         || async {
             let o = h
                 .exec(&["/command/s6-svstat", "-o", "up,wantedup,pid", DASHBOARD])
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             match parse_svstat(o.out()) {
                 Some(SvStat {
                     up: false,
                     wanted_up: false,
                     ..
                 }) => Ok(()),
-                other => Err(format!("{other:?} ({})", o.out())),
+                other => Err(anyhow!("{other:?} ({})", o.out())),
             }
         },
     )
@@ -149,7 +68,7 @@ async fn stays_down(h: &Container) -> Result<()> {
 
 /// Disabled (unset or any non-truthy value): down, not wanted up, stays so; no process; no
 /// listener on 9119.
-pub async fn disabled(ctx: Ctx, value: Option<&'static str>) -> Result<()> {
+pub async fn disabled_stays_down(ctx: Ctx, value: Option<&'static str>) -> Result<()> {
     let spec = match value {
         Some(v) => spec_with(&[("HERMES_DASHBOARD", v)]),
         None => ContainerSpec::default(),
@@ -161,7 +80,7 @@ pub async fn disabled(ctx: Ctx, value: Option<&'static str>) -> Result<()> {
         pids.is_empty(),
         "a dashboard process runs although disabled: {pids}"
     );
-    nothing_listens(&h, DEFAULT_PORT).await?;
+    nothing_listens(&h, DASHBOARD_PORT).await?;
     h.remove().await
 }
 
@@ -183,15 +102,13 @@ fn gateway_up(status: &serde_json::Value, profile: &str) -> Option<bool> {
 async fn wait_api_shows(h: &Container, p: &str, up: bool) -> Result<()> {
     wait::poll_until(
         &format!("the API to show {p} up={up}"),
-        DEADLINE,
+        STATE_DEADLINE,
         || async {
-            let s = status_json(h, DEFAULT_PORT)
-                .await
-                .map_err(|e| e.to_string())?;
+            let s = status_json(h, DASHBOARD_PORT).await?;
             if gateway_up(&s, p) == Some(up) {
                 Ok(Some(()))
             } else {
-                Err(s.to_string())
+                Err(anyhow!("{s}"))
             }
         },
     )
@@ -200,11 +117,11 @@ async fn wait_api_shows(h: &Container, p: &str, up: bool) -> Result<()> {
 
 /// Enabled: up, as hermes, listening; the API follows a gateway's real state; the page names
 /// each profile; a `kill -9` is followed by a new pid.
-pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
+pub async fn enabled_serves_and_survives_kill(ctx: Ctx, value: &'static str) -> Result<()> {
     let h = ctx.start(spec_with(&[("HERMES_DASHBOARD", value)])).await?;
-    let st = wait_svstat(&h, DASHBOARD, "up", DEADLINE, |s| s.up && s.pid > 0).await?;
-    ensure_runs_as(&h, st.pid, &DASHBOARD_PROGRAM, 10000, DEADLINE).await?;
-    wait_http(&h, DEFAULT_PORT, "/api/status", DEADLINE).await?;
+    let st = wait_svstat(&h, DASHBOARD, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
+    ensure_runs_as(&h, st.pid, &DASHBOARD_PROGRAM, 10000, STATE_DEADLINE).await?;
+    wait_http(&h, DASHBOARD_PORT, "/api/status", STATE_DEADLINE).await?;
 
     let p = "shown";
     create_profile(&h, p).await?;
@@ -212,7 +129,7 @@ pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
         .await?
         .succeeds();
     wait_api_shows(&h, p, true).await?;
-    let page = get(&h, DEFAULT_PORT, "/").await?;
+    let page = get(&h, DASHBOARD_PORT, "/").await?;
     ensure!(
         page.status == 200
             && page
@@ -230,49 +147,48 @@ pub async fn enabled(ctx: Ctx, value: &'static str) -> Result<()> {
     h.exec(&["kill", "-9", &st.pid.to_string()])
         .await?
         .succeeds();
-    wait_svstat(&h, DASHBOARD, "up with a new pid", DEADLINE, |s| {
+    wait_svstat(&h, DASHBOARD, "up with a new pid", STATE_DEADLINE, |s| {
         s.up && s.pid > 0 && s.pid != st.pid
     })
     .await?;
-    wait_http(&h, DEFAULT_PORT, "/api/status", DEADLINE).await?;
+    wait_http(&h, DASHBOARD_PORT, "/api/status", STATE_DEADLINE).await?;
     h.remove().await
 }
 
 /// `HERMES_DASHBOARD_PORT` moves it.
-pub async fn port_override(ctx: Ctx) -> Result<()> {
+pub async fn port_override_moves_it(ctx: Ctx) -> Result<()> {
     let h = ctx
         .start(spec_with(&[
             ("HERMES_DASHBOARD", "1"),
             ("HERMES_DASHBOARD_PORT", "9120"),
         ]))
         .await?;
-    wait_http(&h, 9120, "/api/status", DEADLINE).await?;
-    nothing_listens(&h, DEFAULT_PORT).await?;
+    wait_http(&h, 9120, "/api/status", STATE_DEADLINE).await?;
+    nothing_listens(&h, DASHBOARD_PORT).await?;
     h.remove().await
 }
 
 /// A public bind without credentials: exit 78, parked down (the pid does not churn).
-pub async fn public_bind_refused(ctx: Ctx) -> Result<()> {
+pub async fn public_bind_without_credentials_is_parked(ctx: Ctx) -> Result<()> {
     let h = ctx
         .start(spec_with(&[
             ("HERMES_DASHBOARD", "1"),
             ("HERMES_DASHBOARD_HOST", "0.0.0.0"),
         ]))
         .await?;
-    wait::poll_until("the dashboard to exit 78", DEADLINE, || async {
+    wait::poll_until("the dashboard to exit 78", STATE_DEADLINE, || async {
         let o = h
             .exec(&["/command/s6-svstat", "-o", "up,exitcode", DASHBOARD])
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if o.out() == "false 78" {
             Ok(Some(()))
         } else {
-            Err(o.out().to_string())
+            Err(anyhow!("{}", o.out()))
         }
     })
     .await?;
     stays_down(&h).await?;
-    nothing_listens(&h, DEFAULT_PORT).await?;
+    nothing_listens(&h, DASHBOARD_PORT).await?;
     let logs = h.logs().await?;
     ensure!(
         logs.contains("refusing"),
@@ -302,11 +218,11 @@ fn is_challenge(r: &HttpResponse) -> Result<()> {
 }
 
 /// With credentials on a public bind: 401 without, 200 with.
-pub async fn public_bind_with_credentials(ctx: Ctx) -> Result<()> {
+pub async fn public_bind_with_credentials_requires_them(ctx: Ctx) -> Result<()> {
     let h = ctx.start(public_with_credentials()).await?;
-    let anon = wait_http(&h, DEFAULT_PORT, "/api/status", DEADLINE).await?;
+    let anon = wait_http(&h, DASHBOARD_PORT, "/api/status", STATE_DEADLINE).await?;
     is_challenge(&parse_response(&anon)?)?;
-    let authed = get_with_basic(&h, DEFAULT_PORT, "/api/status", BASIC_OPS).await?;
+    let authed = get_with_basic(&h, DASHBOARD_PORT, "/api/status", BASIC_OPS).await?;
     ensure!(
         authed.status == 200,
         "expected 200 with credentials:\n{authed:?}"
@@ -317,7 +233,7 @@ pub async fn public_bind_with_credentials(ctx: Ctx) -> Result<()> {
         "/api/status with credentials is not the s6 report: {v}"
     );
     // "ops:wrong" in base64.
-    is_challenge(&get_with_basic(&h, DEFAULT_PORT, "/", "b3BzOndyb25n").await?)?;
+    is_challenge(&get_with_basic(&h, DASHBOARD_PORT, "/", "b3BzOndyb25n").await?)?;
     h.remove().await
 }
 
@@ -327,10 +243,10 @@ const IDLE_CONNECTIONS: usize = 200;
 /// 200 connections opened and left idle (from inside the container, as hermes) must not keep
 /// an authenticated request from being answered within one second: the old server's cap of 32
 /// connections answered everyone else 503 until its 10 s read deadline freed them.
-pub async fn idle_connections_do_not_starve(ctx: Ctx) -> Result<()> {
+pub async fn idle_connections_do_not_starve_an_authenticated_request(ctx: Ctx) -> Result<()> {
     let h = ctx.start(public_with_credentials()).await?;
     is_challenge(&parse_response(
-        &wait_http(&h, DEFAULT_PORT, "/api/status", DEADLINE).await?,
+        &wait_http(&h, DASHBOARD_PORT, "/api/status", STATE_DEADLINE).await?,
     )?)?;
 
     // The holder opens the connections, says how many it has, and keeps them (sleep inherits
@@ -338,7 +254,7 @@ pub async fn idle_connections_do_not_starve(ctx: Ctx) -> Result<()> {
     let held = "/tmp/idle-connections";
     let holder = format!(
         "n=0; while [ $n -lt {IDLE_CONNECTIONS} ]; do \
-           exec {{fd}}<>/dev/tcp/127.0.0.1/{DEFAULT_PORT} || break; n=$((n + 1)); done; \
+           exec {{fd}}<>/dev/tcp/127.0.0.1/{DASHBOARD_PORT} || break; n=$((n + 1)); done; \
          echo $n > {held}.new && mv {held}.new {held}; exec sleep 120"
     );
     h.exec(&[
@@ -350,14 +266,18 @@ pub async fn idle_connections_do_not_starve(ctx: Ctx) -> Result<()> {
     ])
     .await?
     .succeeds();
-    let opened = wait::poll_until("the holder to open its connections", DEADLINE, || async {
-        let o = h.exec(&["cat", held]).await.map_err(|e| e.to_string())?;
-        if o.success() {
-            Ok(Some(o.out().to_string()))
-        } else {
-            Err(o.stderr.trim().to_string())
-        }
-    })
+    let opened = wait::poll_until(
+        "the holder to open its connections",
+        STATE_DEADLINE,
+        || async {
+            let o = h.exec(&["cat", held]).await?;
+            if o.success() {
+                Ok(Some(o.out().to_string()))
+            } else {
+                Err(anyhow!("{}", o.stderr.trim()))
+            }
+        },
+    )
     .await?;
     ensure!(
         opened == IDLE_CONNECTIONS.to_string(),
@@ -369,7 +289,7 @@ pub async fn idle_connections_do_not_starve(ctx: Ctx) -> Result<()> {
     // SIGPIPE is ignored so that a server which answers and closes before reading the request
     // (the old server's 503) still has its answer read and shown.
     let request = format!(
-        "trap '' PIPE; exec 3<>/dev/tcp/127.0.0.1/{DEFAULT_PORT} || exit 3; printf 'GET /api/status HTTP/1.0\\r\\nAuthorization: Basic {BASIC_OPS}\\r\\n\\r\\n' >&3; cat <&3"
+        "trap '' PIPE; exec 3<>/dev/tcp/127.0.0.1/{DASHBOARD_PORT} || exit 3; printf 'GET /api/status HTTP/1.0\\r\\nAuthorization: Basic {BASIC_OPS}\\r\\n\\r\\n' >&3; cat <&3"
     );
     let timed = "s=$(date +%s%N); timeout 1 bash -c \"$1\"; rc=$?; e=$(date +%s%N); \
                  echo \"answered in $(( (e - s) / 1000000 )) ms, exit $rc\" >&2; exit $rc";
@@ -406,7 +326,7 @@ pub async fn idle_connections_do_not_starve(ctx: Ctx) -> Result<()> {
 
 /// Render the page in headless Chromium (on the host, from a file: no network needed) and
 /// keep a screenshot under `target/` for people to look at.
-pub async fn page_renders_in_chromium(ctx: Ctx) -> Result<()> {
+pub async fn page_renders_in_headless_chromium(ctx: Ctx) -> Result<()> {
     let h = ctx.start(spec_with(&[("HERMES_DASHBOARD", "1")])).await?;
     for p in ["render-a", "render-b"] {
         create_profile(&h, p).await?;
@@ -416,11 +336,9 @@ pub async fn page_renders_in_chromium(ctx: Ctx) -> Result<()> {
         .succeeds();
     let page = wait::poll_until(
         "the page to show render-a up, with its log",
-        DEADLINE,
+        STATE_DEADLINE,
         || async {
-            let resp = get(&h, DEFAULT_PORT, "/")
-                .await
-                .map_err(|e| e.to_string())?;
+            let resp = get(&h, DASHBOARD_PORT, "/").await?;
             let up = resp
                 .body
                 .contains("data-profile=\"render-a\" data-up=\"true\"");
@@ -428,7 +346,7 @@ pub async fn page_renders_in_chromium(ctx: Ctx) -> Result<()> {
             if resp.status == 200 && up && logged {
                 Ok(Some(resp))
             } else {
-                Err(format!(
+                Err(anyhow!(
                     "HTTP {}, up: {up}, banner in log row: {logged}",
                     resp.status
                 ))

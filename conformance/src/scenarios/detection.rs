@@ -1,13 +1,12 @@
-//! s6 detection as hermes (SPEC §4): positive, PID 1 not s6-svscan, basedir missing — each
-//! negative differs from the positive in exactly one of the two conditions — and what the CLI
+//! s6 detection as hermes (docs/contract.md §4): positive, PID 1 not s6-svscan, basedir missing —
+//! each negative differs from the positive in exactly one of the two conditions — and what the CLI
 //! does off s6: profiles without slots, and no supervisor to start or stop anything.
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, anyhow, ensure};
 
-use crate::s6probe::{HERMES_HOME, profile_home, slot_dir};
+use crate::support::{HERMES_HOME, MANAGER_S6, assert_absent, profile_home, slot_dir};
 use crate::{Container, ContainerSpec, Ctx};
 
-pub const MANAGER_S6: &str = "Manager: s6 (container supervisor)";
 pub const MANAGER_NONE: &str = "Manager: none";
 
 /// On the product image, hermes detects s6.
@@ -29,8 +28,8 @@ async fn premises(h: &Container) -> Result<(String, bool)> {
     Ok((comm.out().to_string(), basedir))
 }
 
-/// Off s6 (SPEC §4): `hermes status` names no supervisor, `profile create` makes the profile
-/// and no slot, and start/stop/restart say that no supervisor is available (exit 1).
+/// Off s6 (docs/contract.md §4): `hermes status` names no supervisor, `profile create` makes the
+/// profile and no slot, and start/stop/restart say that no supervisor is available (exit 1).
 async fn behaves_off_s6(h: &Container) -> Result<()> {
     let st = h.exec(&["hermes", "status"]).await?;
     st.succeeds()
@@ -43,9 +42,7 @@ async fn behaves_off_s6(h: &Container) -> Result<()> {
     h.exec(&["test", "-f", &format!("{}/SOUL.md", profile_home(p))])
         .await?
         .succeeds_or("profile create off s6 made no profile");
-    h.exec(&["test", "!", "-e", &slot_dir(p)])
-        .await?
-        .succeeds_or("profile create off s6 made a slot");
+    assert_absent(h, &slot_dir(p), "profile create off s6 made a slot").await?;
     for verb in ["start", "stop", "restart"] {
         let o = h.exec(&["hermes", "-p", p, "gateway", verb]).await?;
         o.code_is(1).stderr_contains("no supervisor available");
@@ -53,9 +50,12 @@ async fn behaves_off_s6(h: &Container) -> Result<()> {
     h.exec(&["hermes", "profile", "delete", p, "--yes"])
         .await?
         .succeeds();
-    h.exec(&["test", "!", "-e", &profile_home(p)])
-        .await?
-        .succeeds_or("profile delete off s6 left the profile");
+    assert_absent(
+        h,
+        &profile_home(p),
+        "profile delete off s6 left the profile",
+    )
+    .await?;
     Ok(())
 }
 
@@ -82,8 +82,8 @@ pub async fn no_s6_when_pid1_is_not_svscan(ctx: Ctx) -> Result<()> {
         || async {
             match premises(&h).await {
                 Ok((comm, true)) if comm == "sleep" => Ok(Some((comm, true))),
-                Ok(seen) => Err(format!("{seen:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(seen) => Err(anyhow!("{seen:?}")),
+                Err(e) => Err(e),
             }
         },
     )

@@ -1,21 +1,20 @@
-//! The gateway process as a person configures it (SPEC §6.2, §6.4): `API_SERVER_PORT`, a port
-//! it cannot bind (startup_failed, exit 78, parked), and the two opt-outs of supervision.
+//! The gateway process as a person configures it (docs/contract.md §6.2, §6.4): `API_SERVER_PORT`,
+//! a port it cannot bind (startup_failed, exit 78, parked), and the two opt-outs of supervision.
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, anyhow, ensure};
 
-use crate::s6probe::{
-    GATEWAY, expected_port, profile_home, program_of, read_json, slot_dir, svstat, svstat_exit,
-    wait_http, wait_svstat,
+use crate::support::{
+    GATEWAY, STAYS_DOWN_WINDOW, create_profile, expected_port, parse_response, profile_home,
+    program_of, read_json, slot_dir, svstat, svstat_exit, wait_http, wait_svstat,
 };
-use crate::scenarios::dashboard::parse_response;
-use crate::scenarios::lifecycle::create_profile;
-use crate::scenarios::restart::STAYS_DOWN_WINDOW;
 use crate::{Container, ContainerSpec, Ctx, wait};
 
+/// Longer than `STATE_DEADLINE`: these waits include a gateway binding its port and writing
+/// its state after s6 reports it up.
 const DEADLINE: Duration = Duration::from_secs(20);
-/// What `hermes gateway run` says when it hands the gateway to s6 (SPEC §6.4).
+/// What `hermes gateway run` says when it hands the gateway to s6 (docs/contract.md §6.4).
 const HANDED_TO_S6: &str = "the gateway now runs under s6 supervision";
 /// What it says when s6 refused the hand-over and it serves unsupervised instead.
 const FALLBACK: &str = "running it in the foreground instead, unsupervised";
@@ -60,13 +59,11 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
         "the default gateway to record its port",
         DEADLINE,
         || async {
-            let v = read_json(&h, &state_path)
-                .await
-                .map_err(|e| e.to_string())?;
+            let v = read_json(&h, &state_path).await?;
             if v["gateway_state"] == "running" && v["port"] == PORT {
                 Ok(Some(()))
             } else {
-                Err(v.to_string())
+                Err(anyhow!("{v}"))
             }
         },
     )
@@ -84,8 +81,8 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
         || async {
             match svstat_exit(&h, &dir).await {
                 Ok(s) if !s.up && !s.wanted_up && s.exit_code == 78 => Ok(Some(s)),
-                Ok(s) => Err(format!("{s:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(s) => Err(anyhow!("{s:?}")),
+                Err(e) => Err(e),
             }
         },
     )
@@ -105,8 +102,8 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
         || async {
             match svstat_exit(&h, &dir).await {
                 Ok(s) if s == parked => Ok(()),
-                Ok(s) => Err(format!("s6 says {s:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(s) => Err(anyhow!("s6 says {s:?}")),
+                Err(e) => Err(e),
             }
         },
     )
@@ -120,7 +117,7 @@ pub async fn api_server_port_and_a_taken_port(ctx: Ctx) -> Result<()> {
     h.remove().await
 }
 
-/// How a person opts out of supervision (SPEC §6.4).
+/// How a person opts out of supervision (docs/contract.md §6.4).
 #[derive(Debug, Clone, Copy)]
 pub enum OptOut {
     /// `hermes gateway run --no-supervise` as the container's command.
@@ -159,8 +156,8 @@ pub async fn opt_out_runs_in_the_foreground(ctx: Ctx, how: OptOut) -> Result<()>
         || async {
             match svstat(&h, &dir).await {
                 Ok(s) if !s.up && !s.wanted_up => Ok(()),
-                Ok(s) => Err(format!("s6 says {s:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(s) => Err(anyhow!("s6 says {s:?}")),
+                Err(e) => Err(e),
             }
         },
     )
@@ -205,11 +202,11 @@ pub async fn non_truthy_opt_out_is_supervised(ctx: Ctx, value: &'static str) -> 
         up.pid
     );
     let logs = wait::poll_until("the hand-over line in the log", DEADLINE, || async {
-        let l = h.logs().await.map_err(|e| e.to_string())?;
+        let l = h.logs().await?;
         if l.contains(HANDED_TO_S6) {
             Ok(Some(l))
         } else {
-            Err("no hand-over line yet".into())
+            Err(anyhow!("no hand-over line yet"))
         }
     })
     .await?;

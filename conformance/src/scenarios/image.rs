@@ -10,7 +10,8 @@ use crate::Ctx;
 use crate::container::EXEC_DEADLINE;
 use crate::image::progress;
 
-/// The ceiling on the product image's size (`docker image inspect` Size, bytes; issue 15).
+/// The ceiling on the product image's size (`docker image inspect` Size, bytes; docs/contract.md
+/// §1).
 pub const MAX_IMAGE_BYTES: i64 = 40_000_000;
 
 /// A tool, how to run it harmlessly, and a word its output must contain (`""`: any output,
@@ -37,7 +38,7 @@ const fn tool(
 }
 
 /// Contract §1: "Tools the suite relies on inside the image".
-pub const SPEC_TOOLS: &[Tool] = &[
+pub const CONTRACT_TOOLS: &[Tool] = &[
     tool("sh", &["sh", "-c", "echo sh-runs"], "sh-runs", "§1"),
     tool("ps", &["ps", "-p", "1", "-o", "comm="], "s6-svscan", "§1"),
     tool("pgrep", &["pgrep", "-x", "s6-svscan"], "1", "§1"),
@@ -154,7 +155,7 @@ pub const OTHER_TOOLS: &[Tool] = &[
     ),
 ];
 
-/// The package manager and the interpreters it brought (issue 15): nothing uses them.
+/// The package manager and the interpreters it brought (docs/contract.md §1): nothing uses them.
 pub const ABSENT: &[&str] = &[
     "apt",
     "apt-get",
@@ -169,7 +170,7 @@ pub const ABSENT: &[&str] = &[
 pub async fn tools_present_and_run(ctx: Ctx) -> Result<()> {
     let h = ctx.start_default().await?;
     let mut failures = Vec::new();
-    for t in SPEC_TOOLS.iter().chain(OTHER_TOOLS) {
+    for t in CONTRACT_TOOLS.iter().chain(OTHER_TOOLS) {
         // Explicitly hermes, whatever HERMES_CONFORMANCE_USER says: the tools must work for
         // the user everything runs as.
         let o = h.exec_full("hermes", t.argv, &[], EXEC_DEADLINE).await?;
@@ -245,7 +246,7 @@ pub async fn package_tools_absent(ctx: Ctx) -> Result<()> {
     }
     ensure!(
         present.is_empty(),
-        "the image holds tools the product does not need (issue 15):\n{}",
+        "the image holds tools the product does not need (docs/contract.md §1):\n{}",
         present.join("\n")
     );
     h.remove().await
@@ -270,7 +271,7 @@ pub async fn image_is_small(ctx: Ctx) -> Result<()> {
     ));
     ensure!(
         size <= MAX_IMAGE_BYTES,
-        "image {} is {mb:.1} MB, over the {} MB ceiling (issue 15): see docker/base/packages.txt",
+        "image {} is {mb:.1} MB, over the {} MB ceiling (docs/contract.md §1): see docker/base/packages.txt",
         ctx.image,
         MAX_IMAGE_BYTES / 1_000_000
     );

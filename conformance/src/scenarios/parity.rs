@@ -5,15 +5,14 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 
-use crate::s6probe::{
-    GATEWAY, HERMES_HOME, ensure_runs_as, profile_home, slot_dir, svstat, wait_svstat,
+use crate::support::{
+    GATEWAY, HERMES_HOME, STATE_DEADLINE, assert_absent, create_profile, ensure_runs_as,
+    profile_home, slot_dir, svstat, wait_svstat,
 };
-use crate::scenarios::lifecycle::create_profile;
 use crate::{Container, ContainerSpec, Ctx, wait};
 
-const STATE_DEADLINE: Duration = Duration::from_secs(15);
 const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs the container with `spec` (a command that exits) to its end; returns exit code and log.
@@ -137,7 +136,7 @@ pub async fn lifecycle_as(h: &Container, uid: &str, p: &str) -> Result<()> {
     h.exec(&["hermes", "profile", "delete", p, "--yes"])
         .await?
         .succeeds();
-    h.exec(&["test", "!", "-e", &dir]).await?.succeeds();
+    assert_absent(h, &dir, "profile delete left the slot").await?;
     Ok(())
 }
 
@@ -296,11 +295,11 @@ pub async fn bootstrap_state_seeds_once(ctx: Ctx) -> Result<()> {
         "the seed's line in the container log",
         STATE_DEADLINE,
         || async {
-            let logs = h.logs().await.map_err(|e| e.to_string())?;
+            let logs = h.logs().await?;
             if logs.contains("seeded /opt/data/gateway_state.json") {
                 Ok(Some(()))
             } else {
-                Err("no `seeded` line".into())
+                Err(anyhow!("no `seeded` line"))
             }
         },
     )

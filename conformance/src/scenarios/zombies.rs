@@ -1,4 +1,4 @@
-//! PID 1 reaps orphans (SPEC §2 point 9): no zombie outlives a second.
+//! PID 1 reaps orphans (docs/contract.md §2.2 point 8): no zombie outlives a second.
 
 use std::time::Duration;
 

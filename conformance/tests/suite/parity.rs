@@ -1,49 +1,31 @@
 //! Coming from the original image (contract §1, §5): see `conformance::scenarios::parity`.
 
-use conformance::run;
-use conformance::scenarios::parity;
+conformance::scenario_tests! { parity;
 
 #[test]
-fn bare_subcommands_run_hermes() {
-    run(parity::bare_subcommands_run_hermes);
-}
+fn bare_subcommands_run_hermes();
 
 #[test]
-fn bare_gateway_run_is_supervised() {
-    run(parity::bare_gateway_run_is_supervised);
-}
+fn bare_gateway_run_is_supervised();
 
 #[test]
-fn puid_matches_a_host_directory() {
-    run(parity::puid_matches_a_host_directory);
-}
+fn puid_matches_a_host_directory();
 
 #[test]
-fn remap_variants() {
-    run(parity::remap_variants);
-}
+fn remap_variants();
 
 #[test]
-fn bad_puid_is_refused() {
-    run(parity::bad_puid_is_refused);
-}
+fn bad_puid_is_refused();
 
 #[test]
-fn user_guard() {
-    run(parity::user_guard);
-}
+fn user_guard();
 
 #[test]
-fn bootstrap_state_seeds_once() {
-    run(parity::bootstrap_state_seeds_once);
-}
+fn bootstrap_state_seeds_once();
 
 #[test]
-fn bootstrap_state_other_values_ignored() {
-    run(parity::bootstrap_state_other_values_ignored);
-}
+fn bootstrap_state_other_values_ignored();
 
 #[test]
-fn top_level_repair() {
-    run(parity::top_level_repair);
+fn top_level_repair();
 }

@@ -1,9 +1,11 @@
-//! The sensitivity test (issue 6): the suite catches every historical bug of SPEC §9, each for
-//! its stated reason, and the production image carries none of them.
+//! The sensitivity test: the suite catches every historical bug of the catalogue
+//! (docs/contract.md §9), each for its stated reason, and the production image carries none
+//! of them.
 
 use conformance::regressions;
-use conformance::run;
 use rstest::rstest;
+
+conformance::scenario_tests! { regressions;
 
 #[rstest]
 #[case::proc1_exe_probe("proc1-exe-probe")]
@@ -22,8 +24,18 @@ use rstest::rstest;
 #[case::skeleton_ignores_remap("skeleton-ignores-remap")]
 #[case::home_midpath_symlink_followed("home-midpath-symlink-followed")]
 #[case::repair_hands_over_private_files("repair-hands-over-private-files")]
-fn regression_is_caught_for_its_stated_reason(#[case] id: &'static str) {
-    run(|ctx| regressions::sensitivity(ctx, id));
+fn regression_is_caught_for_its_stated_reason(#[case] id: &'static str);
+
+#[test]
+fn production_carries_no_regression_code();
+
+/// The catcher-only scenarios: contract checks in their own right, run on the production image
+/// under the names the catalogue gives them.
+#[test]
+fn regression_create_publishes_slot();
+
+#[test]
+fn regression_slot_controllable();
 }
 
 #[test]
@@ -41,23 +53,6 @@ fn every_catalogue_id_is_tested() {
         );
     }
     assert_eq!(regressions::CATALOG.len(), 16);
-}
-
-#[test]
-fn production_carries_no_regression_code() {
-    run(regressions::production_carries_no_regression_code);
-}
-
-/// The catcher-only scenarios: contract checks in their own right, run on the production image
-/// under the names the catalogue gives them.
-#[test]
-fn regression_create_publishes_slot() {
-    run(regressions::create_publishes_slot);
-}
-
-#[test]
-fn regression_slot_controllable() {
-    run(regressions::slot_controllable);
 }
 
 /// Every catcher names a test of this binary, exactly as `--list` prints it (scenario names are

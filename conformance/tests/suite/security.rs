@@ -1,68 +1,46 @@
-//! SPEC §10: hermes cannot become root. Each scenario is an attack made as hermes that must be
-//! refused and leave no trace (bodies in `conformance::scenarios::security`).
+//! docs/contract.md §10: hermes cannot become root. Each scenario is an attack made as hermes that
+//! must be refused and leave no trace (bodies in `conformance::scenarios::security`).
 
-use conformance::run;
-use conformance::scenarios::privilege as security_privilege;
-use conformance::scenarios::security::{self, Replace};
+use conformance::scenarios::security::Replace;
 use rstest::rstest;
+
+conformance::scenario_tests! { security;
 
 /// A slot of hermes' own making in the scandir; with a noexec `/run`, built from links only.
 #[rstest]
-fn new_slot_never_runs_as_root(#[values(false, true)] noexec_run: bool) {
-    run(|ctx| security::new_slot_never_runs_as_root(ctx, noexec_run));
-}
+fn new_slot_never_runs_as_root(#[values(false, true)] noexec_run: bool);
 
 #[rstest]
 #[case::link(Replace::Link)]
 #[case::script(Replace::Script)]
-fn own_slot_run_cannot_be_replaced(#[case] how: Replace) {
-    run(|ctx| security::own_slot_run_cannot_be_replaced(ctx, how));
-}
+fn own_slot_run_cannot_be_replaced(#[case] how: Replace);
 
 #[test]
-fn scanner_dir_cannot_be_replaced() {
-    run(security::scanner_dir_cannot_be_replaced);
-}
+fn scanner_dir_cannot_be_replaced();
 
 #[test]
-fn supervise_links_not_written_through() {
-    run(security::supervise_links_not_written_through);
-}
+fn supervise_links_not_written_through();
 
 #[test]
-fn event_links_not_written_through() {
-    run(security::event_links_not_written_through);
-}
+fn event_links_not_written_through();
 
 #[test]
-fn service_dirs_are_immutable() {
-    run(security::service_dirs_are_immutable);
-}
+fn service_dirs_are_immutable();
 
 #[test]
-fn scanner_control_refused() {
-    run(security::scanner_control_refused);
-}
+fn scanner_control_refused();
 
 #[rstest]
-fn only_allowlisted_dirs_writable(#[values(false, true)] tmpfs_run: bool) {
-    run(|ctx| security::only_allowlisted_dirs_writable(ctx, tmpfs_run));
-}
+fn only_allowlisted_dirs_writable(#[values(false, true)] tmpfs_run: bool);
 
 #[rstest]
-fn root_processes_are_supervision_only(#[values(false, true)] dashboard: bool) {
-    run(|ctx| security::root_processes_are_supervision_only(ctx, dashboard));
-}
+fn root_processes_are_supervision_only(#[values(false, true)] dashboard: bool);
 
 #[test]
-fn registrar_refusals() {
-    run(security::registrar_refusals);
-}
+fn registrar_refusals();
 
 #[test]
-fn concurrent_create_delete_whole_or_none() {
-    run(|ctx| security::concurrent_create_delete_whole_or_none(ctx, 10));
-}
+fn concurrent_create_delete_whole_or_none();
 
 /// Contract §10.1's declared list, attacked exhaustively: every component of every row hermes
 /// can change, each plant, the root step run (and one real boot); `HERMES_HOME` 1, 2 and 3
@@ -71,47 +49,32 @@ fn concurrent_create_delete_whole_or_none() {
 #[case::depth1(1, false)]
 #[case::depth2_tmpfs_run(2, true)]
 #[case::depth3(3, false)]
-fn attack_matrix(#[case] depth: usize, #[case] tmpfs_run: bool) {
-    run(|ctx| conformance::scenarios::attack_matrix::attack_matrix(ctx, depth, tmpfs_run));
-}
+fn attack_matrix(#[case] depth: usize, #[case] tmpfs_run: bool);
 
 /// Contract §10.1: every path a root process touched during a scripted session (trace variant,
 /// everything under strace) matches a row of the declared table.
 #[test]
-fn root_touched_paths_are_declared() {
-    run(security_privilege::root_touched_paths_are_declared);
-}
+fn root_touched_paths_are_declared();
 
 /// The privilege map of this run equals `docs/privilege-map.md` (`HERMES_ACCEPT_PRIVILEGE_MAP=1`
 /// accepts a deliberate change).
 #[test]
-fn privilege_map_is_accepted() {
-    run(security_privilege::privilege_map_is_accepted);
-}
+fn privilege_map_is_accepted();
 
 /// The product image carries nothing of the trace variant (checked against the trace image,
 /// where it shows).
 #[test]
-fn production_carries_no_trace() {
-    run(security_privilege::production_carries_no_trace);
-}
+fn production_carries_no_trace();
 
 #[test]
-fn registrar_refuses_default_and_reserved() {
-    run(conformance::scenarios::registrar::registrar_refuses_default_and_reserved);
-}
+fn registrar_refuses_default_and_reserved();
 
 #[test]
-fn registrar_never_pinned_and_capped_per_uid() {
-    run(conformance::scenarios::registrar::registrar_never_pinned_and_capped_per_uid);
-}
+fn registrar_never_pinned_and_capped_per_uid();
 
 #[test]
-fn registrar_client_killed_leaves_nothing() {
-    run(conformance::scenarios::registrar::registrar_client_killed_leaves_nothing);
-}
+fn registrar_client_killed_leaves_nothing();
 
 #[test]
-fn registrar_helper_environment_is_fixed() {
-    run(conformance::scenarios::registrar::registrar_helper_environment_is_fixed);
+fn registrar_helper_environment_is_fixed();
 }

@@ -1,10 +1,9 @@
-use conformance::run;
-use conformance::scenarios::zombies;
 use rstest::rstest;
+
+conformance::scenario_tests! { zombies;
 
 #[rstest]
 #[case::one_orphan(1)]
 #[case::burst_of_100(100)]
-fn orphans_are_reaped(#[case] count: usize) {
-    run(|ctx| zombies::orphans_are_reaped(ctx, count));
+fn orphans_are_reaped(#[case] count: usize);
 }

@@ -92,8 +92,9 @@ impl Component {
     }
 
     /// For a component on the walk to the home: a root 0755 directory outside the home that
-    /// holds the rest of the path, as `/opt/hermes` holds `bin` (finding 1 of issue 19): a
-    /// link to it is what makes root reach a real root directory if it follows the link.
+    /// holds the rest of the path, as `/opt/hermes` holds `bin` (the home-midpath-symlink-followed
+    /// regression): a link to it is what makes root reach a real root directory if it follows the
+    /// link.
     pub(super) fn walk_canary(&self, home_rel: &str) -> Option<(String, String)> {
         if self.visit != Visit::Walk {
             return None;
@@ -126,8 +127,8 @@ impl Case {
     }
     /// Where root leaves the case's root-owned file or directory. For a private entry that
     /// is the component's own parent: hermes renames it within that directory, as finding 2
-    /// of issue 19 did (moving a directory it does not own to another parent needs write
-    /// access to the directory itself, which hermes lacks).
+    /// of the repair-hands-over-private-files regression did (moving a directory it does not own to
+    /// another parent needs write access to the directory itself, which hermes lacks).
     pub(super) fn source(&self) -> String {
         match self.plant {
             Plant::Private => format!("{}/.mx-src-{}", self.parent(), self.id),
