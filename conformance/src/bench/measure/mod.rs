@@ -23,7 +23,7 @@ use bollard::Docker;
 use serde::Serialize;
 
 use super::{Figure, FigureDecl, Results};
-use crate::container::{Container, ContainerSpec, READY_MARKER};
+use crate::container::{Container, ContainerSpec, ExecDefaults, READY_MARKER};
 use crate::image::base_tag;
 use crate::{ExecOutcome, wait};
 
@@ -290,11 +290,16 @@ fn section_stopped(decl: &FigureDecl, section: &str, e: anyhow::Error) -> Figure
 impl Bench {
     /// A product container, measured as the user the product runs as.
     async fn start(&self, what: &str, spec: ContainerSpec) -> Result<Container> {
-        let mut h = Container::start(&self.docker, &self.image, &format!("bench-{what}"), spec)
-            .await
-            .with_context(|| format!("starting a container for {what}"))?;
-        h.user = "hermes".into();
-        Ok(h)
+        let exec = ExecDefaults::as_user("hermes");
+        Container::start(
+            &self.docker,
+            &self.image,
+            &format!("bench-{what}"),
+            spec,
+            exec,
+        )
+        .await
+        .with_context(|| format!("starting a container for {what}"))
     }
 
     /// A floor: a container of the base image whose PID 1 is `sh -c init sh args…` (ending in
@@ -308,10 +313,10 @@ impl Bench {
             .entrypoint("/bin/sh")
             .cmd(&cmd)
             .no_wait();
-        let mut h = Container::start(&self.docker, &base, &format!("bench-{what}"), spec)
+        let exec = ExecDefaults::as_user("root");
+        let h = Container::start(&self.docker, &base, &format!("bench-{what}"), spec, exec)
             .await
             .with_context(|| format!("starting the {what} container (bare s6-svscan)"))?;
-        h.user = "root".into();
         until_ok(
             &h,
             "the floor's s6-svscan to answer",
