@@ -1,27 +1,28 @@
 //! One container per scenario: started with testcontainers, labelled so a killed run's
 //! leftovers can be swept, exec'd into with bollard **as hermes by default**. By concern:
-//! `spec` (how to run it), `exec` (commands inside it, root only with a reason), `readiness`
+//! `hermes_image` (the image as testcontainers' `Image`), `spec` (how to run it), `exec` (commands inside it, root only with a reason), `readiness`
 //! (the boot's marker), `verbs` (docker stop/kill/restart/start, exit codes, logs) and
 //! `leftovers` (containers of killed runs).
 
 mod exec;
+mod hermes_image;
 mod leftovers;
 mod readiness;
 mod spec;
 mod verbs;
 
 pub use exec::{Exec, ExecDefaults, RootReasons};
+pub use hermes_image::HermesImage;
 pub use leftovers::sweep_leftovers;
 pub use spec::{ContainerSpec, remove_volume, unique_name};
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use bollard::Docker;
-use testcontainers::core::Mount;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, ImageExt};
 
 use crate::config;
 
@@ -42,7 +43,7 @@ pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 /// A running container under test.
 pub struct Container {
     docker: Docker,
-    handle: Option<ContainerAsync<GenericImage>>,
+    handle: Option<ContainerAsync<HermesImage>>,
     pub id: String,
     pub name: String,
     /// The user `exec` runs as (from the [`ExecDefaults`] it started with).
@@ -65,15 +66,8 @@ impl Container {
         spec: ContainerSpec,
         exec: ExecDefaults,
     ) -> Result<Container> {
-        let (repo, tag) = image
-            .rsplit_once(':')
-            .ok_or_else(|| anyhow!("image {image:?} has no tag"))?;
         let name = unique_name(scenario);
-        let mut img = GenericImage::new(repo, tag);
-        if let Some(e) = &spec.entrypoint {
-            img = img.with_entrypoint(e);
-        }
-        let mut req = img
+        let mut req = HermesImage::new(image, &spec)?
             .with_container_name(&name)
             .with_label(LABEL, "1")
             .with_label(LABEL_OWNER, std::process::id().to_string())
@@ -83,17 +77,8 @@ impl Container {
                 if config::keep_containers() { "1" } else { "0" },
             )
             .with_startup_timeout(Duration::from_secs(60));
-        for (k, v) in &spec.env {
-            req = req.with_env_var(k, v);
-        }
-        if let Some(cmd) = &spec.cmd {
-            req = req.with_cmd(cmd.clone());
-        }
         if let Some(user) = &spec.user {
             req = req.with_user(user);
-        }
-        if let Some(vol) = &spec.data_volume {
-            req = req.with_mount(Mount::volume_mount(vol.clone(), "/opt/data"));
         }
         let tmpfs_run = spec.tmpfs_run;
         let docker_init = spec.docker_init;
