@@ -2,7 +2,7 @@
 //! scanner's control files and of each relevant slot's `supervise/`, `control`, `event/`, plus
 //! the `s6-svstat -o` line — the facts that explain a permission failure without a re-run.
 
-/// The `s6-svstat -o` fields the product itself relies on (SPEC §3.3).
+/// The `s6-svstat -o` fields the product itself relies on (`docs/contract.md` §3.3).
 pub const SVSTAT_FIELDS: &str = "up,wantedup,normallyup,pid,exitcode,signal,updownfor";
 
 /// The slots a command line names (`/run/service/<slot>` or `-p <profile>`), if any.

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod image;
 pub mod junit;
 pub mod privilege;
+pub mod progress;
 pub mod regressions;
 pub mod remote;
 pub mod report;

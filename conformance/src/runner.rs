@@ -12,7 +12,7 @@ use bollard::Docker;
 use futures_util::FutureExt;
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::container::{Container, ContainerSpec, RootReasons, sweep_leftovers};
+use crate::container::{Container, ContainerSpec, ExecDefaults, sweep_leftovers};
 use crate::image::{Variant, ensure_image, progress};
 use crate::{config, report};
 
@@ -35,18 +35,16 @@ static IMAGES: LazyLock<Mutex<HashMap<Variant, ImageCell>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 static SWEPT: OnceCell<()> = OnceCell::const_new();
 
-/// What a scenario gets: the engine, the image under test and its own name.
+/// What a scenario gets: the engine, the image under test, its own name and how its
+/// containers' execs run.
 #[derive(Clone)]
 pub struct Ctx {
     pub docker: Docker,
     pub image: String,
     pub scenario: String,
-    /// Exec as this user instead of `HERMES_CONFORMANCE_USER`/hermes.
-    pub user: Option<String>,
-    /// Extra environment for every scenario-user exec.
-    pub exec_env: Vec<(String, String)>,
-    /// The reasons this scenario's root execs gave, for its JSON record.
-    pub root_reasons: RootReasons,
+    /// Given to every container this scenario starts; its root reasons are the scenario's,
+    /// for its JSON record.
+    pub exec: ExecDefaults,
 }
 
 impl Ctx {
@@ -55,9 +53,7 @@ impl Ctx {
             docker,
             image,
             scenario: scenario.to_string(),
-            user: None,
-            exec_env: Vec::new(),
-            root_reasons: RootReasons::default(),
+            exec: ExecDefaults::scenario(),
         }
     }
 
@@ -69,34 +65,39 @@ impl Ctx {
         }
     }
 
-    /// Exec as hermes whatever `HERMES_CONFORMANCE_USER` says.
-    pub fn as_hermes(&self) -> Self {
+    /// The same scenario with its execs as `user`, with `env`; root reasons still the
+    /// scenario's.
+    fn exec_as(&self, user: &str, env: &[(&str, &str)]) -> Self {
+        let exec = ExecDefaults {
+            user: user.to_string(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            root_reasons: self.exec.root_reasons.clone(),
+        };
         Ctx {
-            user: Some("hermes".into()),
-            exec_env: Vec::new(),
+            exec,
             ..self.clone()
         }
     }
 
+    /// Exec as hermes whatever `HERMES_CONFORMANCE_USER` says.
+    pub fn as_hermes(&self) -> Self {
+        self.exec_as("hermes", &[])
+    }
+
     /// The audit gap, reproduced: run as root, and tell `hermes` to stay root (instead of
-    /// dropping to hermes at the door, SPEC §6.6) — exactly how the historical tests ran.
+    /// dropping to hermes at the door, `docs/contract.md` §6.6) — exactly how the historical
+    /// tests ran.
     pub fn as_root_audit(&self) -> Self {
-        Ctx {
-            user: Some("root".into()),
-            exec_env: vec![("HERMES_DOCKER_EXEC_AS_ROOT".into(), "1".into())],
-            ..self.clone()
-        }
+        self.exec_as("root", &[("HERMES_DOCKER_EXEC_AS_ROOT", "1")])
     }
 
     /// Start a container for this scenario and wait for its readiness marker.
     pub async fn start(&self, spec: ContainerSpec) -> Result<Container> {
-        let mut h = Container::start(&self.docker, &self.image, &self.scenario, spec).await?;
-        if let Some(u) = &self.user {
-            h.user = u.clone();
-        }
-        h.exec_env = self.exec_env.clone();
-        h.root_reasons = self.root_reasons.clone();
-        Ok(h)
+        let exec = self.exec.clone();
+        Container::start(&self.docker, &self.image, &self.scenario, spec, exec).await
     }
 
     /// The product as a person runs it: default command, no options.
@@ -184,7 +185,7 @@ where
     };
     let started = Instant::now();
     let mut image_name = String::new();
-    let root_reasons = RootReasons::default();
+    let mut root_reasons = None;
     let outcome: Result<Result<()>, Box<dyn std::any::Any + Send>> = RUNTIME.block_on(async {
         SWEPT
             .get_or_init(|| async {
@@ -200,8 +201,8 @@ where
             Err(e) => return Ok(Err(e)),
         };
         image_name = image.clone();
-        let mut ctx = Ctx::new(docker.clone(), image, name);
-        ctx.root_reasons = root_reasons.clone();
+        let ctx = Ctx::new(docker.clone(), image, name);
+        root_reasons = Some(ctx.exec.root_reasons.clone());
         AssertUnwindSafe(scenario(ctx)).catch_unwind().await
     });
     let (passed, message) = match &outcome {
@@ -216,7 +217,7 @@ where
         message: message.lines().take(12).collect::<Vec<_>>().join("\n"),
         user: config::scenario_user(),
         image: image_name,
-        root_execs: root_reasons.all(),
+        root_execs: root_reasons.map(|r| r.all()).unwrap_or_default(),
         run: String::new(), // filled in by report::append
     });
     match outcome {

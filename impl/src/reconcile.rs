@@ -355,10 +355,7 @@ pub fn write_log(logs_dir: &Path, actions: &[Action], now: i64) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s6::programs::fake;
-    use crate::s6::slot::Owners;
-    use std::os::unix::fs::MetadataExt;
-    use std::time::Duration;
+    use crate::s6::scandir::fixture;
 
     fn profile(paths: &Paths, name: &str, state: Option<&str>) {
         let home = paths.profile_home(name);
@@ -434,38 +431,12 @@ mod tests {
         assert!(!line.contains('\n'), "a name cannot forge a line: {line:?}");
     }
 
-    /// A scandir whose fake s6-svok answers only for the slots named in `supervised`.
-    fn scandir(t: &Path, supervised: &str) -> Scandir {
-        let paths = Paths::under(t);
-        fs::create_dir_all(&paths.scandir).unwrap();
-        fake::install(&paths.command_dir, "s6-svscanctl", "exit 0");
-        fake::install(&paths.command_dir, "s6-svok", supervised);
-        let m = fs::metadata(t).unwrap();
-        let owners = Owners {
-            owner: m.uid(),
-            hermes_uid: m.uid(),
-            hermes_gid: m.gid(),
-        };
-        let mut s = Scandir::new(paths, owners);
-        s.probe = crate::s6::SupervisionProbe::Program(s.programs.clone());
-        s.supervise_wait = Duration::from_millis(100);
-        s.poll = Duration::from_millis(5);
-        s
-    }
-
     #[test]
     fn apply_registers_in_one_batch_and_never_claims_an_unsupervised_slot() {
-        let t = tempfile::tempdir().unwrap();
         // gateway-b never gets a supervisor (as when s6-svscan hits its service limit).
-        let s = scandir(
-            t.path(),
+        let (_t, s) = fixture::scandir(
+            "exit 0",
             r#"case "$1" in *gateway-b*) exit 1;; *) exit 0;; esac"#,
-        );
-        fake::install(&s.paths.command_dir, "s6-svc", "exit 0");
-        fake::install(
-            &s.paths.command_dir,
-            "s6-svstat",
-            "echo 'false false true -1 0 NA 1'",
         );
         let plan = vec![
             Action {

@@ -10,7 +10,6 @@ pub mod measure;
 pub mod plot;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,11 +17,7 @@ pub use figures::{FigureDecl, FigureFamily};
 
 use crate::table::{Column, Table};
 
-/// A line of progress on stderr, so a person watching a long run sees where it is.
-pub fn progress(msg: impl AsRef<str>) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "[bench] {}", msg.as_ref());
-}
+pub use crate::progress::progress;
 
 /// What a figure's samples count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! `conformance-repro [<id>]`: bring one historical bug (SPEC §9) back and watch the suite
-//! catch it. Builds the regression image, starts a container, runs the catching scenario as
+//! `conformance-repro [<id>]`: bring one historical bug (`docs/contract.md` §9) back and watch
+//! the suite catch it. Builds the regression image, starts a container, runs the catching scenario as
 //! hermes and prints what failed: command, user, exit status, stderr and the permission dump.
 //! Without an id, lists the catalogue.
 //!
@@ -13,7 +13,7 @@ use conformance::regressions::{CATALOG, RETIRED, find, names_cause, outcome_of};
 use conformance::{Ctx, config, docker, runner};
 
 fn list() {
-    println!("regression ids (SPEC §9); reproduce one with `make repro BUG=<id>`:");
+    println!("regression ids (docs/contract.md §9); reproduce one with `make repro BUG=<id>`:");
     for r in CATALOG {
         println!("  {:<28} {}", r.id, r.bug);
     }

@@ -9,7 +9,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
 
 use crate::exec::ExecOutcome;
-use crate::{dump, wait};
+use crate::{config, dump, wait};
 
 use super::{Container, EXEC_DEADLINE};
 
@@ -206,6 +206,34 @@ impl<'a> std::future::IntoFuture for Exec<'a> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run())
+    }
+}
+
+/// How a container's execs run unless one asks for root: the user, extra environment, and
+/// where root execs leave their reasons. Given once, when the container starts
+/// ([`Container::start`]); a scenario's [`Ctx`](crate::Ctx) carries the set its containers get.
+#[derive(Debug, Clone)]
+pub struct ExecDefaults {
+    /// `hermes` unless `HERMES_CONFORMANCE_USER` (or a `Ctx` variant) says otherwise.
+    pub user: String,
+    /// Extra environment for every exec as `user`.
+    pub env: Vec<(String, String)>,
+    pub root_reasons: RootReasons,
+}
+
+impl ExecDefaults {
+    /// A scenario's: as `HERMES_CONFORMANCE_USER` (hermes unless set), no extra environment.
+    pub fn scenario() -> Self {
+        Self::as_user(&config::scenario_user())
+    }
+
+    /// As `user`, no extra environment.
+    pub fn as_user(user: &str) -> Self {
+        ExecDefaults {
+            user: user.to_string(),
+            env: Vec::new(),
+            root_reasons: RootReasons::default(),
+        }
     }
 }
 

@@ -1,28 +1,28 @@
 //! One container per scenario: started with testcontainers, labelled so a killed run's
 //! leftovers can be swept, exec'd into with bollard **as hermes by default**. By concern:
-//! `spec` (how to run it), `exec` (commands inside it, root only with a reason), `readiness`
+//! `hermes_image` (the image as testcontainers' `Image`), `spec` (how to run it), `exec` (commands inside it, root only with a reason), `readiness`
 //! (the boot's marker), `verbs` (docker stop/kill/restart/start, exit codes, logs) and
 //! `leftovers` (containers of killed runs).
 
 mod exec;
+mod hermes_image;
 mod leftovers;
 mod readiness;
 mod spec;
 mod verbs;
 
-pub use exec::{Exec, RootReasons};
+pub use exec::{Exec, ExecDefaults, RootReasons};
+pub use hermes_image::HermesImage;
 pub use leftovers::sweep_leftovers;
 pub use spec::{ContainerSpec, remove_volume, unique_name};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use bollard::Docker;
-use testcontainers::core::Mount;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, ImageExt};
 
 use crate::config;
 
@@ -33,64 +33,41 @@ pub const LABEL_SCENARIO: &str = "hermes.conformance.scenario";
 /// leftovers leaves them for the person who asked to inspect them.
 pub const LABEL_KEPT: &str = "hermes.conformance.kept";
 
-/// The per-boot readiness marker written by stage 2 (SPEC §2 point 6).
+/// The per-boot readiness marker written by stage 2 (`docs/contract.md` §2.2, point 6).
 pub const READY_MARKER: &str = "/run/hermes/ready";
 /// Deadline for one exec unless the caller gives another.
 pub const EXEC_DEADLINE: Duration = Duration::from_secs(30);
 /// Deadline for a boot to reach readiness.
 pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 /// A running container under test.
 pub struct Container {
     docker: Docker,
-    handle: Option<ContainerAsync<GenericImage>>,
+    handle: Option<ContainerAsync<HermesImage>>,
     pub id: String,
     pub name: String,
-    /// The user `exec` runs as: `hermes` unless `HERMES_CONFORMANCE_USER` says otherwise.
+    /// The user `exec` runs as (from the [`ExecDefaults`] it started with).
     pub user: String,
     /// Content of the readiness marker of the current boot, once seen.
     pub boot_id: Option<String>,
     /// Extra environment for every `exec`/`sh` as the scenario user.
     pub exec_env: Vec<(String, String)>,
-    /// Where `as_root` execs leave their reasons (the scenario's, set by `Ctx::start`).
+    /// Where `as_root` execs leave their reasons (the scenario's, given by `Ctx::start`).
     pub root_reasons: RootReasons,
 }
 
-fn slug(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    out.truncate(40);
-    out.trim_matches('-').to_string()
-}
-
 impl Container {
-    /// Start a container of `image` for `scenario` and, unless told not to, wait for readiness.
+    /// Start a container of `image` for `scenario`, its execs running by `exec`, and, unless
+    /// told not to, wait for readiness.
     pub async fn start(
         docker: &Docker,
         image: &str,
         scenario: &str,
         spec: ContainerSpec,
+        exec: ExecDefaults,
     ) -> Result<Container> {
-        let (repo, tag) = image
-            .rsplit_once(':')
-            .ok_or_else(|| anyhow!("image {image:?} has no tag"))?;
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("hermes-conf-{}-{n}-{}", std::process::id(), slug(scenario));
-        let mut img = GenericImage::new(repo, tag);
-        if let Some(e) = &spec.entrypoint {
-            img = img.with_entrypoint(e);
-        }
-        let mut req = img
+        let name = unique_name(scenario);
+        let mut req = HermesImage::new(image, &spec)?
             .with_container_name(&name)
             .with_label(LABEL, "1")
             .with_label(LABEL_OWNER, std::process::id().to_string())
@@ -100,17 +77,8 @@ impl Container {
                 if config::keep_containers() { "1" } else { "0" },
             )
             .with_startup_timeout(Duration::from_secs(60));
-        for (k, v) in &spec.env {
-            req = req.with_env_var(k, v);
-        }
-        if let Some(cmd) = &spec.cmd {
-            req = req.with_cmd(cmd.clone());
-        }
         if let Some(user) = &spec.user {
             req = req.with_user(user);
-        }
-        if let Some(vol) = &spec.data_volume {
-            req = req.with_mount(Mount::volume_mount(vol.clone(), "/opt/data"));
         }
         let tmpfs_run = spec.tmpfs_run;
         let docker_init = spec.docker_init;
@@ -121,7 +89,8 @@ impl Container {
             hc.publish_all_ports = Some(false);
             if tmpfs_run {
                 // Exactly what `docker run --tmpfs /run` gives: Docker's default tmpfs options,
-                // which include noexec. The stage layer must cope with that (SPEC §2 point 3).
+                // which include noexec. The stage layer must cope with that (`docs/contract.md`
+                // §2.2, point 3).
                 hc.tmpfs = Some(HashMap::from([("/run".to_string(), String::new())]));
             }
             if docker_init {
@@ -138,10 +107,10 @@ impl Container {
             handle: Some(handle),
             id,
             name,
-            user: config::scenario_user(),
+            user: exec.user,
             boot_id: None,
-            exec_env: Vec::new(),
-            root_reasons: RootReasons::default(),
+            exec_env: exec.env,
+            root_reasons: exec.root_reasons,
         };
         if !spec.no_wait {
             h.wait_ready().await?;

@@ -1,13 +1,13 @@
 //! How to run the container for one scenario, and the names and volumes it uses.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
 
 use crate::wait;
 
-use super::{COUNTER, slug};
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// How to run the container for one scenario.
 #[derive(Debug, Clone, Default)]
@@ -64,11 +64,28 @@ impl ContainerSpec {
     }
 }
 
-/// A Docker object name unique to this process and call (`hermes-conf-<pid>-<n>-<tag>`): a
-/// scenario run twice in one process (the sensitivity test does) never meets its own leftovers.
+/// A Docker object name unique to this process and call (`hermes-conf-<pid>-<n>-<tag>`), for
+/// containers and volumes alike: a scenario run twice in one process (the sensitivity test
+/// does) never meets its own leftovers.
 pub fn unique_name(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     format!("hermes-conf-{}-{n}-{}", std::process::id(), slug(tag))
+}
+
+/// `s` as a name part: lower-case alphanumerics, everything else `-`, at most 40 characters.
+fn slug(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    out.truncate(40);
+    out.trim_matches('-').to_string()
 }
 
 /// Removes a named volume once no container uses it any more (a container being removed may

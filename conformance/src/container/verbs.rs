@@ -5,13 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use bollard::query_parameters::{
     LogsOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
-
-use crate::wait;
 
 use super::Container;
 
@@ -82,15 +81,32 @@ impl Container {
         Ok((state.running != Some(true)).then_some(state.exit_code))
     }
 
-    /// Wait for the container to exit and return its exit code.
+    /// Wait for the container to exit and return its exit code: Docker's wait endpoint
+    /// (`docker wait`), which answers when the container stops, bounded by `deadline`.
     pub async fn wait_exit(&self, deadline: Duration) -> Result<i64> {
-        wait::poll_until(&format!("{} to exit", self.name), deadline, || async {
-            match self.exited().await.map_err(|e| e.to_string())? {
-                None => Err("still running".to_string()),
-                Some(code) => Ok(code),
+        let opts = WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
+        let wait = async {
+            let mut answers = self.docker.wait_container(&self.id, Some(opts));
+            match answers.next().await {
+                Some(Ok(r)) => Ok(r.status_code),
+                // bollard reports a non-zero exit status as an error; here it is the answer.
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Ok(code)
+                }
+                Some(Err(e)) => Err(anyhow!(e).context(format!("docker wait {}", self.name))),
+                None => bail!("docker wait {}: the engine answered nothing", self.name),
             }
-        })
-        .await
+        };
+        match tokio::time::timeout(deadline, wait).await {
+            Ok(code) => code,
+            Err(_) => bail!(
+                "timed out after {deadline:?} waiting for {} to exit; last observation: still \
+                 running",
+                self.name
+            ),
+        }
     }
 
     /// The container's log (stdout and stderr interleaved as Docker stored them).

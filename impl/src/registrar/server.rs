@@ -295,36 +295,12 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paths::Paths;
     use crate::s6::programs::fake;
-    use crate::s6::slot::Owners;
+    use crate::s6::scandir::fixture;
     use std::fs;
-    use std::os::unix::fs::MetadataExt;
-    use std::time::Duration;
 
     fn setup() -> (tempfile::TempDir, Scandir) {
-        let t = tempfile::tempdir().unwrap();
-        let paths = Paths::under(t.path());
-        fs::create_dir_all(&paths.scandir).unwrap();
-        for p in ["s6-svscanctl", "s6-svok", "s6-svc"] {
-            fake::install(&paths.command_dir, p, "exit 0");
-        }
-        fake::install(
-            &paths.command_dir,
-            "s6-svstat",
-            "echo 'false false true -1 0 NA 1'",
-        );
-        let m = fs::metadata(t.path()).unwrap();
-        let owners = Owners {
-            owner: m.uid(),
-            hermes_uid: m.uid(),
-            hermes_gid: m.gid(),
-        };
-        let mut s = Scandir::new(paths, owners);
-        s.probe = crate::s6::SupervisionProbe::Program(s.programs.clone());
-        s.supervise_wait = Duration::from_millis(200);
-        s.poll = Duration::from_millis(5);
-        (t, s)
+        fixture::scandir("exit 0", "exit 0")
     }
 
     fn args(a: &[&str]) -> Vec<OsString> {

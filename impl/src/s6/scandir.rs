@@ -315,35 +315,10 @@ pub fn is_staging_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s6::programs::fake;
     use std::fs;
-    use std::os::unix::fs::MetadataExt;
 
-    /// A scandir on temp roots with fake s6 programs. `svok` decides s6-svok's answer.
     fn setup(svscanctl: &str, svok: &str) -> (tempfile::TempDir, Scandir) {
-        let t = tempfile::tempdir().unwrap();
-        let paths = Paths::under(t.path());
-        fs::create_dir_all(&paths.scandir).unwrap();
-        fake::install(&paths.command_dir, "s6-svscanctl", svscanctl);
-        fake::install(&paths.command_dir, "s6-svok", svok);
-        fake::install(&paths.command_dir, "s6-svc", "exit 0");
-        fake::install(
-            &paths.command_dir,
-            "s6-svstat",
-            "echo 'false false true -1 0 NA 1'",
-        );
-        let m = fs::metadata(t.path()).unwrap();
-        let owners = Owners {
-            owner: m.uid(),
-            hermes_uid: m.uid(),
-            hermes_gid: m.gid(),
-        };
-        let mut s = Scandir::new(paths, owners);
-        s.probe = SupervisionProbe::Program(s.programs.clone());
-        s.supervise_wait = Duration::from_millis(300);
-        s.down_wait = Duration::from_millis(300);
-        s.poll = Duration::from_millis(5);
-        (t, s)
+        fixture::scandir(svscanctl, svok)
     }
 
     fn entries(dir: &Path) -> Vec<String> {
@@ -459,5 +434,45 @@ mod tests {
         let calls = fs::read_to_string(s.paths.command_dir.join("svscanctl.calls")).unwrap();
         assert_eq!(calls.trim(), format!("-an {}", s.paths.scandir.display()));
         drop(t);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! The unit tests' one fake scandir (the registrar's, the reconciler's and this module's
+    //! tests use it). After `mod tests`: the safe-walk lint reads the file up to there.
+    use super::*;
+    use crate::s6::programs::fake;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A scandir on a temp root, owned by the user running the tests, with fake s6 programs:
+    /// `s6-svscanctl` runs `svscanctl`, `s6-svok` runs `svok` (which decides which slots count
+    /// as supervised), `s6-svc` succeeds and `s6-svstat` reports down. Waits are short: a
+    /// supervisor that never comes shows within 300 ms.
+    pub fn scandir(svscanctl: &str, svok: &str) -> (tempfile::TempDir, Scandir) {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path());
+        fs::create_dir_all(&paths.scandir).unwrap();
+        fake::install(&paths.command_dir, "s6-svscanctl", svscanctl);
+        fake::install(&paths.command_dir, "s6-svok", svok);
+        fake::install(&paths.command_dir, "s6-svc", "exit 0");
+        fake::install(
+            &paths.command_dir,
+            "s6-svstat",
+            "echo 'false false true -1 0 NA 1'",
+        );
+        let m = fs::metadata(t.path()).unwrap();
+        let owners = Owners {
+            owner: m.uid(),
+            hermes_uid: m.uid(),
+            hermes_gid: m.gid(),
+        };
+        let mut s = Scandir::new(paths, owners);
+        s.probe = SupervisionProbe::Program(s.programs.clone());
+        s.supervise_wait = Duration::from_millis(300);
+        s.down_wait = Duration::from_millis(300);
+        s.poll = Duration::from_millis(5);
+        (t, s)
     }
 }

@@ -1,4 +1,4 @@
-//! `--curves`: how boot time and memory grow with profiles (issue 15). Opt-in, because the
+//! `--curves`: how boot time and memory grow with profiles. Opt-in, because the
 //! full run restarts containers with 1000 profiles on disk several times.
 //!
 //! - **Boot curves.** One container per `/run` mode — on the image's filesystem (Docker's
@@ -18,9 +18,10 @@ use anyhow::{Context, Result};
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
 
+use super::verbs::names_with_distinct_ports;
 use super::{
     Bench, SVSCAN_FLOOR_INIT, WAIT_MARKER, WAIT_SVSCAN, current_marker, gateway_slots, ms,
-    names_with_distinct_ports, restart_until, sh, until_ok,
+    restart_until, sh, until_ok,
 };
 use crate::bench::figures::{
     CURVES_BOOT, CURVES_BOOT_CURVE, CURVES_FLOOR, CURVES_MEM, CURVES_MEM_ALL_RSS,
