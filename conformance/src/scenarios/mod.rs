@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod detection;
 pub mod gateway;
 pub mod image;
+pub mod init_proofs;
 pub mod lifecycle;
 pub mod parity;
 pub mod privilege;
