@@ -64,9 +64,19 @@ fn probe(arch: Arch, dir: &Path) -> PathBuf {
 /// The ELF header says `arch`, and the whole program fits in one page.
 fn check_elf(arch: Arch, init: &Path) {
     let bytes = std::fs::read(init).unwrap();
-    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not an ELF file", init.display());
+    assert_eq!(
+        &bytes[..4],
+        b"\x7fELF",
+        "{} is not an ELF file",
+        init.display()
+    );
     let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
-    assert_eq!(machine, arch.elf_machine(), "e_machine of {}", init.display());
+    assert_eq!(
+        machine,
+        arch.elf_machine(),
+        "e_machine of {}",
+        init.display()
+    );
     assert!(
         bytes.len() < 4096,
         "/init for {} is {} bytes: it must stay smaller than a page",
@@ -117,7 +127,10 @@ fn host_trampoline_says_why_when_stage1_is_missing() {
     assemble(arch, &init, Some(missing.to_str().unwrap())).unwrap();
     let (code, _, err) = run(&mut Command::new(&init));
     assert_eq!(code, 111);
-    assert_eq!(err, format!("/init: fatal: cannot exec {}\n", missing.display()));
+    assert_eq!(
+        err,
+        format!("/init: fatal: cannot exec {}\n", missing.display())
+    );
 }
 
 #[test]

@@ -120,11 +120,16 @@ pub async fn skalibs_imports_signalfd(ctx: Ctx) -> Result<()> {
         })?
         .clone();
     let found = h
-        .sh(&format!("ls /usr/lib/*-linux-gnu/{skalibs} /lib/*-linux-gnu/{skalibs} 2>/dev/null | head -n 1"))
+        .sh(&format!(
+            "ls /usr/lib/*-linux-gnu/{skalibs} /lib/*-linux-gnu/{skalibs} 2>/dev/null | head -n 1"
+        ))
         .await?;
     found.succeeds();
     let path = found.out().to_string();
-    ensure!(!path.is_empty(), "{skalibs} (s6-svscan's DT_NEEDED) is not in the image");
+    ensure!(
+        !path.is_empty(),
+        "{skalibs} (s6-svscan's DT_NEEDED) is not in the image"
+    );
     let lib = elf::Dynamic::parse(&read_file(&h, &path).await?).with_context(|| path.clone())?;
     ensure!(
         lib.imports.iter().any(|s| s == "signalfd"),
@@ -169,13 +174,19 @@ mod elf {
     }
 
     fn u16_at(b: &[u8], o: usize) -> Result<u16> {
-        Ok(u16::from_le_bytes(b.get(o..o + 2).ok_or_else(short)?.try_into()?))
+        Ok(u16::from_le_bytes(
+            b.get(o..o + 2).ok_or_else(short)?.try_into()?,
+        ))
     }
     fn u32_at(b: &[u8], o: usize) -> Result<u32> {
-        Ok(u32::from_le_bytes(b.get(o..o + 4).ok_or_else(short)?.try_into()?))
+        Ok(u32::from_le_bytes(
+            b.get(o..o + 4).ok_or_else(short)?.try_into()?,
+        ))
     }
     fn u64_at(b: &[u8], o: usize) -> Result<u64> {
-        Ok(u64::from_le_bytes(b.get(o..o + 8).ok_or_else(short)?.try_into()?))
+        Ok(u64::from_le_bytes(
+            b.get(o..o + 8).ok_or_else(short)?.try_into()?,
+        ))
     }
     fn short() -> anyhow::Error {
         anyhow::anyhow!("truncated ELF file")
@@ -197,7 +208,10 @@ mod elf {
     impl Dynamic {
         pub fn parse(b: &[u8]) -> Result<Dynamic> {
             ensure!(b.get(..4) == Some(b"\x7fELF"), "not an ELF file");
-            ensure!(b.get(4) == Some(&2) && b.get(5) == Some(&1), "not ELF64 little-endian");
+            ensure!(
+                b.get(4) == Some(&2) && b.get(5) == Some(&1),
+                "not ELF64 little-endian"
+            );
             let phoff = u64_at(b, 0x20)? as usize;
             let shoff = u64_at(b, 0x28)? as usize;
             let (phentsize, phnum) = (u16_at(b, 0x36)? as usize, u16_at(b, 0x38)? as usize);
@@ -250,7 +264,8 @@ mod elf {
                         for i in 0..s.size / s.entsize {
                             let e = s.offset + i * s.entsize;
                             if u64_at(b, e)? == DT_NEEDED {
-                                out.needed.push(c_str(b, names + u64_at(b, e + 8)? as usize)?);
+                                out.needed
+                                    .push(c_str(b, names + u64_at(b, e + 8)? as usize)?);
                             }
                         }
                     }
@@ -271,8 +286,16 @@ mod elf {
             let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
             let d = Dynamic::parse(&exe).unwrap();
             assert!(d.interpreter);
-            assert!(d.needed.iter().any(|n| n.starts_with("libc.so")), "{:?}", d.needed);
-            assert!(d.imports.iter().any(|s| s == "malloc" || s == "write"), "{:?}", d.imports);
+            assert!(
+                d.needed.iter().any(|n| n.starts_with("libc.so")),
+                "{:?}",
+                d.needed
+            );
+            assert!(
+                d.imports.iter().any(|s| s == "malloc" || s == "write"),
+                "{:?}",
+                d.imports
+            );
         }
 
         #[test]

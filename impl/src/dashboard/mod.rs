@@ -135,7 +135,9 @@ fn notify_ready(fd: i32) {
     use std::os::fd::FromRawFd;
     // SAFETY: F_GETFD only asks whether the descriptor is open.
     if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } < 0 {
-        eprintln!("hermes dashboard: --ready-fd {fd} is not an open descriptor: no readiness notified");
+        eprintln!(
+            "hermes dashboard: --ready-fd {fd} is not an open descriptor: no readiness notified"
+        );
         return;
     }
     // SAFETY: the descriptor was handed over on the command line by the service's run script
