@@ -11,9 +11,9 @@
  * binary's text (282 KiB into the file) lost 1 in 180.
  *
  * This program is smaller than a page. The kernel has read that page while loading it, so
- * its first instruction faults in nothing from FUSE, and that instruction (x86-64) or the
- * first system call, four instructions in (aarch64), blocks SIGHUP, SIGINT, SIGQUIT and
- * SIGTERM (STOP_SIGNAL_MASK, init/stop_signals.h). A blocked signal stays pending, and the
+ * its first instructions fault in nothing from FUSE, and its first system call (the 7th
+ * instruction on x86-64, the 9th on aarch64) blocks SIGHUP, SIGINT, SIGQUIT and SIGTERM
+ * (STOP_SIGNAL_MASK, init/stop_signals.h). A blocked signal stays pending, and the
  * mask survives execve into stage 1 (crate hermes-init), which hands the signals on to
  * s6-svscan.
  *
