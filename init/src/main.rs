@@ -34,6 +34,7 @@
 mod environment;
 mod fresh_run;
 mod remap;
+mod stop_signals;
 mod sys;
 
 use std::ffi::{OsString, c_int};

@@ -1,13 +1,12 @@
 //! The few libc calls std does not wrap. Declared here rather than pulled in from a crate:
-//! `/init` has no dependencies, so nothing but the C runtime runs before it blocks signals.
+//! stage 1 has no dependencies (`/init`, the trampoline, blocked the stop signals already).
 
 use std::ffi::{c_char, c_int};
 
+use crate::stop_signals::stop_mask;
+
 const SIG_BLOCK: c_int = 0;
 const SIG_UNBLOCK: c_int = 1;
-/// The stop signals: `docker stop` (TERM), ^C (INT), and the two s6-svscan also tears down on
-/// (HUP, QUIT).
-const STOP_SIGNALS: [c_int; 4] = [15, 2, 1, 3];
 
 /// glibc's `sigset_t` (1024 bits).
 #[repr(C)]
@@ -25,12 +24,11 @@ unsafe extern "C" {
     -> c_int;
 }
 
+/// glibc's `sigset_t` holds signal n at bit n-1 of its first word for n ≤ 64, as the kernel's
+/// mask does: the trampoline's mask, widened.
 fn stop_set() -> SigSet {
     let mut set = SigSet([0; 16]);
-    for sig in STOP_SIGNALS {
-        let bit = (sig - 1) as usize;
-        set.0[bit / 64] |= 1 << (bit % 64);
-    }
+    set.0[0] = stop_mask();
     set
 }
 

@@ -29,8 +29,11 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// TERM, INT, HUP, QUIT: the signals `/init` blocks and s6-svscan tears down on.
-const STOP_SIGNALS: [c_int; 4] = [15, 2, 1, 3];
+/// The signals `/init` blocks (HUP, INT, QUIT, TERM): one definition, in crate `hermes-init`.
+#[path = "../../init/src/stop_signals.rs"]
+#[allow(dead_code)] // stop_mask is the trampoline's view; this library tests membership
+mod stop_signals;
+use stop_signals::STOP_SIGNALS;
 const SIG_DFL: usize = 0;
 const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
 

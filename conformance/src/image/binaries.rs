@@ -66,11 +66,11 @@ async fn build_stage_layer() -> Result<Vec<PathBuf>> {
     Ok(vec![init, built.join("stage1"), named])
 }
 
-/// `/init` for `arch` into `out`, by `hermes-init`'s recipe, with `$CC` (else `cc`).
+/// `/init` for `arch` into `out`, by `hermes-init`'s recipe, with `arch`'s C compiler (`$CC`,
+/// else `cc`, for the host).
 pub async fn assemble_init(arch: hermes_init::Arch, out: &Path) -> Result<()> {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let cmd = hermes_init::assemble_command(arch, &cc, out);
-    let what = format!("{cc} assembling {}", arch.source().display());
+    let cmd = hermes_init::assemble_command(arch, out, None);
+    let what = format!("{} assembling {}", arch.cc(), hermes_init::source().display());
     run_child(cmd.into(), ASSEMBLE_DEADLINE, &what).await?;
     Ok(())
 }

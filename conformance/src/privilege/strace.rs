@@ -120,6 +120,10 @@ const TOOLS: &[&str] = &[
     "s6-svscanctl",
     "s6-svstat",
     "s6-svok",
+    // s6's waiters: they subscribe to a service's events for whoever runs them (stage 2's
+    // services-up), s6-ftrigrd making and removing the subscription's FIFO in `event/`.
+    "s6-svlisten1",
+    "s6-ftrigrd",
 ];
 
 /// The product's programs whose first argument is a subcommand (`hermes-boot setup`).

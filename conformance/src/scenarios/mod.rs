@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod detection;
 pub mod gateway;
 pub mod image;
+pub mod init_proofs;
 pub mod lifecycle;
 pub mod parity;
 pub mod restart;

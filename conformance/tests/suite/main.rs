@@ -8,6 +8,7 @@ mod dashboard;
 mod detection;
 mod gateway;
 mod image;
+mod init_proofs;
 mod lifecycle;
 mod parity;
 mod regressions;

@@ -48,6 +48,10 @@ HERMES_DASHBOARD_BASIC_AUTH_PASSWORD (exit 78 otherwise)."
         /// Accepted for compatibility; no browser is opened
         #[arg(long)]
         no_open: bool,
+        /// Once serving, write a newline on this descriptor and close it: s6's readiness
+        /// notification (the service dir's `notification-fd`)
+        #[arg(long, value_name = "FD", value_parser = clap::value_parser!(i32).range(3..))]
+        ready_fd: Option<i32>,
     },
 }
 

@@ -85,7 +85,12 @@ pub fn run(cli: Cli, ctx: &Ctx) -> Res {
             names::validate(&profile).map_err(|e| CliError::Usage(e.to_string()))?;
             gateway_cmd(ctx, &profile, cmd)
         }
-        Command::Dashboard { host, port, .. } => Ok(crate::dashboard::run(ctx, host, port)),
+        Command::Dashboard {
+            host,
+            port,
+            ready_fd,
+            ..
+        } => Ok(crate::dashboard::run(ctx, host, port, ready_fd)),
     }
 }
 

@@ -62,8 +62,9 @@ fn refuse(host: &str, port: u16) -> i32 {
 
 /// Runs until SIGTERM/SIGINT and returns the exit code: 0 then; 78 for a public bind
 /// without credentials; 1 when it cannot bind or serve; 2 for a bad HERMES_DASHBOARD_PORT.
-/// Says why on stderr itself, so it needs nothing from the CLI but the context.
-pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> i32 {
+/// Says why on stderr itself, so it needs nothing from the CLI but the context. `ready_fd`:
+/// s6's notification pipe, told once the server is serving (see `notify_ready`).
+pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>, ready_fd: Option<i32>) -> i32 {
     let (host, port) = match resolve(host, port, |k| std::env::var(k).ok()) {
         Ok(hp) => hp,
         Err(e) => {
@@ -119,14 +120,55 @@ pub fn run(ctx: &Ctx, host: Option<String>, port: Option<u16>) -> i32 {
     );
     let _ = out.flush();
     drop(out);
+    if let Some(fd) = ready_fd {
+        notify_ready(fd);
+    }
     let sig = gateway::wait_for_signal(&signals);
     eprintln!("hermes dashboard: received {sig:?}, exiting");
     0
 }
 
+/// s6's readiness notification: one newline on `fd` (the service dir's `notification-fd`),
+/// then the descriptor is closed, so nothing the dashboard starts inherits it. Stage 2 waits
+/// for this (`s6-svlisten1 -U`) before it writes `/run/hermes/ready`.
+fn notify_ready(fd: i32) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_GETFD only asks whether the descriptor is open.
+    if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } < 0 {
+        eprintln!(
+            "hermes dashboard: --ready-fd {fd} is not an open descriptor: no readiness notified"
+        );
+        return;
+    }
+    // SAFETY: the descriptor was handed over on the command line by the service's run script
+    // (s6-supervise's notification pipe) and nothing else in this process uses it; the File
+    // takes it over and closes it when dropped.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+    if let Err(e) = pipe.write_all(b"\n") {
+        eprintln!("hermes dashboard: cannot notify readiness on fd {fd}: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_is_one_newline_then_the_descriptor_is_closed() {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::io::Read;
+        use std::os::fd::{AsFd, IntoRawFd};
+        let (r, w) = nix::unistd::pipe().unwrap();
+        notify_ready(w.into_raw_fd());
+        // The newline, and a hang-up: no writer is left (bounded: 1 s).
+        let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::from(1000u16)).unwrap();
+        let revents = fds[0].revents().unwrap();
+        assert!(revents.contains(PollFlags::POLLHUP), "{revents:?}");
+        let mut got = Vec::new();
+        std::fs::File::from(r).read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"\n");
+    }
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {
