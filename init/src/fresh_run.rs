@@ -1,4 +1,4 @@
-//! `/run` as if fresh (SPEC §2 points 2–3), whether or not `/run` is a tmpfs: what the stage
+//! `/run` as if fresh (docs/contract.md §2.2), whether or not `/run` is a tmpfs: what the stage
 //! layer owned in a previous boot is removed, then the scandir, the live copies of the
 //! `user` bundle's longruns (held down by `./down` until stage 2 has run cont-init) and the
 //! scanner's control directory are made. Nothing else under `/run` is touched.
@@ -113,7 +113,7 @@ pub fn make_common_dirs(layout: &Layout) -> io::Result<()> {
 }
 
 /// The rest of the supervision tree, made while s6-svscan already runs on the (empty)
-/// `fresh_scandir`: basedir (detection, SPEC §4) and the live service dirs, linked into the
+/// `fresh_scandir`: basedir (detection, docs/contract.md §4) and the live service dirs, linked into the
 /// scandir with their `down` (stage 2 rescans, then brings them up after cont-init). A tmpfs
 /// `/run` has no `/run/lock`, which programs expect: made 1777 if missing.
 pub fn make_supervision_tree(layout: &Layout) -> io::Result<Vec<String>> {

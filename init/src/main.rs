@@ -57,7 +57,7 @@ const SVSCAN_ENV: &str = "PATH=/command:/usr/bin:/bin";
 /// See crate `svscan-handover`; it removes itself from the environment once loaded.
 const SVSCAN_PRELOAD: &str = "LD_PRELOAD=/opt/hermes/lib/svscan-handover.so";
 const HERMES_HOME_DEFAULT: &str = "/opt/data";
-/// hermes' group when `/etc/group` does not say (SPEC §1).
+/// hermes' group when `/etc/group` does not say (docs/contract.md §1).
 /// hermes' ids when `/etc/passwd` does not say (contract §1).
 const HERMES_IDS_DEFAULT: (u32, u32) = (10000, 10000);
 /// The `hermes` subcommands a bare container command is taken for (`docker run IMG gateway

@@ -70,7 +70,11 @@ async fn build_stage_layer() -> Result<Vec<PathBuf>> {
 /// else `cc`, for the host).
 pub async fn assemble_init(arch: hermes_init::Arch, out: &Path) -> Result<()> {
     let cmd = hermes_init::assemble_command(arch, out, None);
-    let what = format!("{} assembling {}", arch.cc(), hermes_init::source().display());
+    let what = format!(
+        "{} assembling {}",
+        arch.cc(),
+        hermes_init::source().display()
+    );
     run_child(cmd.into(), ASSEMBLE_DEADLINE, &what).await?;
     Ok(())
 }
