@@ -68,14 +68,23 @@ pub fn append(record: &ScenarioRecord) {
 }
 
 fn append_to(path: &std::path::Path, record: &ScenarioRecord, run: &str) {
+    append_for_run(path, record, run);
+}
+
+/// Append `record` with a `run` field of `run` to the JSON-lines file at `path`, emptying
+/// the file first if its first line is of another run (or has no run): every per-run file
+/// of the suite (`report.jsonl`, `sensitivity.jsonl`) starts afresh with each run.
+pub fn append_for_run<T: Serialize>(path: &std::path::Path, record: &T, run: &str) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let mut record = record.clone();
-    record.run = run.to_string();
-    let Ok(mut line) = serde_json::to_string(&record) else {
+    let Ok(mut value) = serde_json::to_value(record) else {
         return;
     };
+    if let Some(map) = value.as_object_mut() {
+        map.insert("run".into(), serde_json::Value::String(run.to_string()));
+    }
+    let mut line = value.to_string();
     line.push('\n');
     let file = match OpenOptions::new()
         .create(true)
@@ -96,7 +105,7 @@ fn append_to(path: &std::path::Path, record: &ScenarioRecord, run: &str) {
             return;
         }
     };
-    if first_run(&mut f).is_some_and(|run| run != record.run)
+    if first_run(&mut f).is_some_and(|first| first != run)
         && let Err(e) = f.set_len(0)
     {
         eprintln!(
@@ -118,11 +127,8 @@ fn first_run(f: &mut std::fs::File) -> Option<String> {
     if first.trim().is_empty() {
         return None;
     }
-    Some(
-        serde_json::from_str::<ScenarioRecord>(&first)
-            .map(|r| r.run)
-            .unwrap_or_default(),
-    )
+    let value: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
+    Some(value["run"].as_str().unwrap_or_default().to_string())
 }
 
 /// Read every record of the current report; unparsable lines are reported, not hidden.

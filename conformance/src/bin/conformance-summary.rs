@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use conformance::table::{Column, Table};
-use conformance::{junit, report};
+use conformance::{junit, regressions, report};
 
 fn main() -> ExitCode {
     let records = match report::read_all() {
@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         Ok(()) => println!("junit: {}", junit_path.display()),
         Err(e) => eprintln!("conformance-summary: writing {}: {e}", junit_path.display()),
     }
+    let controls_missing = sensitivity_table(&records);
     if failed > 0 {
         // Scenario names are the tests' own names, so each one is its own rerun filter.
         println!("\nto rerun a failed scenario alone (as hermes, a fresh container):");
@@ -81,7 +82,60 @@ fn main() -> ExitCode {
             );
         }
         ExitCode::FAILURE
+    } else if controls_missing {
+        ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The regression ids caught in this run, each beside its control: the catcher's own result
+/// on the production image in the same run. An id is proven only with a passed control; one
+/// whose catcher did not run here (a filtered run) is said to be unproven, with the command
+/// that runs it. Returns whether any control failed or is missing.
+fn sensitivity_table(records: &[report::ScenarioRecord]) -> bool {
+    let caught = regressions::read_sensitivity();
+    if caught.is_empty() {
+        return false;
+    }
+    let mut table = Table::new([
+        Column::left("regression id").min_width(8),
+        Column::left("caught by (as hermes, on its image)"),
+        Column::left("control (the catcher on production, this run)"),
+    ]);
+    let mut missing = Vec::new();
+    for c in &caught {
+        let control = records.iter().find(|r| r.scenario == c.scenario);
+        let said = match control {
+            Some(r) if r.passed => format!("passed on {}", r.image),
+            Some(r) => {
+                missing.push(c.scenario.clone());
+                format!("FAILED on {}", r.image)
+            }
+            None => {
+                missing.push(c.scenario.clone());
+                "not run in this run".to_string()
+            }
+        };
+        table.row([c.id.clone(), c.scenario.clone(), said]);
+    }
+    println!("\nsensitivity: each id caught for its stated reason, beside its control");
+    print!("{}", table.render());
+    println!("{}", table.rule());
+    if missing.is_empty() {
+        println!("{} ids caught, every control passed", caught.len());
+        false
+    } else {
+        println!(
+            "{} ids caught; {} unproven until their catcher passes on production:",
+            caught.len(),
+            missing.len()
+        );
+        missing.sort();
+        missing.dedup();
+        for m in missing {
+            println!("  cargo test -p conformance --test suite -- --exact {m}");
+        }
+        true
     }
 }
