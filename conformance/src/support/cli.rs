@@ -32,3 +32,18 @@ pub async fn registrar_as(h: &Container, user: &str, args: &[&str]) -> Result<Ex
     argv.extend_from_slice(args);
     h.exec_full(user, &argv, &[], EXEC_DEADLINE).await
 }
+
+/// `hermes -p <p> gateway start` as hermes, then s6 says the slot is up; `gateway stop`, then
+/// s6 says down: a profile taken once round its running state and left stopped.
+pub async fn start_then_stop(h: &Container, p: &str) -> Result<()> {
+    let dir = super::product::slot_dir(p);
+    h.exec(&["hermes", "-p", p, "gateway", "start"])
+        .await?
+        .succeeds();
+    super::s6::wait_svstat(h, &dir, "up", super::windows::STATE_DEADLINE, |s| s.up).await?;
+    h.exec(&["hermes", "-p", p, "gateway", "stop"])
+        .await?
+        .succeeds();
+    super::s6::wait_svstat(h, &dir, "down", super::windows::STATE_DEADLINE, |s| !s.up).await?;
+    Ok(())
+}

@@ -14,7 +14,7 @@ pub mod product;
 pub mod s6;
 pub mod windows;
 
-pub use cli::{create_profile, name_with_own_port, registrar_as};
+pub use cli::{create_profile, name_with_own_port, registrar_as, start_then_stop};
 pub use files::{assert_absent, read_json, stat_as_root};
 pub use http::{HttpResponse, get, get_with_basic, parse_response, wait_http};
 pub use procs::{

@@ -162,6 +162,10 @@ mod tests {
     use std::fs;
     use std::time::Duration;
 
+    fn service<'a>(paths: &'a Paths, control: &'a Control) -> Service<'a> {
+        Service { paths, control }
+    }
+
     fn setup(svc: &str) -> (tempfile::TempDir, Paths, Control) {
         let t = tempfile::tempdir().unwrap();
         let paths = Paths::under(t.path());
@@ -193,10 +197,7 @@ mod tests {
     #[test]
     fn records_intent_and_the_planned_stop_marker() {
         let (_t, paths, c) = setup(SVC);
-        let s = Service {
-            paths: &paths,
-            control: &c,
-        };
+        let s = service(&paths, &c);
         let home = paths.profile_home("work");
         assert!(s.start("work").unwrap().reached);
         assert_eq!(desired(&home), Some(Desired::Running));
@@ -223,10 +224,7 @@ mod tests {
                 st = state::state_path(&home).display()
             ),
         );
-        let s = Service {
-            paths: &paths,
-            control: &c,
-        };
+        let s = service(&paths, &c);
         assert!(s.start("work").unwrap().reached);
         assert!(s.stop("work").unwrap().reached);
         assert_eq!(phase(&home), Some(Phase::Draining));
@@ -242,10 +240,7 @@ mod tests {
     #[test]
     fn an_s6_failure_puts_the_old_intent_back() {
         let (_t, paths, c) = setup("echo 'unable to control: Permission denied' >&2; exit 111");
-        let s = Service {
-            paths: &paths,
-            control: &c,
-        };
+        let s = service(&paths, &c);
         let home = paths.profile_home("work");
         state::set_desired(&home, Desired::Stopped).unwrap();
         let e = s.start("work").unwrap_err();
@@ -256,10 +251,7 @@ mod tests {
     #[test]
     fn an_unrecordable_intent_changes_nothing() {
         let (_t, paths, c) = setup(SVC);
-        let s = Service {
-            paths: &paths,
-            control: &c,
-        };
+        let s = service(&paths, &c);
         let home = paths.profile_home("work");
         // What a root `docker exec` leaves, as far as an unprivileged writer can tell: the
         // lock cannot be opened for writing. (A directory stands in for a root-owned file.)
@@ -277,10 +269,7 @@ mod tests {
     #[test]
     fn an_unrecordable_stop_leaves_no_planned_stop_marker() {
         let (_t, paths, c) = setup(SVC);
-        let s = Service {
-            paths: &paths,
-            control: &c,
-        };
+        let s = service(&paths, &c);
         let home = paths.profile_home("work");
         assert!(s.start("work").unwrap().reached);
         fs::remove_file(home.join(state::LOCK_FILE)).unwrap();

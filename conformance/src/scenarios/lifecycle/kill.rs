@@ -5,7 +5,7 @@ use anyhow::{Context, Result, anyhow, ensure};
 
 use super::assert_slot_layout;
 use crate::support::{
-    STATE_DEADLINE, expected_port, name_with_own_port, profile_home, slot_dir, wait_svstat,
+    STATE_DEADLINE, expected_port, name_with_own_port, profile_home, slot_dir, start_then_stop,
 };
 use crate::{Container, Ctx, wait};
 
@@ -196,12 +196,5 @@ async fn assert_whole_and_startable(h: &Container, p: &str) -> Result<()> {
         .await?
         .succeeds();
     assert_slot_layout(h, p).await?;
-    h.exec(&["hermes", "-p", p, "gateway", "start"])
-        .await?
-        .succeeds();
-    wait_svstat(h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
-    h.exec(&["hermes", "-p", p, "gateway", "stop"])
-        .await?
-        .succeeds();
-    Ok(())
+    start_then_stop(h, p).await
 }

@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow, bail, ensure};
 
 use crate::support::{
     STATE_DEADLINE, STAYS_DOWN_WINDOW, create_profile, expected_port, name_with_own_port,
-    profile_home, slot_dir, svstat, wait_svstat,
+    profile_home, slot_dir, start_then_stop, svstat, wait_svstat,
 };
 use crate::{Container, ContainerSpec, Ctx};
 
@@ -98,16 +98,7 @@ pub(super) async fn set_prior(h: &Container, p: &str, prior: Prior) -> Result<()
             })
             .await?;
         }
-        Prior::Stopped => {
-            h.exec(&["hermes", "-p", p, "gateway", "start"])
-                .await?
-                .succeeds();
-            wait_svstat(h, &slot_dir(p), "up", STATE_DEADLINE, |s| s.up).await?;
-            h.exec(&["hermes", "-p", p, "gateway", "stop"])
-                .await?
-                .succeeds();
-            wait_svstat(h, &slot_dir(p), "down", STATE_DEADLINE, |s| !s.up).await?;
-        }
+        Prior::Stopped => start_then_stop(h, p).await?,
         Prior::File(content) => {
             // As hermes, the way a stale or hand-edited file would be there.
             h.exec(&[
