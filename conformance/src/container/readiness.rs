@@ -8,6 +8,11 @@ use crate::wait;
 
 use super::{Container, READY_DEADLINE, READY_MARKER, tail};
 
+/// Stage 2's per-boot step log (`/run` is fresh each boot, so its lines are this boot's).
+const BOOT_STEPS: &str = "/run/hermes/boot-steps.log";
+/// What the readiness probe prints when stage 2 logged that it gave up.
+const GAVE_UP: &str = "hermes-conformance: boot gave up";
+
 impl Container {
     /// Wait until the readiness marker of a boot other than the last one seen exists.
     pub async fn wait_ready(&mut self) -> Result<String> {
@@ -23,43 +28,49 @@ impl Container {
                 let docker = docker.clone();
                 let id = id.clone();
                 async move {
-                    // A container that already exited will never become ready: say so at once.
+                    // A container that already exited, or a boot whose stage 2 gave up on the
+                    // user bundle (it then never writes the marker), will never become ready:
+                    // the answer is that, at once, not a wait until the deadline.
                     if let Ok(info) = docker.inspect_container(&id, None).await {
                         let state = info.state.unwrap_or_default();
                         if state.running == Some(false) {
-                            return Err(format!(
+                            return Ok(Some(Err(format!(
                                 "container is not running (exit code {:?})",
                                 state.exit_code
-                            ));
+                            ))));
                         }
                     }
                     // Read as hermes: the marker must be readable by the user that waits on it.
                     let o = me
                         .exec_full(
                             "hermes",
-                            &["cat", READY_MARKER],
+                            &["sh", "-c", &format!("cat {READY_MARKER} || {{ grep -qx 'user-bundle failed' {BOOT_STEPS} && echo {GAVE_UP} >&2; exit 1; }}")],
                             &[],
                             Duration::from_secs(10),
                         )
-                        .await
-                        .map_err(|e| e.to_string())?;
+                        .await?;
                     if !o.success() {
-                        return Err(format!(
+                        if o.stderr.contains(GAVE_UP) {
+                            return Ok(Some(Err(format!(
+                                "this boot will never be ready: {BOOT_STEPS} says `user-bundle failed`"
+                            ))));
+                        }
+                        anyhow::bail!(
                             "cat {READY_MARKER}: exit {:?}: {}",
                             o.code,
                             o.stderr.trim()
-                        ));
+                        );
                     }
                     let content = o.out().to_string();
                     if previous.as_deref() == Some(content.as_str()) {
-                        return Err(format!("marker still from the previous boot ({content})"));
+                        anyhow::bail!("marker still from the previous boot ({content})");
                     }
-                    Ok(Some(content))
+                    Ok(Some(Ok(content)))
                 }
             },
         )
         .await;
-        match marker {
+        match marker.and_then(|m| m.map_err(anyhow::Error::msg)) {
             Ok(m) => {
                 self.boot_id = Some(m.clone());
                 Ok(m)
