@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod image;
 pub mod lifecycle;
 pub mod parity;
+pub mod ports;
 pub mod privilege;
 pub mod registrar;
 pub mod restart;

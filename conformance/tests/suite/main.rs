@@ -10,6 +10,7 @@ mod gateway;
 mod image;
 mod lifecycle;
 mod parity;
+mod ports;
 mod regressions;
 mod remote_engine;
 mod restart;
