@@ -10,6 +10,7 @@ pub mod dump;
 pub mod exec;
 pub mod image;
 pub mod junit;
+pub mod model;
 pub mod privilege;
 pub mod regressions;
 pub mod remote;

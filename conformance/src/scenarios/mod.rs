@@ -10,6 +10,7 @@ pub mod detection;
 pub mod gateway;
 pub mod image;
 pub mod lifecycle;
+pub mod model_lifecycle;
 pub mod parity;
 pub mod ports;
 pub mod privilege;

@@ -41,7 +41,7 @@ pub async fn status_ports(h: &Container) -> Result<BTreeMap<String, u16>> {
 
 /// One exec: GET /health on each `(profile, port)` with bash's /dev/tcp, printing
 /// `<profile> <port> ok` when the answer is 200 naming that profile, else `<profile> <port> bad`.
-async fn health_of_all(h: &Container, ports: &BTreeMap<String, u16>) -> Result<Vec<String>> {
+pub async fn health_of_all(h: &Container, ports: &BTreeMap<String, u16>) -> Result<Vec<String>> {
     let mut script = String::from(
         "check() { if r=$(exec 3<>/dev/tcp/127.0.0.1/$2 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 3 cat <&3) \
          && printf '%s' \"$r\" | head -n1 | grep -q ' 200 ' \

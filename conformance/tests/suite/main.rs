@@ -9,6 +9,7 @@ mod detection;
 mod gateway;
 mod image;
 mod lifecycle;
+mod model;
 mod parity;
 mod ports;
 mod regressions;
