@@ -25,6 +25,8 @@ pub enum Op {
     DockerRestart,
     DockerKillStart,
     DockerStopStart,
+    /// The container removed and a new one started on the same data volume.
+    DockerRecreate,
 }
 
 impl Op {
@@ -49,6 +51,10 @@ impl Op {
             Op::DockerRestart => "docker restart \"$C\" && ready".into(),
             Op::DockerKillStart => "docker kill \"$C\" && docker start \"$C\" && ready".into(),
             Op::DockerStopStart => "docker stop \"$C\" && docker start \"$C\" && ready".into(),
+            Op::DockerRecreate => {
+                "docker rm -f \"$C\" && C=$(docker run -d -v \"$V:/opt/data\" \"$IMAGE\") && ready"
+                    .into()
+            }
         }
     }
 
@@ -67,6 +73,7 @@ impl Op {
             Op::DockerRestart => "docker-restart",
             Op::DockerKillStart => "docker-kill-start",
             Op::DockerStopStart => "docker-stop-start",
+            Op::DockerRecreate => "docker-recreate",
         }
     }
 }
@@ -86,6 +93,7 @@ impl fmt::Display for Op {
             Op::DockerRestart => write!(f, "docker restart"),
             Op::DockerKillStart => write!(f, "docker kill + start"),
             Op::DockerStopStart => write!(f, "docker stop + start"),
+            Op::DockerRecreate => write!(f, "docker rm + run on the same volume"),
         }
     }
 }
@@ -127,6 +135,7 @@ const WEIGHTS: &[(u32, &str)] = &[
     (2, "docker-restart"),
     (1, "docker-kill-start"),
     (1, "docker-stop-start"),
+    (1, "docker-recreate"),
 ];
 
 /// `len` operations from `seed`. Names are drawn from `NAMES`, so every op is meaningful in any
@@ -169,6 +178,7 @@ pub fn generate(seed: u64, len: usize) -> Vec<Op> {
                 "docker-restart" => Op::DockerRestart,
                 "docker-kill-start" => Op::DockerKillStart,
                 "docker-stop-start" => Op::DockerStopStart,
+                "docker-recreate" => Op::DockerRecreate,
                 _ => Op::Start(name),
             }
         })
@@ -178,7 +188,7 @@ pub fn generate(seed: u64, len: usize) -> Vec<Op> {
 /// The replay script of a sequence: a fresh container of `image`, then one line per op.
 pub fn script(image: &str, seed: u64, ops: &[Op]) -> String {
     let mut s = format!(
-        "#!/bin/sh\n# hermes-s6 model replay: seed {seed}, {} operations (after each, the model's check runs;\n# `make replay SEED={seed}` runs them with the checks)\nready() {{ until docker exec \"$C\" test -e /run/hermes/ready; do sleep 0.2; done; }}\nset -x\nC=$(docker run -d {image})\nready\n",
+        "#!/bin/sh\n# hermes-s6 model replay: seed {seed}, {} operations (after each, the model's check runs;\n# `make replay SEED={seed}` runs them with the checks)\nready() {{ until docker exec \"$C\" test -e /run/hermes/ready; do sleep 0.2; done; }}\nIMAGE={image}\nV=hermes-model-replay-$$\nset -x\nC=$(docker run -d -v \"$V:/opt/data\" \"$IMAGE\")\nready\n",
         ops.len()
     );
     for op in ops {

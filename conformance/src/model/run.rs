@@ -11,7 +11,7 @@ use anyhow::Result;
 use super::check;
 use super::ops::{self, Op};
 use super::state::{Model, Reboot};
-use crate::{Container, Ctx, wait};
+use crate::{Container, ContainerSpec, Ctx, wait};
 
 /// Until the container agrees with the model after an op, and after a Docker verb.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -183,15 +183,26 @@ async fn apply(h: &mut Container, model: &mut Model, op: &Op) -> Result<bool, St
             model.reboot(Reboot::StopStart);
             return Ok(true);
         }
+        Op::DockerRecreate => unreachable!("run_on_volume re-creates the container itself"),
     }
     Ok(false)
 }
 
-/// One sequence on a fresh container: `Ok` when every step matched the model.
+/// One sequence on a fresh container with its own data volume (removed afterwards): `Ok`
+/// when every step matched the model.
 pub async fn run_sequence(ctx: &Ctx, ops: &[Op]) -> Result<Result<(), Failure>> {
-    let mut h = ctx.start_default().await?;
+    let volume = crate::container::unique_name("model");
+    let outcome = run_on_volume(ctx, ops, &volume).await;
+    crate::container::remove_volume(&ctx.docker, &volume).await;
+    outcome
+}
+
+async fn run_on_volume(ctx: &Ctx, ops: &[Op], volume: &str) -> Result<Result<(), Failure>> {
+    let spec = || ContainerSpec::default().data_volume(volume);
+    let mut h = ctx.start(spec()).await?;
     let mut model = Model::default();
     if let Err(detail) = check::settle(&h, &mut model, SETTLE).await {
+        h.remove().await?;
         return Ok(Err(Failure {
             step: 0,
             op: "(fresh container)".into(),
@@ -204,9 +215,21 @@ pub async fn run_sequence(ctx: &Ctx, ops: &[Op]) -> Result<Result<(), Failure>> 
             op: op.to_string(),
             detail,
         };
-        let rebooted = match apply(&mut h, &mut model, op).await {
+        let rebooted = if *op == Op::DockerRecreate {
+            // A new container on the same volume (contract §5: the boot restores intent).
+            h.remove().await?;
+            h = ctx.start(spec()).await?;
+            model.reboot(Reboot::Recreate);
+            Ok(true)
+        } else {
+            apply(&mut h, &mut model, op).await
+        };
+        let rebooted = match rebooted {
             Ok(r) => r,
-            Err(detail) => return Ok(Err(fail(detail))),
+            Err(detail) => {
+                h.remove().await?;
+                return Ok(Err(fail(detail)));
+            }
         };
         let deadline = if rebooted {
             SETTLE_AFTER_REBOOT
@@ -214,6 +237,7 @@ pub async fn run_sequence(ctx: &Ctx, ops: &[Op]) -> Result<Result<(), Failure>> 
             SETTLE
         };
         if let Err(detail) = check::settle(&h, &mut model, deadline).await {
+            h.remove().await?;
             return Ok(Err(fail(detail)));
         }
     }

@@ -49,12 +49,14 @@ pub struct Model {
     pub profiles: BTreeMap<String, Profile>,
 }
 
-/// How a Docker verb ends the container's run: all three boot again through the reconciler.
+/// How a Docker verb ends the container's run: all four boot again through the reconciler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reboot {
     Restart,
     KillStart,
     StopStart,
+    /// The container removed and a new one started on the same data volume.
+    Recreate,
 }
 
 impl Model {
@@ -156,7 +158,7 @@ impl Model {
 
     /// The container boots again (contract §5): every profile is registered; only
     /// `desired_state=running` starts it. A gateway ended by SIGTERM (restart, stop) or never
-    /// told anything (kill) keeps `running` on disk (§6.3), so all three verbs end the same.
+    /// told anything (kill, re-create) keeps `running` on disk (§6.3), so all four end the same.
     pub fn reboot(&mut self, _how: Reboot) {
         for p in self.profiles.values_mut() {
             p.up = p.intent == Intent::Running;
@@ -191,7 +193,12 @@ mod tests {
         }
         m.set_intent("a", Intent::Running);
         m.set_intent("b", Intent::Stopped);
-        for how in [Reboot::Restart, Reboot::KillStart, Reboot::StopStart] {
+        for how in [
+            Reboot::Restart,
+            Reboot::KillStart,
+            Reboot::StopStart,
+            Reboot::Recreate,
+        ] {
             m.reboot(how);
             assert!(m.profiles["a"].up);
             assert!(!m.profiles["b"].up);
