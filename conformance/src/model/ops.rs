@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::state::{Intent, Model, Reboot};
+
 /// Valid names: `p28` and `p38` share a derived port (so creating both probes), the rest not.
 pub const NAMES: &[&str] = &["p28", "p38", "alpha", "beta"];
 /// Names `profile create` must refuse, changing nothing.
@@ -138,51 +140,110 @@ const WEIGHTS: &[(u32, &str)] = &[
     (1, "docker-recreate"),
 ];
 
-/// `len` operations from `seed`. Names are drawn from `NAMES`, so every op is meaningful in any
-/// state (an op on a missing profile must fail and change nothing, which is checked too).
+/// `len` operations from `seed`, drawn against a model of the state so far (as
+/// proptest-state-machine does): ops on a profile mostly name one that exists (creates mostly
+/// a new one, `kill -9` one whose gateway is up), and now and then any name, whose op must
+/// then fail and change nothing (checked too). Every op is meaningful in any state, so a
+/// shrunk sequence stays runnable.
 pub fn generate(seed: u64, len: usize) -> Vec<Op> {
     let mut rng = Rng::new(seed);
+    let mut model = Model::default();
     let total: u32 = WEIGHTS.iter().map(|w| w.0).sum();
-    (0..len)
-        .map(|_| {
-            let mut roll = (rng.next() % total as u64) as u32;
-            let kind = WEIGHTS
-                .iter()
-                .find(|(w, _)| {
-                    if roll < *w {
-                        true
-                    } else {
-                        roll -= w;
-                        false
-                    }
-                })
-                .map_or("start", |w| w.1);
-            let name = rng.pick(NAMES).to_string();
-            match kind {
-                "create" => Op::Create(name),
-                "create-invalid" => Op::CreateInvalid(rng.pick(INVALID).to_string()),
-                "delete" => Op::Delete(name),
-                "stop" => Op::Stop(name),
-                "restart" => Op::Restart(name),
-                "kill-9" => Op::Kill9(name),
-                "create-pair" => {
-                    let other = loop {
-                        let o = rng.pick(NAMES);
-                        if o != name {
-                            break o.to_string();
-                        }
-                    };
-                    Op::CreatePair(name, other)
+    let mut ops = Vec::with_capacity(len);
+    for _ in 0..len {
+        let mut roll = (rng.next() % total as u64) as u32;
+        let kind = WEIGHTS
+            .iter()
+            .find(|(w, _)| {
+                if roll < *w {
+                    true
+                } else {
+                    roll -= w;
+                    false
                 }
-                "start-stop-race" => Op::StartStop(name),
-                "docker-restart" => Op::DockerRestart,
-                "docker-kill-start" => Op::DockerKillStart,
-                "docker-stop-start" => Op::DockerStopStart,
-                "docker-recreate" => Op::DockerRecreate,
-                _ => Op::Start(name),
+            })
+            .map_or("start", |w| w.1);
+        let existing: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| model.profiles.contains_key(*n))
+            .collect();
+        let fresh: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| !model.profiles.contains_key(*n))
+            .collect();
+        let up: Vec<&str> = existing
+            .iter()
+            .copied()
+            .filter(|n| model.is_up(n))
+            .collect();
+        // 5 in 6 from the preferred set when it has any, else any name.
+        let mut choose = |preferred: &[&str]| -> String {
+            if !preferred.is_empty() && rng.below(6) != 0 {
+                rng.pick(preferred).to_string()
+            } else {
+                rng.pick(NAMES).to_string()
             }
-        })
-        .collect()
+        };
+        let op = match kind {
+            "create" => Op::Create(choose(&fresh)),
+            "create-invalid" => Op::CreateInvalid(rng.pick(INVALID).to_string()),
+            "delete" => Op::Delete(choose(&existing)),
+            "stop" => Op::Stop(choose(&existing)),
+            "restart" => Op::Restart(choose(&existing)),
+            "kill-9" => Op::Kill9(choose(&up)),
+            "create-pair" => {
+                let a = choose(&fresh);
+                let b = loop {
+                    let o = choose(&fresh);
+                    if o != a {
+                        break o;
+                    }
+                };
+                Op::CreatePair(a, b)
+            }
+            "start-stop-race" => Op::StartStop(choose(&existing)),
+            "docker-restart" => Op::DockerRestart,
+            "docker-kill-start" => Op::DockerKillStart,
+            "docker-stop-start" => Op::DockerStopStart,
+            "docker-recreate" => Op::DockerRecreate,
+            _ => Op::Start(choose(&existing)),
+        };
+        advance(&mut model, &op);
+        ops.push(op);
+    }
+    ops
+}
+
+/// What `op` does to the model (the verdicts are the runner's business, not generation's).
+fn advance(model: &mut Model, op: &Op) {
+    match op {
+        Op::Create(p) => {
+            model.create(p);
+        }
+        Op::Delete(p) => {
+            model.delete(p);
+        }
+        Op::Start(p) | Op::Restart(p) => {
+            model.set_intent(p, Intent::Running);
+        }
+        Op::Stop(p) => {
+            model.set_intent(p, Intent::Stopped);
+        }
+        Op::CreatePair(a, b) => {
+            model.create_pair(a, b);
+        }
+        // Either may win: generation assumes the start did, so a kill may follow.
+        Op::StartStop(p) => {
+            model.set_intent(p, Intent::Running);
+        }
+        Op::DockerRestart => model.reboot(Reboot::Restart),
+        Op::DockerKillStart => model.reboot(Reboot::KillStart),
+        Op::DockerStopStart => model.reboot(Reboot::StopStart),
+        Op::DockerRecreate => model.reboot(Reboot::Recreate),
+        Op::CreateInvalid(_) | Op::Kill9(_) => {}
+    }
 }
 
 /// The replay script of a sequence: a fresh container of `image`, then one line per op.
@@ -215,6 +276,23 @@ mod tests {
         for (_, kind) in WEIGHTS {
             assert!(ops.iter().any(|o| o.kind() == *kind), "{kind} never drawn");
         }
+    }
+
+    #[test]
+    fn most_profile_ops_name_a_profile_that_exists() {
+        let ops = generate(11, 500);
+        let mut model = Model::default();
+        let mut hits = 0;
+        let mut total = 0;
+        for op in &ops {
+            if let Op::Start(p) | Op::Stop(p) | Op::Restart(p) | Op::Delete(p) = op {
+                total += 1;
+                hits += usize::from(model.profiles.contains_key(p));
+            }
+            advance(&mut model, op);
+        }
+        assert!(hits * 3 > total * 2, "{hits} of {total}");
+        assert!(hits < total, "some ops name a missing profile too");
     }
 
     #[test]
