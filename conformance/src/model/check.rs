@@ -144,13 +144,13 @@ pub fn mismatches(model: &Model, o: &Observed) -> Vec<String> {
     }
     let mut ports_up: BTreeMap<u16, &str> = BTreeMap::new();
     for (n, p) in &model.profiles {
-        if let Some(&(up, wanted)) = o.slots.get(n) {
-            if (up, wanted) != (p.up, p.up) {
-                out.push(format!(
-                    "{n}: s6-svstat up={up} wantedup={wanted}, model up={}",
-                    p.up
-                ));
-            }
+        if let Some(&(up, wanted)) = o.slots.get(n)
+            && (up, wanted) != (p.up, p.up)
+        {
+            out.push(format!(
+                "{n}: s6-svstat up={up} wantedup={wanted}, model up={}",
+                p.up
+            ));
         }
         if let Some((port, desired)) = o.profiles.get(n) {
             if p.port.is_some() && *port != p.port {
@@ -181,10 +181,10 @@ pub fn mismatches(model: &Model, o: &Observed) -> Vec<String> {
                 if p.port.is_some_and(|m| m != *port) {
                     out.push(format!("{n}: status port {port}, model {:?}", p.port));
                 }
-                if p.up {
-                    if let Some(other) = ports_up.insert(*port, n) {
-                        out.push(format!("{n} and {other} both up on port {port}"));
-                    }
+                if p.up
+                    && let Some(other) = ports_up.insert(*port, n)
+                {
+                    out.push(format!("{n} and {other} both up on port {port}"));
                 }
             }
         }

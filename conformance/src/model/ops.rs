@@ -108,7 +108,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -116,7 +116,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
@@ -151,7 +151,7 @@ pub fn generate(seed: u64, len: usize) -> Vec<Op> {
     let total: u32 = WEIGHTS.iter().map(|w| w.0).sum();
     let mut ops = Vec::with_capacity(len);
     for _ in 0..len {
-        let mut roll = (rng.next() % total as u64) as u32;
+        let mut roll = (rng.next_u64() % total as u64) as u32;
         let kind = WEIGHTS
             .iter()
             .find(|(w, _)| {
