@@ -388,6 +388,10 @@ pub async fn explore(ctx: &Ctx, budget: &Budget) -> Result<()> {
         let seed = budget.seed.wrapping_add(i);
         i += 1;
         let ops = ops::generate(seed, budget.ops);
+        eprintln!(
+            "model: sequence seed {seed}: {}",
+            ops.iter().map(Op::to_string).collect::<Vec<_>>().join("; ")
+        );
         let t = Instant::now();
         let outcome = run_sequence(ctx, &ops).await?;
         sequences += 1;
