@@ -2,11 +2,12 @@
 //! sequences of profile, gateway and Docker operations, each step checked against the model,
 //! a failure shrunk and printed with its seed as a replay script.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::Ctx;
 use crate::image::Variant;
-use crate::model::run::{Budget, explore};
+use crate::model::ops::Op;
+use crate::model::run::{Budget, explore, run_sequence};
 
 /// The suite's bounded run: 3 sequences of 25 operations unless `HERMES_MODEL_SEQUENCES`,
 /// `HERMES_MODEL_OPS` or `HERMES_MODEL_DURATION` say otherwise; `HERMES_MODEL_SEED` fixes the
@@ -21,5 +22,26 @@ pub fn variant() -> Variant {
     match std::env::var("HERMES_MODEL_REGRESSION") {
         Ok(id) if !id.trim().is_empty() => Variant::regression(id.trim()),
         _ => Variant::production(),
+    }
+}
+
+/// The model catches a bug on purpose: with the `reconcile-config-yaml` build (the boot keys on
+/// `config.yaml`, so no profile is restored), `create p28` then `docker restart` fails the check
+/// after the restart; the production image passes the same two steps.
+pub async fn catches_a_reboot_that_forgets_profiles(ctx: Ctx) -> Result<()> {
+    let seq = [Op::Create("p28".into()), Op::DockerRestart];
+    if let Err(f) = run_sequence(&ctx, &seq).await? {
+        bail!("the production image must pass `create p28; docker restart`: {f}");
+    }
+    let image =
+        crate::runner::image_for(&ctx.docker, &Variant::regression("reconcile-config-yaml"))
+            .await?;
+    match run_sequence(&ctx.with_image(&image), &seq).await? {
+        Err(f) if f.step == 1 && f.signature() == "slot set" => {
+            eprintln!("model: the regression build fails as it must: {f}");
+            Ok(())
+        }
+        Err(f) => bail!("the regression build failed, but not at the restart's slot set: {f}"),
+        Ok(()) => bail!("the model passed the reconcile-config-yaml build: it checks nothing"),
     }
 }

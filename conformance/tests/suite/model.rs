@@ -10,3 +10,8 @@ fn lifecycle_matches_the_model() {
         model_lifecycle::lifecycle_matches_the_model,
     );
 }
+
+#[test]
+fn catches_a_reboot_that_forgets_profiles() {
+    conformance::run(model_lifecycle::catches_a_reboot_that_forgets_profiles);
+}
