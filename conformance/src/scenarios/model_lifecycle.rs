@@ -45,3 +45,43 @@ pub async fn catches_a_reboot_that_forgets_profiles(ctx: Ctx) -> Result<()> {
         Ok(()) => bail!("the model passed the reconcile-config-yaml build: it checks nothing"),
     }
 }
+
+/// Found by the model (seed 5004): `gateway start` racing `gateway stop` of one profile could
+/// end with the gateway up and wanted up while `desired_state` said `stopped` (record(running),
+/// record(stopped), `-D`, `-U`), so the next boot would leave a running gateway down. Forty
+/// races in one exec, each followed by a look at both: s6's wanted-up and the recorded intent
+/// must agree every time; then the model's check after a final race and a `docker restart`.
+pub async fn start_racing_stop_keeps_intent_and_slot_together(ctx: Ctx) -> Result<()> {
+    const ROUNDS: usize = 40;
+    let h = ctx.start_default().await?;
+    h.exec(&["hermes", "profile", "create", "alpha"])
+        .await?
+        .succeeds();
+    let script = format!(
+        r#"s=/run/service/gateway-alpha; f=/opt/data/profiles/alpha/gateway_state.json
+for i in $(seq {ROUNDS}); do
+  hermes -p alpha gateway start >/dev/null 2>&1 & hermes -p alpha gateway stop >/dev/null 2>&1 & wait
+  want=$(/command/s6-svstat -o wantedup $s)
+  desired=$(sed -n 's/.*"desired_state": *"\([a-z_]*\)".*/\1/p' $f)
+  case "$want:$desired" in
+    true:running|false:stopped) ;;
+    *) echo "round $i: s6 wantedup=$want, desired_state=$desired"; exit 1 ;;
+  esac
+done
+echo "$((i)) rounds agree""#
+    );
+    h.exec(&["bash", "-c", &script])
+        .deadline(std::time::Duration::from_secs(300))
+        .await?
+        .succeeds_or("after a start racing a stop, s6 and the recorded intent must agree");
+    h.remove().await?;
+    let seq = [
+        Op::Create("alpha".into()),
+        Op::StartStop("alpha".into()),
+        Op::DockerRestart,
+    ];
+    match run_sequence(&ctx, &seq).await? {
+        Ok(()) => Ok(()),
+        Err(f) => bail!("a start racing a stop left intent and slot apart: {f}"),
+    }
+}

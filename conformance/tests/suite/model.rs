@@ -15,3 +15,8 @@ fn lifecycle_matches_the_model() {
 fn catches_a_reboot_that_forgets_profiles() {
     conformance::run(model_lifecycle::catches_a_reboot_that_forgets_profiles);
 }
+
+#[test]
+fn start_racing_stop_keeps_intent_and_slot_together() {
+    conformance::run(model_lifecycle::start_racing_stop_keeps_intent_and_slot_together);
+}
