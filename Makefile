@@ -6,6 +6,7 @@
 #   make repro BUG=id  bring a historical bug back and watch the suite catch it (no BUG: list)
 #   make soak N=10     the suite N times in a row: failures out of N per scenario (flakes)
 #   make privilege-map accept the privilege map this tree has: rewrite docs/privilege-map.md
+#   make replay SEED=n  re-run the model sequence of seed n; make fuzz DURATION=30m: long model runs
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -14,7 +15,7 @@ REPORT := target/conformance/report.jsonl
 .PHONY: deps image images conformance test lint unit shell repro clean-images clean-containers help
 
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,10p' Makefile
 
 deps:
 	@bash ci/install-deps.sh
@@ -93,3 +94,19 @@ soak: deps
 .PHONY: privilege-map
 privilege-map: deps
 	HERMES_ACCEPT_PRIVILEGE_MAP=1 $(CARGO) test -p conformance --test suite -- security::privilege_map_is_accepted --exact
+
+# The lifecycle against its reference model. `make replay SEED=n` re-runs the
+# sequence of seed n (one sequence; shrunk and printed if it fails; BUG=id runs it against
+# that regression build). `make fuzz DURATION=30m` runs sequences until then and prints ops/s,
+# the sequences run and every distinct failure once, shrunk.
+OPS ?= 25
+DURATION ?= 30m
+.PHONY: replay fuzz
+replay: deps
+	HERMES_MODEL_SEED=$(SEED) HERMES_MODEL_SEQUENCES=1 HERMES_MODEL_OPS=$(OPS) \
+	  HERMES_MODEL_REGRESSION=$(BUG) $(CARGO) test -p conformance --test suite -- \
+	  model::lifecycle_matches_the_model --exact --nocapture
+fuzz: deps
+	HERMES_MODEL_DURATION=$(DURATION) HERMES_MODEL_OPS=$(OPS) HERMES_MODEL_SEED=$(SEED) \
+	  HERMES_MODEL_REGRESSION=$(BUG) $(CARGO) test -p conformance --test suite -- \
+	  model::lifecycle_matches_the_model --exact --nocapture

@@ -10,6 +10,7 @@ pub mod logline;
 pub mod names;
 pub mod paths;
 pub mod poll;
+pub mod ports;
 pub mod privilege;
 pub mod profile;
 pub mod reconcile;

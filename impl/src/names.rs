@@ -116,19 +116,11 @@ pub fn escape_for_log(name: &[u8]) -> String {
     out
 }
 
-/// Deterministic per-profile port in [9200, 9800): 9200 + (first 8 hex digits of sha256) mod 600.
+/// A profile's first-choice port in [9200, 9800) (`ports` probes on from it at create): 9200 + (first 8 hex digits of sha256) mod 600.
 pub fn derived_port(profile: &str) -> u16 {
     let digest = Sha256::digest(profile.as_bytes());
     let h = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
     9200 + (h % 600) as u16
-}
-
-/// `API_SERVER_PORT` wins when it is a valid port number; otherwise the derived port.
-pub fn port_for(profile: &str, api_server_port: Option<&str>) -> u16 {
-    api_server_port
-        .and_then(|v| v.trim().parse::<u16>().ok())
-        .filter(|p| *p != 0)
-        .unwrap_or_else(|| derived_port(profile))
 }
 
 #[cfg(test)]
@@ -222,20 +214,5 @@ mod tests {
             seen.insert(p);
         }
         assert!(seen.len() >= 60);
-    }
-
-    #[rstest]
-    #[case(Some("8642"), 8642)]
-    #[case(Some(" 8642 "), 8642)]
-    #[case(Some("nope"), 0)]
-    #[case(Some("0"), 0)]
-    #[case(None, 0)]
-    fn api_server_port_override(#[case] env: Option<&str>, #[case] want: u16) {
-        let want = if want == 0 {
-            derived_port("work")
-        } else {
-            want
-        };
-        assert_eq!(port_for("work", env), want);
     }
 }

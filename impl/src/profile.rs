@@ -120,8 +120,9 @@ pub fn scan(paths: &Paths) -> (Vec<String>, Vec<String>) {
 }
 
 /// Makes `profiles/<name>/` with its `SOUL.md`: built in a hidden staging dir unique to this
-/// process, then renamed into place. Fails if anything is already there, or if the image
-/// already holds `MAX_PROFILES`.
+/// process, with its gateway port recorded (`ports`), then renamed into place. Fails if
+/// anything is already there, if the image already holds `MAX_PROFILES`, or if no port of the
+/// range is free. The caller holds the profile-set lock (`lock`).
 pub fn create(paths: &Paths, name: &str) -> io::Result<()> {
     if names(paths).len() >= MAX_PROFILES {
         return Err(io::Error::other(format!(
@@ -142,16 +143,26 @@ pub fn create(paths: &Paths, name: &str) -> io::Result<()> {
             format!("profile '{name}' already exists"),
         ));
     }
+    // The port is chosen here, under the profile-set lock the caller holds, so two creates
+    // never pick the same one; it is written inside the staging dir, so the profile appears
+    // with its port or not at all.
+    let port = crate::ports::choose(name, &crate::ports::held(paths))
+        .ok_or_else(|| io::Error::other(crate::ports::range_full(name)))?;
     let staging = profiles.join(format!(".{name}.tmp-{}", std::process::id()));
     let built = (|| {
         fs::DirBuilder::new().mode(0o755).create(&staging)?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(staging.join(MARKER))?;
-        f.write_all(SOUL_TEMPLATE.as_bytes())?;
-        f.sync_all()?;
+        for (file, body) in [
+            (MARKER, SOUL_TEMPLATE.to_string()),
+            (crate::ports::PORT_FILE, format!("{port}\n")),
+        ] {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(staging.join(file))?;
+            f.write_all(body.as_bytes())?;
+            f.sync_all()?;
+        }
         fs::rename(&staging, &target)
     })();
     if built.is_err() {

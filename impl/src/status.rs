@@ -3,6 +3,7 @@
 
 use crate::app::Ctx;
 use crate::names;
+use crate::ports;
 use crate::s6::{self, detect::Detection};
 use crate::state;
 use serde::Serialize;
@@ -53,7 +54,11 @@ pub fn gateway_info(ctx: &Ctx, profile: &str) -> GatewayInfo {
         .and_then(|v| v.as_u64())
         .and_then(|p| u16::try_from(p).ok())
         .unwrap_or_else(|| {
-            names::port_for(profile, std::env::var("API_SERVER_PORT").ok().as_deref())
+            ports::effective(
+                &ctx.paths,
+                profile,
+                std::env::var("API_SERVER_PORT").ok().as_deref(),
+            )
         });
     let mut info = GatewayInfo {
         profile: profile.to_string(),

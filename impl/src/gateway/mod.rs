@@ -5,8 +5,8 @@ pub mod lock;
 pub mod marker;
 pub mod service;
 
-use crate::names;
 use crate::paths::Paths;
+use crate::ports;
 use crate::state::{self, Phase, Recorded};
 use crate::timefmt;
 use nix::sys::signal::{SigSet, Signal};
@@ -59,7 +59,11 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
     }
     let signals = block_term_signals();
     let pid = std::process::id();
-    let port = names::port_for(profile, std::env::var("API_SERVER_PORT").ok().as_deref());
+    let port = ports::effective(
+        paths,
+        profile,
+        std::env::var("API_SERVER_PORT").ok().as_deref(),
+    );
     let _lock = lock::acquire(&home, replace, Duration::from_secs(10))?;
 
     let write = |phase: Phase, extra: &[(&str, Value)]| {

@@ -40,8 +40,26 @@ pub struct Service<'a> {
     pub control: &'a Control,
 }
 
+/// Held by `start`, `stop` and `restart` of one profile from the intent's record to the end
+/// of s6's command and wait: a flock on the profile's home directory itself (no new file, and
+/// read access is enough). Without it a start racing a stop could interleave as
+/// record(running), record(stopped), `-D`, `-U`: the gateway up while the state file says
+/// `stopped`, and the next boot would leave it down (found by the model-based test, fuzz seed 5004). The
+/// other holder's waits are all bounded, so blocking here is too. A home that cannot be opened
+/// as a directory gets no lock: the record step then reports what is wrong with it.
+fn verb_lock(home: &Path) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(home)
+        .ok()?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).ok()
+}
+
 impl Service<'_> {
     pub fn start(&self, profile: &str) -> Result<Transition, ServiceError> {
+        let _verb = verb_lock(&self.paths.profile_home(profile));
         let undo = self.record(profile, Desired::Running)?;
         self.control.start(profile).map_err(|e| undo.revert(e))
     }
@@ -50,6 +68,7 @@ impl Service<'_> {
     /// `stopped` when the SIGTERM comes; then `stopped` as the intent; then `s6-svc -D`.
     pub fn stop(&self, profile: &str) -> Result<Transition, ServiceError> {
         let home = self.paths.profile_home(profile);
+        let _verb = verb_lock(&home);
         // Fails early, before any intent is written, if there is no such slot.
         let pid = self.control.status(profile)?.pid;
         if let Some(pid) = pid
@@ -103,6 +122,7 @@ impl Service<'_> {
     }
 
     pub fn restart(&self, profile: &str) -> Result<Transition, ServiceError> {
+        let _verb = verb_lock(&self.paths.profile_home(profile));
         let undo = self.record(profile, Desired::Running)?;
         self.control.restart(profile).map_err(|e| undo.revert(e))
     }
@@ -193,6 +213,20 @@ mod tests {
     }
 
     const SVC: &str = r#"case "$1" in -U) touch "$2/fake-up";; -D) rm -f "$2/fake-up";; esac"#;
+
+    #[test]
+    fn one_profiles_verbs_take_turns() {
+        let t = tempfile::tempdir().unwrap();
+        let held = verb_lock(t.path()).expect("a directory can be locked");
+        let dir = std::fs::File::open(t.path()).unwrap();
+        assert!(
+            nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err(),
+            "a second verb must wait while the first holds the profile"
+        );
+        drop(held);
+        assert!(verb_lock(t.path()).is_some());
+        assert!(verb_lock(&t.path().join("missing")).is_none());
+    }
 
     #[test]
     fn records_intent_and_the_planned_stop_marker() {

@@ -224,7 +224,7 @@ mod tests {
         ))
         .unwrap();
         let want = format!(
-            "s6-ipcserverd -c {} -C {}",
+            "s6-ipcserverd -1 -c {} -C {}",
             super::super::MAX_REQUESTS,
             super::super::MAX_REQUESTS_PER_UID
         );

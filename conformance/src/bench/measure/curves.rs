@@ -30,7 +30,7 @@ use crate::bench::figures::{
 use crate::bench::plot::{self, Chart, YUnit};
 use crate::bench::{Figure, FigureDecl, Results, progress};
 use crate::container::ContainerSpec;
-use crate::s6probe::expected_port;
+use crate::support::expected_port;
 
 /// `$1` = prefix, `$2` = first index, `$3` = last: profiles `<prefix><i>` made on disk as
 /// hermes exactly as `hermes profile create` leaves them (a directory holding `SOUL.md`), but
@@ -297,7 +297,7 @@ tail -n "$1" "$f" | grep -c 'action=skipped'; tail -n "$1" "$f" | grep 'action=s
             }
             let slots: Vec<String> = names[..k]
                 .iter()
-                .map(|p| crate::s6probe::slot_dir(p))
+                .map(|p| crate::support::slot_dir(p))
                 .collect();
             let slot_args: Vec<&str> = slots.iter().map(String::as_str).collect();
             let o = sh(&h, RSS_SUMS, &slot_args, Duration::from_secs(120)).await?;

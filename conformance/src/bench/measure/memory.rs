@@ -10,7 +10,7 @@ use super::{Bench, PRODUCT_SVSTAT, RSS_OF, fail_unless, section_stopped, sh};
 use crate::bench::figures::*;
 use crate::bench::progress;
 use crate::container::ContainerSpec;
-use crate::s6probe::{expected_port, slot_dir, wait_http};
+use crate::support::{expected_port, slot_dir, wait_http};
 
 pub(super) fn parse_kb_lines(text: &str) -> Result<Vec<f64>> {
     text.lines()

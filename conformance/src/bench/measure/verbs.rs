@@ -15,7 +15,7 @@ use crate::bench::FigureDecl;
 use crate::bench::figures::*;
 use crate::bench::progress;
 use crate::container::{Container, ContainerSpec};
-use crate::s6probe::{expected_port, slot_dir};
+use crate::support::{expected_port, slot_dir};
 
 /// `cmd`, then until `svstat` says `want` (`up`, `down`, `restarted` from `old`) for `dir`:
 /// one exec, timed.
