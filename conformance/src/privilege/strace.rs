@@ -11,6 +11,10 @@
 //! directory descriptor (its `-y` path) or the working directory, through the symlinks the
 //! traced processes made (`/run/service/<svc>` → `/run/s6-rc/servicedirs/<svc>`). An `open`
 //! that returned a descriptor is taken at the path `-y` printed for it: the kernel's own.
+//!
+//! Over 500 lines on purpose: one reader with one state (per-pid uid, cwd, program, split
+//! calls, the links seen made) that every syscall family updates; split by family, each part
+//! would need all of that state, and the replay order is the point.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -14,6 +14,10 @@
 //!
 //! Root-step modules call path-based `chown`/`chmod`/`open`/`create_dir`/`rename` nowhere
 //! else; a unit test (`root_steps_use_only_safe_walk`) fails if one does.
+//!
+//! Over 500 lines on purpose: this file is the whole of what root may do to a path, the walk
+//! and every `*at` operation on its descriptor, so that a reviewer of root's file access reads
+//! one file; its tests (`tests.rs`) and the lint (`lint.rs`) are beside it.
 
 use nix::dir::Dir as NixDir;
 use nix::errno::Errno;
