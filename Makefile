@@ -98,15 +98,18 @@ privilege-map: deps
 # The lifecycle against its reference model. `make replay SEED=n` re-runs the
 # sequence of seed n (one sequence; shrunk and printed if it fails; BUG=id runs it against
 # that regression build). `make fuzz DURATION=30m` runs sequences until then and prints ops/s,
-# the sequences run and every distinct failure once, shrunk.
+# the sequences run and every distinct failure once, shrunk. Both keep their own report, so a
+# suite run beside them keeps its report.jsonl.
 OPS ?= 25
 DURATION ?= 30m
 .PHONY: replay fuzz
 replay: deps
-	HERMES_MODEL_SEED=$(SEED) HERMES_MODEL_SEQUENCES=1 HERMES_MODEL_OPS=$(OPS) \
+	HERMES_CONFORMANCE_REPORT=$(CURDIR)/target/conformance/model-report.jsonl \
+	  HERMES_MODEL_SEED=$(SEED) HERMES_MODEL_SEQUENCES=1 HERMES_MODEL_OPS=$(OPS) \
 	  HERMES_MODEL_REGRESSION=$(BUG) $(CARGO) test -p conformance --test suite -- \
 	  model::lifecycle_matches_the_model --exact --nocapture
 fuzz: deps
-	HERMES_MODEL_DURATION=$(DURATION) HERMES_MODEL_OPS=$(OPS) HERMES_MODEL_SEED=$(SEED) \
+	HERMES_CONFORMANCE_REPORT=$(CURDIR)/target/conformance/model-report.jsonl \
+	  HERMES_MODEL_DURATION=$(DURATION) HERMES_MODEL_OPS=$(OPS) HERMES_MODEL_SEED=$(SEED) \
 	  HERMES_MODEL_REGRESSION=$(BUG) $(CARGO) test -p conformance --test suite -- \
 	  model::lifecycle_matches_the_model --exact --nocapture
