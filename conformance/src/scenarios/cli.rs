@@ -10,7 +10,7 @@ use crate::support::{
     MANAGER_S6, STATE_DEADLINE, assert_absent, create_profile, expected_port, profile_home,
     slot_dir, svstat, wait_svstat,
 };
-use crate::{Container, Ctx};
+use crate::{Container, Ctx, wait};
 
 /// A verb that meets a FIFO must answer well inside this (the bug was a hang).
 const NO_HANG: Duration = Duration::from_secs(8);
@@ -239,6 +239,22 @@ pub async fn fifo_state_files_are_refused(ctx: Ctx) -> Result<()> {
     let up = wait_svstat(&h, &dir, "up", STATE_DEADLINE, |s| s.up && s.pid > 0).await?;
     let lock = format!("{home}/.gateway_state.lock");
     let state = format!("{home}/gateway_state.json");
+    // s6 says up once it forked the run script; the gateway then records `running` itself
+    // (through the lock). Plant only after that, or its record races the plant.
+    wait::poll_until(
+        "the gateway's own `running` record",
+        STATE_DEADLINE,
+        || async {
+            let o = h.exec(&["cat", &state]).await?;
+            let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_default();
+            if v["gateway_state"] == "running" {
+                Ok(Some(()))
+            } else {
+                bail!("{state}: {}", o.stdout.trim())
+            }
+        },
+    )
+    .await?;
     let marker = format!("{home}/.gateway-planned-stop.json");
     let still_running = |what: &'static str| {
         let h = &h;

@@ -196,7 +196,7 @@ mod tests {
         fake::install(
             &paths.command_dir,
             "s6-svstat",
-            r#"if [ -f "$3/fake-up" ]; then echo "true true false 77 -1 NA 1"; else echo "false false true -1 0 NA 1"; fi"#,
+            r#"if [ -f "$3/fake-up" ]; then echo "true true false 77 -1 NA 1 @400000006b0c5375000000a0 @400000006b0c5375000000a0"; else echo "false false true -1 0 NA 1 @400000006b0c5375000000a0 @400000006b0c5376000000a0"; fi"#,
         );
         let mut c = Control::new(paths.clone());
         c.probe = crate::s6::SupervisionProbe::Program(c.programs.clone());

@@ -72,11 +72,14 @@ impl Control {
         Ok(self.settle(&dir, |s| s.up))
     }
 
-    /// `s6-svc -D`: down, and s6-supervise creates `./down`.
+    /// `s6-svc -D`: down, and s6-supervise creates `./down`; waits until ./finish is done.
     pub fn stop(&self, profile: &str) -> Result<Transition, Error> {
         let dir = self.existing_slot(profile)?;
         self.command(&dir, "-D")?;
-        Ok(self.settle(&dir, |s| !s.up))
+        // Down *and ready*: s6 reports down as soon as the process is gone, while ./finish
+        // may still run; its 125 (a planned stop) makes s6 drop "wanted up", which would undo
+        // a `start` that came in between (`SvStat::finish_done`).
+        Ok(self.settle(&dir, |s| !s.up && s.finish_done))
     }
 
     /// Up with a new process: `-U` then `-t` when it runs (s6 restarts it, as it is wanted
@@ -189,7 +192,7 @@ mod tests {
         fake::install(
             &paths.command_dir,
             "s6-svstat",
-            r#"if [ -f "$3/fake-up" ]; then echo "true true false $(cat "$3/fake-up") -1 NA 1"; else echo "false false true -1 0 NA 1"; fi"#,
+            r#"if [ -f "$3/fake-up" ]; then echo "true true false $(cat "$3/fake-up") -1 NA 1 @400000006b0c5375000000a0 @400000006b0c5375000000a0"; else echo "false false true -1 0 NA 1 @400000006b0c5375000000a0 @400000006b0c5376000000a0"; fi"#,
         );
         let mut c = Control::new(paths);
         c.probe = SupervisionProbe::Program(c.programs.clone());
@@ -216,6 +219,26 @@ mod tests {
             svc_log(&c),
             format!("-U {slot}\n-U {slot}\n-t {slot}\n-D {slot}\n")
         );
+    }
+
+    /// A stop returns once the slot's ./finish has run, not when the process is gone: a
+    /// finish still running after a stop answered can end with 125 (the gateway's planned
+    /// stop), which s6 takes as "do not restart" — undoing a start that came in between.
+    #[test]
+    fn stop_waits_for_the_finish_script() {
+        let (_t, c) = setup();
+        assert!(c.start("work").unwrap().reached);
+        // Down, but ./finish still runs for the first three looks.
+        fake::install(
+            &c.paths.command_dir,
+            "s6-svstat",
+            r#"n=$(cat "$3/looks" 2>/dev/null || echo 0); echo $((n+1)) > "$3/looks"
+               if [ "$n" -lt 3 ]; then echo "false false true -1 0 NA 0 @400000006b0c5376000000a0 @400000006b0c5375000000a0"; else echo "false false true -1 0 NA 0 @400000006b0c5375000000a0 @400000006b0c5376000000a0"; fi"#,
+        );
+        let t = c.stop("work").unwrap();
+        assert!(t.reached && t.stat.as_ref().unwrap().finish_done, "{t:?}");
+        let looks = fs::read_to_string(c.paths.slot_dir("work").join("looks")).unwrap();
+        assert_eq!(looks.trim(), "4", "stop returned before ./finish was done");
     }
 
     #[test]

@@ -460,7 +460,7 @@ pub(crate) mod fixture {
         fake::install(
             &paths.command_dir,
             "s6-svstat",
-            "echo 'false false true -1 0 NA 1'",
+            "echo 'false false true -1 0 NA 1 @400000006b0c5375000000a0 @400000006b0c5376000000a0'",
         );
         let m = fs::metadata(t.path()).unwrap();
         let owners = Owners {

@@ -1,10 +1,12 @@
-//! Parsing of `s6-svstat -o up,wantedup,normallyup,pid,exitcode,signal,updownfor`, never the
+//! Parsing of `s6-svstat -o up,wantedup,normallyup,pid,exitcode,signal,updownfor,updownsince,
+//! readysince`, never the
 //! human-readable line (its wording changes between s6 versions).
 
 use serde::Serialize;
 
 /// The field list passed to `s6-svstat -o`; `parse` expects exactly these, in this order.
-pub const FIELDS: &str = "up,wantedup,normallyup,pid,exitcode,signal,updownfor";
+pub const FIELDS: &str =
+    "up,wantedup,normallyup,pid,exitcode,signal,updownfor,updownsince,readysince";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SvStat {
@@ -19,13 +21,19 @@ pub struct SvStat {
     pub signal: Option<String>,
     /// Seconds since the last up/down change.
     pub updown_for: u64,
+    /// Down with no `./finish` running any more. s6-svstat's own `ready` field is false for
+    /// every down service (it masks readiness with the pid), so this is read from the stamps:
+    /// s6-supervise stamps `readysince` when `./finish` exits, after `updownsince` (the death
+    /// of `./run`); while `./finish` runs, `readysince` is older. TAI64N labels of one length
+    /// compare as strings.
+    pub finish_done: bool,
 }
 
 pub fn parse(line: &str) -> Result<SvStat, String> {
     let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() != 7 {
+    if f.len() != 9 {
         return Err(format!(
-            "s6-svstat: expected 7 fields ({FIELDS}), got {:?}",
+            "s6-svstat: expected 9 fields ({FIELDS}), got {:?}",
             line.trim()
         ));
     }
@@ -48,6 +56,7 @@ pub fn parse(line: &str) -> Result<SvStat, String> {
         exit_code: (exit >= 0).then_some(exit as i32),
         signal: (f[5] != "NA").then(|| f[5].to_string()),
         updown_for: int(6)?.max(0) as u64,
+        finish_done: !boolean(0)? && f[8] >= f[7],
     })
 }
 
@@ -57,7 +66,10 @@ mod tests {
 
     #[test]
     fn up() {
-        let s = parse("true true false 42 -1 NA 17\n").unwrap();
+        let s = parse(
+            "true true false 42 -1 NA 17 @400000006b0c5375000000a0 @400000006b0c5375000000a0\n",
+        )
+        .unwrap();
         assert!(s.up && s.wanted_up && !s.normally_up);
         assert_eq!(s.pid, Some(42));
         assert_eq!(s.exit_code, None);
@@ -67,16 +79,29 @@ mod tests {
 
     #[test]
     fn down_after_signal() {
-        let s = parse("false false true -1 -1 SIGTERM 3").unwrap();
+        let s = parse(
+            "false false true -1 -1 SIGTERM 3 @400000006b0c5375000000a0 @400000006b0c5376000000a0",
+        )
+        .unwrap();
         assert!(!s.up && !s.wanted_up && s.normally_up);
         assert_eq!(s.pid, None);
         assert_eq!(s.signal.as_deref(), Some("SIGTERM"));
+        assert!(
+            s.finish_done,
+            "readysince after updownsince: ./finish is done"
+        );
     }
 
     #[test]
     fn down_after_exit() {
-        let s = parse("false true true -1 78 NA 0").unwrap();
+        let s =
+            parse("false true true -1 78 NA 0 @400000006b0c5376000000a0 @400000006b0c5375000000a0")
+                .unwrap();
         assert_eq!(s.exit_code, Some(78));
+        assert!(
+            !s.finish_done,
+            "readysince before updownsince: ./finish still runs"
+        );
     }
 
     #[test]
