@@ -270,6 +270,17 @@ fn skipped(profile: &str, prior: Option<String>, reason: String) -> Action {
     }
 }
 
+/// The plan root falls back on when hermes' plan could not be had: `gateway-default`,
+/// registered and left down (its recorded intent is hermes' to read, not root's).
+pub fn default_only(why: &str) -> Action {
+    Action {
+        profile: names::DEFAULT_PROFILE.to_string(),
+        prior_state: None,
+        action: Act::Registered,
+        reason: Some(format!("profiles not read ({why})")),
+    }
+}
+
 fn plan_one(paths: &Paths, profile: &str) -> Action {
     let home = paths.profile_home(profile);
     let mut reasons = Vec::new();

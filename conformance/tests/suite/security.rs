@@ -69,6 +69,11 @@ fn production_carries_no_trace();
 #[test]
 fn registrar_refuses_default_and_reserved();
 
+/// The boot's helper that reads the profiles as hermes, stopped by hermes during a restart:
+/// the boot goes on at its deadline, with `gateway-default` registered.
+#[test]
+fn boot_helper_cannot_hold_the_boot();
+
 #[test]
 fn registrar_never_pinned_and_capped_per_uid();
 

@@ -107,12 +107,20 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
         Err(e) => return fail(STEP, e),
     }
     let started = std::time::Instant::now();
-    let plan: Vec<Action> = match as_hermes::run(&["reconcile-plan"], b"")
-        .and_then(|out| serde_json::from_slice(&out).map_err(std::io::Error::other))
-    {
-        Ok(p) => p,
-        Err(e) => return fail(STEP, format!("reading the profiles as hermes: {e}")),
-    };
+    // Without the plan (the child failed, was killed by hermes, or was stopped past the
+    // deadline) the boot still registers `gateway-default`, down: root cannot read its
+    // intent, and no request can ever register `default` (contract §3.3), so leaving it out
+    // would take it away until the next boot.
+    let (plan, unread): (Vec<Action>, Option<String>) =
+        match as_hermes::run(&["reconcile-plan"], b"", as_hermes::DEADLINE)
+            .and_then(|out| serde_json::from_slice(&out).map_err(std::io::Error::other))
+        {
+            Ok(p) => (p, None),
+            Err(e) => {
+                let why = format!("reading the profiles as hermes: {e}");
+                (vec![reconcile::default_only(&why)], Some(why))
+            }
+        };
     let planned = started.elapsed();
     let actions = reconcile::apply(plan, &scandir);
     let registered = started.elapsed() - planned;
@@ -127,7 +135,7 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
     // The boot log first, then the container log: the file never depends on a pipe that
     // something else may be flooding (it was once left empty when printing died).
     let body = serde_json::to_vec(&(now, &actions)).expect("actions serialise");
-    let logged = as_hermes::run(&["reconcile-log"], &body);
+    let logged = as_hermes::run(&["reconcile-log"], &body, as_hermes::DEADLINE);
     for a in &actions {
         say(&format!("reconcile: {}", a.line(&ts)));
     }
@@ -141,8 +149,15 @@ fn reconcile_as_root(paths: &Paths) -> ExitCode {
         registered.as_millis(),
         (started.elapsed() - planned - registered).as_millis()
     ));
-    // Skipped profiles are logged, never fatal: the boot must go on.
-    ExitCode::SUCCESS
+    // Skipped profiles are logged, never fatal: the boot must go on. An unread plan is this
+    // step's failure (`hermes status` names it), after `gateway-default` was registered.
+    match unread {
+        Some(why) => fail(
+            STEP,
+            format!("{why}; registered gateway-default only, down"),
+        ),
+        None => ExitCode::SUCCESS,
+    }
 }
 
 fn main() -> ExitCode {

@@ -18,10 +18,12 @@
 //! should have stopped them.
 //!
 //! One file per promise of §10: `slots` and `scanner` (1, no root code for hermes), `links` and
-//! `writable` (2, no root writes through hermes' paths), `processes` (3), `registrar/` (4),
+//! `writable` (2, no root writes through hermes' paths), `processes` (3), `registrar/` and
+//! `boot_helper` (4: no root wait a hermes process controls),
 //! `attack_matrix/` (5 and 6, along §10.1's table), `privilege_map/` (§10.1 proven by a trace);
 //! `kit` and `evidence` are the attack toolkit they share.
 
+mod boot_helper;
 mod evidence;
 mod kit;
 mod links;
@@ -35,6 +37,7 @@ pub mod attack_matrix;
 pub mod privilege_map;
 
 pub use attack_matrix::attack_matrix;
+pub use boot_helper::boot_helper_cannot_hold_the_boot;
 pub use links::{event_links_not_written_through, supervise_links_not_written_through};
 pub use privilege_map::{
     privilege_map_is_accepted, production_carries_no_trace, root_touched_paths_are_declared,
