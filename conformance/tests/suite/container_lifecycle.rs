@@ -11,5 +11,8 @@ fn main_exit_code_is_container_exit_code(#[case] code: i64);
 fn docker_stop_is_prompt();
 
 #[test]
+fn stop_reaches_processes_started_during_it();
+
+#[test]
 fn not_pid1_still_runs_the_command();
 }
