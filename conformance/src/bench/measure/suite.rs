@@ -3,6 +3,7 @@
 //! against the wall time, and what one scenario container costs to create, boot and remove.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
@@ -88,7 +89,9 @@ impl Bench {
             "suite: cargo test -p conformance --test suite (output in {}, containers labelled {LABEL_RUN}={run_id})",
             log.display()
         ));
-        let since = SystemTime::now();
+        // Docker keeps only its last few hundred events, and a suite run makes thousands (every
+        // exec is three), so the creates are read as they happen, not asked for afterwards.
+        let creates = self.watch_creates();
         let load_start = loadavg();
         let stat_start = read_proc_stat();
         let t = Instant::now();
@@ -96,7 +99,6 @@ impl Bench {
         let wall = t.elapsed();
         let stat_end = read_proc_stat();
         let load_end = loadavg();
-        let until = SystemTime::now();
         self.results.record(&SUITE_WALL, r);
 
         let cores = stat_start.as_ref().map_or(0, |s| s.1);
@@ -125,9 +127,10 @@ impl Bench {
                 .measured(vec![cores as f64])
                 .note("the cores whose busy time suite.cpu_busy adds up")),
         );
-        let containers = self
-            .suite_containers(&run_id, since, until, cycle_median, cores)
-            .await;
+        let containers = creates
+            .stop()
+            .await
+            .map(|seen| suite_containers(&seen, &run_id, cycle_median, cores));
         self.results.record(&SUITE_CONTAINERS, containers);
     }
 
@@ -143,8 +146,11 @@ impl Bench {
         let err = file.try_clone()?;
         let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = tokio::process::Command::new(cargo_bin);
-        cmd.args(["test", "-p", "conformance", "--test", "suite"])
-            .env(config::ENV_RUN, run_id)
+        cmd.args(["test", "-p", "conformance", "--test", "suite"]);
+        if !self.opts.suite_filter.is_empty() {
+            cmd.arg("--").args(&self.opts.suite_filter);
+        }
+        cmd.env(config::ENV_RUN, run_id)
             .current_dir(config::repo_root())
             .stdout(file)
             .stderr(err);
@@ -195,84 +201,108 @@ impl Bench {
         ))
     }
 
-    /// The engine's `create` events of containers labelled `hermes.conformance.run=run_id`
-    /// between `since` and `until`, with the scenarios that created the most.
-    async fn suite_containers(
-        &self,
-        run_id: &str,
-        since: SystemTime,
-        until: SystemTime,
-        cycle_ms: Option<f64>,
-        cores: usize,
-    ) -> Result<crate::bench::Figure> {
-        let events = |label: Option<String>| {
-            let mut filters = HashMap::from([
-                ("type".to_string(), vec!["container".to_string()]),
-                ("event".to_string(), vec!["create".to_string()]),
-            ]);
-            if let Some(l) = label {
-                filters.insert("label".to_string(), vec![l]);
-            }
-            let opts = EventsOptions {
-                since: Some(unix_secs(since).saturating_sub(1).to_string()),
-                until: Some((unix_secs(until) + 1).to_string()),
-                filters: Some(filters),
-            };
-            let docker = self.docker.clone();
-            async move {
-                let mut stream = docker.events(Some(opts));
-                let mut out = Vec::new();
-                let read = async {
-                    while let Some(e) = stream.next().await {
-                        out.push(e?);
-                    }
-                    anyhow::Ok(())
-                };
-                tokio::time::timeout(Duration::from_secs(60), read)
-                    .await
-                    .map_err(|_| anyhow!("reading the engine's events timed out"))??;
-                anyhow::Ok(out)
-            }
+    /// Reads the engine's container `create` events from now on, in a task of their own,
+    /// until [`Creates::stop`].
+    fn watch_creates(&self) -> Creates {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["create".to_string()]),
+        ]);
+        let opts = EventsOptions {
+            since: Some(unix_secs(SystemTime::now()).to_string()),
+            until: None,
+            filters: Some(filters),
         };
-        let ours = events(Some(format!("{LABEL_RUN}={run_id}"))).await?;
-        let everyone = events(None).await.map(|e| e.len()).ok();
-        let mut by_scenario: BTreeMap<String, usize> = BTreeMap::new();
-        for e in &ours {
-            let scenario = e
-                .actor
-                .as_ref()
-                .and_then(|a| a.attributes.as_ref())
-                .and_then(|a| a.get(LABEL_SCENARIO))
-                .cloned()
-                .unwrap_or_else(|| "?".into());
-            *by_scenario.entry(scenario).or_default() += 1;
-        }
-        let mut top: Vec<(String, usize)> = by_scenario.into_iter().collect();
-        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let n = ours.len();
-        let mut note = format!(
-            "`docker events` type=container event=create label={LABEL_RUN}={run_id} over the \
-             run's window ({} containers created on the engine in it by anyone)",
-            everyone.map_or_else(|| "?".to_string(), |e| e.to_string())
-        );
-        if let Some(c) = cycle_ms {
-            let serial = n as f64 * c / 1000.0;
-            note.push_str(&format!(
-                "; × suite.container_cycle's median = {serial:.0} s of container churn alone, \
-                 {:.0} s over {cores} cores",
-                serial / cores.max(1) as f64
-            ));
-        }
-        note.push_str("; most: ");
-        note.push_str(
-            &top.iter()
-                .take(8)
-                .map(|(s, c)| format!("{s} {c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        Ok(SUITE_CONTAINERS.measured(vec![n as f64]).note(note))
+        let docker = self.docker.clone();
+        let seen = Arc::new(Mutex::new(Ok(Vec::new())));
+        let into = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = docker.events(Some(opts));
+            while let Some(e) = stream.next().await {
+                let mut seen = into.lock().expect("the create list's lock");
+                match e {
+                    Ok(e) => {
+                        let labels = e.actor.and_then(|a| a.attributes).unwrap_or_default();
+                        if let Ok(list) = seen.as_mut() {
+                            list.push(labels);
+                        }
+                    }
+                    Err(err) => {
+                        *seen = Err(format!("reading the engine's events: {err}"));
+                        return;
+                    }
+                }
+            }
+            *into.lock().expect("the create list's lock") =
+                Err("the engine ended its event stream during the run".to_string());
+        });
+        Creates { seen, task }
     }
+}
+
+/// The container creates seen so far: each one's attributes (name, image, labels).
+type Seen = Arc<Mutex<Result<Vec<HashMap<String, String>>, String>>>;
+
+struct Creates {
+    seen: Seen,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Creates {
+    /// Stops reading and returns every create seen.
+    async fn stop(self) -> Result<Vec<HashMap<String, String>>> {
+        self.task.abort();
+        let _ = self.task.await; // aborted: its end is the answer, not an error
+        let seen = std::mem::replace(
+            &mut *self.seen.lock().expect("the create list's lock"),
+            Ok(Vec::new()),
+        );
+        seen.map_err(anyhow::Error::msg)
+    }
+}
+
+/// The creates of containers labelled `hermes.conformance.run=run_id`, with the scenarios
+/// that created the most and what the churn costs at `cycle_ms` each.
+fn suite_containers(
+    seen: &[HashMap<String, String>],
+    run_id: &str,
+    cycle_ms: Option<f64>,
+    cores: usize,
+) -> crate::bench::Figure {
+    let ours: Vec<&HashMap<String, String>> = seen
+        .iter()
+        .filter(|a| a.get(LABEL_RUN).map(String::as_str) == Some(run_id))
+        .collect();
+    let mut by_scenario: BTreeMap<String, usize> = BTreeMap::new();
+    for a in &ours {
+        let scenario = a.get(LABEL_SCENARIO).cloned().unwrap_or_else(|| "?".into());
+        *by_scenario.entry(scenario).or_default() += 1;
+    }
+    let mut top: Vec<(String, usize)> = by_scenario.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let n = ours.len();
+    let mut note = format!(
+        "`docker events` type=container event=create, read live during the run, labelled \
+         {LABEL_RUN}={run_id} ({} created on the engine in that time by anyone)",
+        seen.len()
+    );
+    if let Some(c) = cycle_ms {
+        let serial = n as f64 * c / 1000.0;
+        note.push_str(&format!(
+            "; × suite.container_cycle's median = {serial:.0} s of container churn alone, \
+             {:.0} s over {cores} cores",
+            serial / cores.max(1) as f64
+        ));
+    }
+    note.push_str("; most: ");
+    note.push_str(
+        &top.iter()
+            .take(8)
+            .map(|(s, c)| format!("{s} {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    SUITE_CONTAINERS.measured(vec![n as f64]).note(note)
 }
 
 #[cfg(test)]
