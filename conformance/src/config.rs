@@ -14,6 +14,18 @@ pub const ENV_TESTCONTAINERS_COMMAND: &str = "TESTCONTAINERS_COMMAND";
 pub const ENV_KEEP_RETIRED: &str = "HERMES_CONFORMANCE_KEEP";
 /// Skip (instead of fail) when no Docker engine is reachable. Off unless set to a truthy value.
 pub const ENV_SKIP_NO_DOCKER: &str = "HERMES_CONFORMANCE_SKIP_WITHOUT_DOCKER";
+/// A name for this run: every container it starts carries it as the label
+/// `hermes.conformance.run`, so the bench counts the containers of its own suite run and no
+/// one else's.
+pub const ENV_RUN: &str = "HERMES_CONFORMANCE_RUN";
+
+/// `HERMES_CONFORMANCE_RUN`, when set and not blank.
+pub fn run_label() -> Option<String> {
+    std::env::var(ENV_RUN)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
 
 /// `1`, `true`, `yes` (any case) are true; anything else is false — the product's own rule.
 pub fn truthy(value: Option<&str>) -> bool {

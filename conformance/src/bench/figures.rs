@@ -100,7 +100,7 @@ impl FigureFamily {
     }
 }
 
-use Unit::{Bytes, Ms};
+use Unit::{Bytes, Count, Ms};
 
 // ---------------------------------------------------------------------- image
 
@@ -229,6 +229,23 @@ pub const MEMORY_DASHBOARD: FigureDecl = FigureDecl::new(
 pub const SUITE_WALL: FigureDecl = FigureDecl::new(
     "suite.wall",
     "conformance suite, warm (cargo test --test suite)",
+    Ms,
+);
+pub const SUITE_CONTAINERS: FigureDecl = FigureDecl::new(
+    "suite.containers",
+    "containers the suite run created",
+    Count,
+);
+pub const SUITE_CPU_BUSY: FigureDecl = FigureDecl::new(
+    "suite.cpu_busy",
+    "CPU busy during the suite run, whole machine, all cores",
+    Ms,
+);
+pub const SUITE_CORES: FigureDecl =
+    FigureDecl::new("suite.cores", "cores (cpuN lines of /proc/stat)", Count);
+pub const SUITE_CONTAINER_CYCLE: FigureDecl = FigureDecl::new(
+    "suite.container_cycle",
+    "one scenario container: create + start → ready → remove",
     Ms,
 );
 

@@ -27,6 +27,8 @@ pub enum Unit {
     Ms,
     /// Bytes (image sizes, resident memory).
     Bytes,
+    /// A number of things (containers, cores).
+    Count,
 }
 
 impl Unit {
@@ -41,6 +43,7 @@ impl Unit {
             }
             Unit::Bytes if v >= 1024.0 * 1024.0 => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
             Unit::Bytes => format!("{:.0} KiB", v / 1024.0),
+            Unit::Count => format!("{v:.0}"),
         }
     }
 }

@@ -54,6 +54,10 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = at_least_one,
           help = defaults("docker start → ready, product and floor each", |o| o.boot_reps))]
     boot_reps: Option<usize>,
+    /// The suite section runs only the scenarios these libtest filters select, e.g.
+    /// `model::` (to try the section on a few scenarios) [default: all]
+    #[arg(long, value_name = "FILTER,...", value_delimiter = ',')]
+    suite_filter: Vec<String>,
     #[arg(long, value_name = "N", value_parser = at_least_one,
           help = defaults("Product image builds, cold and warm each", |o| o.build_reps))]
     build_reps: Option<usize>,
@@ -160,6 +164,7 @@ impl Cli {
         };
         set(&mut o.exec_reps, self.reps);
         set(&mut o.boot_reps, self.boot_reps);
+        o.suite_filter = self.suite_filter;
         set(&mut o.build_reps, self.build_reps);
         set(&mut o.base_runs, self.base_runs);
         set(&mut o.compile_reps, self.compile_reps);

@@ -29,6 +29,8 @@ use crate::config;
 pub const LABEL: &str = "hermes.conformance";
 pub const LABEL_OWNER: &str = "hermes.conformance.owner";
 pub const LABEL_SCENARIO: &str = "hermes.conformance.scenario";
+/// The run's name from `HERMES_CONFORMANCE_RUN`, when given (the bench's suite section).
+pub const LABEL_RUN: &str = "hermes.conformance.run";
 /// Set on containers started under `TESTCONTAINERS_COMMAND=keep`: the sweep of killed runs'
 /// leftovers leaves them for the person who asked to inspect them.
 pub const LABEL_KEPT: &str = "hermes.conformance.kept";
@@ -77,6 +79,9 @@ impl Container {
                 if config::keep_containers() { "1" } else { "0" },
             )
             .with_startup_timeout(Duration::from_secs(60));
+        if let Some(run) = config::run_label() {
+            req = req.with_label(LABEL_RUN, run);
+        }
         if let Some(user) = &spec.user {
             req = req.with_user(user);
         }

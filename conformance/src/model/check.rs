@@ -1,8 +1,10 @@
 //! The check after every step: what the container shows (as hermes) against what the model
-//! says, polled with a deadline until they agree. Observed in two execs: one shell script that
+//! says, polled with a deadline until they agree. One look is one exec of one shell script: it
 //! lists the slot set, `s6-svstat` per slot, each profile's state file and port record, and
-//! leftovers (staging dirs, temp files, zombies); and `hermes status --json`. Then `/health` of
-//! every gateway that should be up.
+//! leftovers (staging dirs, temp files, zombies); runs `hermes status --json`; and asks
+//! `/health` of every gateway s6 reports up, on the port its profile records. The look agrees
+//! when all of that matches the model, `/health` answered by every gateway the model says is up
+//! on the model's port.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -12,7 +14,8 @@ use anyhow::{Context, Result};
 
 use super::state::{Intent, Model};
 use crate::Container;
-use crate::scenarios::ports::health_of_all;
+use crate::exec::ExecOutcome;
+use crate::scenarios::ports::HEALTH_CHECK_FN;
 
 /// What one look at the container found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,32 +28,59 @@ pub struct Observed {
     pub status: BTreeMap<String, (bool, Option<bool>, Option<String>, u16)>,
     /// Staging dirs, temp files and zombie processes: must be none once settled.
     pub leftovers: Vec<String>,
+    /// Per slot s6 reports up: (the port its profile records, whether `/health` there answered
+    /// 200 naming the profile).
+    pub health: BTreeMap<String, (u16, bool)>,
 }
 
+/// The look, after `HEALTH_CHECK_FN`. Everything but `hermes status --json` (whose stderr is
+/// the exec's) writes to stdout, one record a line. Files are read with bash's `mapfile` and
+/// matched with its `=~`, `/proc/<pid>/status` with its `read`: a fork costs milliseconds
+/// here, and a `cat`, `sed` or `tr` per profile and per process was most of a look's time.
 const LOOK: &str = r#"
+up=()
 cd /run/service || exit 1
 for s in gateway-* .gateway-*; do
   [ -e "$s" ] || continue
   case "$s" in
     .*) echo "leftover /run/service/$s" ;;
     gateway-default) ;;
-    *) echo "slot ${s#gateway-} $(/command/s6-svstat -o up,wantedup "$s" 2>&1 | tr '\n' ' ')" ;;
+    *) st=$(/command/s6-svstat -o up,wantedup "$s" 2>&1)
+       echo "slot ${s#gateway-} ${st//$'\n'/ }"
+       case "$st" in true\ *) up+=("${s#gateway-}") ;; esac ;;
   esac
 done
+# The content of file $1 with its lines joined by spaces (what `$(cat "$1")` printed on one
+# line), or `-` when it cannot be read.
+oneline() { local l; if mapfile -t l 2>/dev/null <"$1"; then echo "${l[*]}"; else echo -; fi; }
+re='.*"desired_state": *"([a-z_]*)"'
 cd /opt/data/profiles 2>/dev/null && for d in * .[!.]*; do
   [ -e "$d" ] || continue
   case "$d" in
     .*) echo "leftover /opt/data/profiles/$d" ; continue ;;
   esac
   [ -f "$d/SOUL.md" ] || continue
-  port=$(cat "$d/gateway.port" 2>/dev/null || echo -)
-  want=$(sed -n 's/.*"desired_state": *"\([a-z_]*\)".*/\1/p' "$d/gateway_state.json" 2>/dev/null)
+  port=$(oneline "$d/gateway.port")
+  want=
+  if mapfile -t lines 2>/dev/null <"$d/gateway_state.json"; then
+    for l in "${lines[@]}"; do
+      [[ $l =~ $re ]] && want+="${want:+ }${BASH_REMATCH[1]}"
+    done
+  fi
   echo "profile $d $port ${want:--}"
   for t in "$d"/.*.tmp-*; do [ -e "$t" ] && echo "leftover /opt/data/profiles/$t"; done
 done
 for f in /proc/[0-9]*/status; do
-  st=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "$f" 2>/dev/null)
-  [ "$st" = Z ] && echo "leftover zombie ${f%/status}"
+  while read -r k v _; do
+    if [ "$k" = State: ]; then [ "$v" = Z ] && echo "leftover zombie ${f%/status}"; break; fi
+  done 2>/dev/null <"$f"
+done
+st=$(hermes status --json)
+echo "status-exit $?"
+printf 'status-json %s\n' "${st//$'\n'/ }"
+for p in "${up[@]}"; do
+  port=$(oneline "/opt/data/profiles/$p/gateway.port")
+  echo "health $(check "$p" "$port" 2>/dev/null)"
 done
 exit 0
 "#;
@@ -73,27 +103,48 @@ fn parse_look(out: &str, o: &mut Observed) {
                 );
             }
             ["leftover", ..] => o.leftovers.push(f[1..].join(" ")),
+            ["health", p, port, verdict] => {
+                if let Ok(port) = port.parse() {
+                    o.health.insert(p.to_string(), (port, *verdict == "ok"));
+                }
+            }
             _ => {}
         }
     }
 }
 
-/// One look at the container.
+/// One look at the container: one exec (`LOOK`).
 pub async fn observe(h: &Container) -> Result<Observed> {
     let mut o = Observed::default();
+    let script = format!("{HEALTH_CHECK_FN}{LOOK}");
     let look = h
-        .exec(&["bash", "-c", LOOK])
+        .exec(&["bash", "-c", &script])
         .deadline(Duration::from_secs(30))
         .await?;
     look.succeeds();
     parse_look(look.out(), &mut o);
-    let st = h
-        .exec(&["hermes", "status", "--json"])
-        .deadline(Duration::from_secs(30))
-        .await?;
-    st.succeeds();
-    let v: serde_json::Value = serde_json::from_str(st.out())
-        .with_context(|| format!("hermes status --json is not JSON: {:?}", st.out()))?;
+    let record = |key: &str| {
+        look.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::to_string)
+    };
+    // `hermes status --json` as its own exec would have shown it: its exit status, its stdout
+    // (the look printed it on one line) and its stderr (the only one the look's exec has).
+    let status = ExecOutcome {
+        cmd: ["hermes", "status", "--json"].map(String::from).to_vec(),
+        user: look.user.clone(),
+        root_reason: None,
+        env: look.env.clone(),
+        code: record("status-exit ").and_then(|c| c.trim().parse().ok()),
+        stdout: record("status-json ").unwrap_or_default(),
+        stderr: look.stderr.clone(),
+        elapsed: look.elapsed,
+        permission_dump: look.permission_dump.clone(),
+    };
+    status.succeeds();
+    let v: serde_json::Value = serde_json::from_str(status.out())
+        .with_context(|| format!("hermes status --json is not JSON: {:?}", status.out()))?;
     for g in v["gateways"].as_array().context("no gateways in status")? {
         let p = g["profile"].as_str().unwrap_or_default();
         if p == "default" {
@@ -110,6 +161,19 @@ pub async fn observe(h: &Container) -> Result<Observed> {
         );
     }
     Ok(o)
+}
+
+/// The gateways the model says are up whose `/health` did not answer, on the model's port, in
+/// the same look: `<profile> <port> bad`, as `ports::health_of_all` names them.
+pub fn unhealthy(model: &Model, o: &Observed) -> Vec<String> {
+    model
+        .profiles
+        .iter()
+        .filter(|(_, p)| p.up)
+        .filter_map(|(n, p)| p.port.map(|port| (n, port)))
+        .filter(|(n, port)| o.health.get(*n) != Some(&(*port, true)))
+        .map(|(n, port)| format!("{n} {port} bad"))
+        .collect()
 }
 
 /// Resolves what the model left open (a raced intent, a raced port) from the observation.
@@ -228,10 +292,28 @@ pub fn views(model: &Model, o: &Observed) -> String {
     s
 }
 
-/// Polls until the container agrees with the model (learning what races left open), then
-/// checks `/health` of every gateway that should be up. `Err` carries the last mismatch and
-/// both views.
-pub async fn settle(h: &Container, model: &mut Model, deadline: Duration) -> Result<(), String> {
+/// What the step before the check was: after a boot (a Docker verb, whose readiness marker has
+/// been seen) the slot set and the profiles on disk are final at the first look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// A CLI op (or nothing): everything may still be settling until the deadline.
+    Op,
+    /// A boot: contract §2.2 point 6 writes the marker only after cont-init, and §5's
+    /// `02-reconcile-profiles` in cont-init registers every profile's slot in one batch; a boot
+    /// creates or removes no profile. A wrong slot set or profile set then will not heal, so it
+    /// fails at once instead of after `SETTLE_AFTER_REBOOT`.
+    Boot,
+}
+
+/// Polls until the container agrees with the model (learning what races left open), including
+/// `/health` of every gateway that should be up. `Err` carries the last mismatch and both
+/// views.
+pub async fn settle(
+    h: &Container,
+    model: &mut Model,
+    deadline: Duration,
+    after: After,
+) -> Result<(), String> {
     let start = std::time::Instant::now();
     let mut last;
     loop {
@@ -240,25 +322,24 @@ pub async fn settle(h: &Container, model: &mut Model, deadline: Duration) -> Res
                 learn(model, &o);
                 let bad = mismatches(model, &o);
                 if bad.is_empty() {
-                    let up: BTreeMap<String, u16> = model
-                        .profiles
-                        .iter()
-                        .filter(|(_, p)| p.up)
-                        .filter_map(|(n, p)| p.port.map(|port| (n.clone(), port)))
-                        .collect();
-                    match health_of_all(h, &up).await {
-                        Ok(b) if b.is_empty() => return Ok(()),
-                        Ok(b) => {
-                            last = format!(
-                                "/health not answered: {}\n{}",
-                                b.join(", "),
-                                views(model, &o)
-                            )
-                        }
-                        Err(e) => last = format!("/health probe failed: {e}"),
+                    let b = unhealthy(model, &o);
+                    if b.is_empty() {
+                        return Ok(());
                     }
+                    last = format!(
+                        "/health not answered: {}\n{}",
+                        b.join(", "),
+                        views(model, &o)
+                    );
                 } else {
                     last = format!("{}\n{}", bad.join("\n"), views(model, &o));
+                    let final_now = after == After::Boot
+                        && bad
+                            .iter()
+                            .any(|b| b.starts_with("slot set") || b.starts_with("profiles:"));
+                    if final_now {
+                        return Err(last);
+                    }
                 }
             }
             Err(e) => last = format!("cannot observe: {e:#}"),
@@ -284,6 +365,37 @@ mod tests {
         assert_eq!(o.slots["a"], (true, true));
         assert_eq!(o.profiles["a"], (Some(9300), Some("running".into())));
         assert_eq!(o.leftovers, ["/run/service/.gateway-b.new.12"]);
+    }
+
+    #[test]
+    fn health_is_judged_on_the_models_port() {
+        let mut m = Model::default();
+        m.create("a");
+        m.set_intent("a", Intent::Running);
+        let port = m.profiles["a"].port.unwrap();
+        let mut o = Observed::default();
+        assert_eq!(
+            unhealthy(&m, &o),
+            [format!("a {port} bad")],
+            "no answer at all"
+        );
+        parse_look(&format!("health a {port} bad\n"), &mut o);
+        assert_eq!(
+            unhealthy(&m, &o),
+            [format!("a {port} bad")],
+            "answered badly"
+        );
+        parse_look(&format!("health a {} ok\n", port + 1), &mut o);
+        assert_eq!(
+            unhealthy(&m, &o),
+            [format!("a {port} bad")],
+            "on another port"
+        );
+        parse_look(&format!("health a {port} ok\n"), &mut o);
+        assert!(unhealthy(&m, &o).is_empty());
+        m.set_intent("a", Intent::Stopped);
+        o.health.clear();
+        assert!(unhealthy(&m, &o).is_empty(), "a gateway down is not asked");
     }
 
     #[test]

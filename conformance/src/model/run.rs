@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use futures_util::StreamExt;
 
 use super::check;
 use super::ops::{self, Op};
@@ -21,6 +22,10 @@ const OP_DEADLINE: Duration = Duration::from_secs(60);
 /// Shrinking stops after this many candidate runs or this long, keeping the smallest found.
 const SHRINK_RUNS: usize = 60;
 const SHRINK_TIME: Duration = Duration::from_secs(900);
+/// A bounded run's sequences run this many at a time, each on its own container and volume
+/// (they share nothing): the scenario is the suite's longest, and its wall time was the sum of
+/// three sequences that mostly wait on `docker exec` round trips.
+const PARALLEL_SEQUENCES: usize = 3;
 
 /// A sequence that did not match the model: the step (0-based), the op, what differed.
 #[derive(Debug, Clone)]
@@ -197,11 +202,26 @@ pub async fn run_sequence(ctx: &Ctx, ops: &[Op]) -> Result<Result<(), Failure>> 
     outcome
 }
 
+/// `HERMES_MODEL_TIMING=1`: one line per step on stderr (op, its apply, its check), to see
+/// where a sequence's time goes.
+fn timing() -> bool {
+    crate::config::truthy(std::env::var("HERMES_MODEL_TIMING").ok().as_deref())
+}
+
 async fn run_on_volume(ctx: &Ctx, ops: &[Op], volume: &str) -> Result<Result<(), Failure>> {
     let spec = || ContainerSpec::default().data_volume(volume);
+    let t = Instant::now();
     let mut h = ctx.start(spec()).await?;
+    if timing() {
+        eprintln!("model-timing: {}: start → ready {:?}", h.name, t.elapsed());
+    }
     let mut model = Model::default();
-    if let Err(detail) = check::settle(&h, &mut model, SETTLE).await {
+    let t = Instant::now();
+    let first = check::settle(&h, &mut model, SETTLE, check::After::Boot).await;
+    if timing() {
+        eprintln!("model-timing: {}: first check {:?}", h.name, t.elapsed());
+    }
+    if let Err(detail) = first {
         h.remove().await?;
         return Ok(Err(Failure {
             step: 0,
@@ -215,6 +235,7 @@ async fn run_on_volume(ctx: &Ctx, ops: &[Op], volume: &str) -> Result<Result<(),
             op: op.to_string(),
             detail,
         };
+        let t_apply = Instant::now();
         let rebooted = if *op == Op::DockerRecreate {
             // A new container on the same volume (contract §5: the boot restores intent).
             h.remove().await?;
@@ -231,17 +252,32 @@ async fn run_on_volume(ctx: &Ctx, ops: &[Op], volume: &str) -> Result<Result<(),
                 return Ok(Err(fail(detail)));
             }
         };
-        let deadline = if rebooted {
-            SETTLE_AFTER_REBOOT
+        let (deadline, after) = if rebooted {
+            (SETTLE_AFTER_REBOOT, check::After::Boot)
         } else {
-            SETTLE
+            (SETTLE, check::After::Op)
         };
-        if let Err(detail) = check::settle(&h, &mut model, deadline).await {
+        let applied = t_apply.elapsed();
+        let t_check = Instant::now();
+        let checked = check::settle(&h, &mut model, deadline, after).await;
+        if timing() {
+            eprintln!(
+                "model-timing: {}: step {} {op}: apply {applied:?}, check {:?}",
+                h.name,
+                step + 1,
+                t_check.elapsed()
+            );
+        }
+        if let Err(detail) = checked {
             h.remove().await?;
             return Ok(Err(fail(detail)));
         }
     }
+    let (t, name) = (Instant::now(), h.name.clone());
     h.remove().await?;
+    if timing() {
+        eprintln!("model-timing: {name}: remove {:?}", t.elapsed());
+    }
     Ok(Ok(()))
 }
 
@@ -376,6 +412,31 @@ pub async fn explore(ctx: &Ctx, budget: &Budget) -> Result<()> {
     let mut ops_run = 0usize;
     let mut sequences = 0usize;
     let mut distinct: BTreeMap<String, String> = BTreeMap::new();
+    // A bounded run: every sequence is known up front, so they run `PARALLEL_SEQUENCES` at a
+    // time, and their outcomes are then taken in seed order exactly as if run one by one.
+    let mut ran_ahead = Vec::new();
+    if budget.duration.is_none() {
+        let seqs: Vec<(u64, Vec<Op>)> = (0..budget.sequences as u64)
+            .map(|i| {
+                let seed = budget.seed.wrapping_add(i);
+                (seed, ops::generate(seed, budget.ops))
+            })
+            .collect();
+        for (seed, ops) in &seqs {
+            eprintln!(
+                "model: sequence seed {seed}: {}",
+                ops.iter().map(Op::to_string).collect::<Vec<_>>().join("; ")
+            );
+        }
+        ran_ahead = futures_util::stream::iter(seqs.iter().map(|(_, ops)| async move {
+            let t = Instant::now();
+            (run_sequence(ctx, ops).await, t.elapsed())
+        }))
+        .buffered(PARALLEL_SEQUENCES)
+        .collect::<Vec<_>>()
+        .await;
+    }
+    let mut ran_ahead = ran_ahead.into_iter();
     let mut i = 0u64;
     loop {
         let more = match budget.duration {
@@ -388,12 +449,17 @@ pub async fn explore(ctx: &Ctx, budget: &Budget) -> Result<()> {
         let seed = budget.seed.wrapping_add(i);
         i += 1;
         let ops = ops::generate(seed, budget.ops);
-        eprintln!(
-            "model: sequence seed {seed}: {}",
-            ops.iter().map(Op::to_string).collect::<Vec<_>>().join("; ")
-        );
-        let t = Instant::now();
-        let outcome = run_sequence(ctx, &ops).await?;
+        let (outcome, took) = match ran_ahead.next() {
+            Some((outcome, took)) => (outcome?, took),
+            None => {
+                eprintln!(
+                    "model: sequence seed {seed}: {}",
+                    ops.iter().map(Op::to_string).collect::<Vec<_>>().join("; ")
+                );
+                let t = Instant::now();
+                (run_sequence(ctx, &ops).await?, t.elapsed())
+            }
+        };
         sequences += 1;
         ops_run += match &outcome {
             Ok(()) => ops.len(),
@@ -402,7 +468,7 @@ pub async fn explore(ctx: &Ctx, budget: &Budget) -> Result<()> {
         eprintln!(
             "model: sequence seed {seed}: {} in {:?} ({} ops run, {:.2} ops/s overall)",
             if outcome.is_ok() { "ok" } else { "FAILED" },
-            t.elapsed(),
+            took,
             ops_run,
             ops_run as f64 / started.elapsed().as_secs_f64()
         );

@@ -46,8 +46,11 @@ use scripts::*;
 pub struct Options {
     /// Repetitions of each CLI command (and of the exec floor).
     pub exec_reps: usize,
-    /// `docker start` → ready, product and floor each.
+    /// `docker start` → ready, product and floor each (and the suite section's container
+    /// cycles).
     pub boot_reps: usize,
+    /// The suite section runs only the scenarios these libtest filters select (all if none).
+    pub suite_filter: Vec<String>,
     /// Product image builds, cold and warm each.
     pub build_reps: usize,
     /// Base image builds (mmdebstrap + import).
@@ -134,6 +137,7 @@ impl Options {
         Options {
             exec_reps: 20,
             boot_reps: 10,
+            suite_filter: Vec::new(),
             build_reps: 3,
             base_runs: 1,
             compile_reps: 1,
@@ -158,6 +162,7 @@ impl Options {
         Options {
             exec_reps: 3,
             boot_reps: 2,
+            suite_filter: Vec::new(),
             build_reps: 1,
             base_runs: 1,
             compile_reps: 1,
