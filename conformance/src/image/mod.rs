@@ -3,8 +3,9 @@
 //!
 //! Three layers, each rebuilt only when its inputs change:
 //! 1. the binaries ([`binaries`]): the stage layer (`/init` by `hermes-init`'s recipe, stage 1,
-//!    the handover preload) and the `hermes` binaries (`cargo build --profile image`; the fast
-//!    `regression` profile for regression variants), in target dirs of their own;
+//!    the handover preload) and the `hermes` binaries (`cargo build --profile image`; for every
+//!    regression variant the same build, the fast `regression` profile with the feature
+//!    `regression`), in target dirs of their own;
 //! 2. the base image `hermes-s6-base:<hash of docker/base/*>` ([`base`]): a Debian root
 //!    filesystem made by `docker/base/build-rootfs.sh` and imported;
 //! 3. the product image `hermes-s6:<hash of the build context>` ([`context`]) from
