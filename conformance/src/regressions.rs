@@ -13,7 +13,7 @@ use std::panic::AssertUnwindSafe;
 use anyhow::{Result, anyhow, bail, ensure};
 use futures_util::FutureExt;
 
-use crate::image::Variant;
+use crate::image::{REGRESSION_ID_FILE, Variant};
 use crate::regressions;
 use crate::scenarios::{dashboard, lifecycle, parity, restart, security};
 use crate::support::{create_profile, profile_home, slot_dir, svstat};
@@ -431,13 +431,16 @@ pub fn read_sensitivity() -> Vec<SensitivityRecord> {
 }
 
 /// The production image carries no regression code: its `hermes` is not a regression build
-/// and no overlay file reached it — checked against a regression image, where both show, so
-/// the check itself can fail.
+/// (no build mark, and no binary knows the id file's name, which only the feature `regression`
+/// compiles in), the id file is absent and no overlay file reached it — checked against
+/// regression images, where all of them show, so the check itself can fail.
 pub async fn production_carries_no_regression_code(ctx: Ctx) -> Result<()> {
     const MARK: &str = "hermes-s6 regression build";
     let binaries =
         "/opt/hermes/bin/hermes /opt/hermes/bin/hermes-boot /opt/hermes/bin/hermes-registrar";
     let grep_binary = format!("grep -c '{MARK}' {binaries} || true");
+    let grep_id_file = format!("grep -c '{REGRESSION_ID_FILE}' {binaries} || true");
+    let id_file = format!("stat -c '%a %U:%G' {REGRESSION_ID_FILE} && cat {REGRESSION_ID_FILE}");
     let none_marked = binaries
         .split(' ')
         .map(|b| format!("{b}:0"))
@@ -458,6 +461,12 @@ pub async fn production_carries_no_regression_code(ctx: Ctx) -> Result<()> {
         .await?
         .succeeds()
         .stdout_is(&none_marked);
+    prod.sh(&grep_id_file)
+        .await?
+        .succeeds()
+        .stdout_is(&none_marked);
+    crate::support::assert_absent(&prod, REGRESSION_ID_FILE, "production names no regression")
+        .await?;
     prod.sh(grep_overlay).await?.succeeds().stdout_is("");
     prod.sh(down_markers).await?.succeeds().stdout_is("");
     prod.remove().await?;
@@ -476,6 +485,17 @@ pub async fn production_carries_no_regression_code(ctx: Ctx) -> Result<()> {
         counts.stdout_lines().iter().all(|l| !l.ends_with(":0")),
         "a regression build must mark every binary, but:\n{counts}"
     );
+    let counts = reg.sh(&grep_id_file).await?;
+    counts.succeeds();
+    ensure!(
+        counts.stdout_lines().iter().all(|l| !l.ends_with(":0")),
+        "every regression binary must read {REGRESSION_ID_FILE}, but:\n{counts}"
+    );
+    // The id that picks the bug: root's, readable by hermes, in the root-only /etc/hermes-s6.
+    reg.sh(&id_file)
+        .await?
+        .succeeds()
+        .stdout_is("644 root:root\nproc1-exe-probe");
     reg.remove().await?;
     let shell =
         crate::runner::image_for(&ctx.docker, &Variant::regression("dashboard-down-marker"))
@@ -570,5 +590,24 @@ mod tests {
         assert!(!e.contains("/command/s6-svstat /run/service/x"), "{e}");
         assert!(!e.contains("log/supervise"), "{e}");
         assert!(!e.contains("user:"), "{e}");
+    }
+
+    /// A regression image brings its bug back through the one regression build (its id in
+    /// `hermes::regression::IDS`, which the hermes crate checks against its `on("<id>")`
+    /// calls) or through an overlay: an id with neither would build an image without the bug.
+    #[test]
+    fn every_id_has_a_code_path_or_an_overlay() {
+        let ids =
+            std::fs::read_to_string(crate::config::repo_root().join("impl/src/regression.rs"))
+                .expect("reading impl/src/regression.rs");
+        for r in CATALOG {
+            let in_rust = ids.contains(&format!("\n    \"{}\",\n", r.id));
+            let overlay = Variant::regression(r.id).overlay.is_some();
+            assert!(
+                in_rust || overlay,
+                "{}: neither a code path nor an overlay",
+                r.id
+            );
+        }
     }
 }

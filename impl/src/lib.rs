@@ -15,6 +15,7 @@ pub mod privilege;
 pub mod profile;
 pub mod reconcile;
 pub mod registrar;
+pub mod regression;
 pub mod s6;
 pub mod safe_walk;
 pub mod state;

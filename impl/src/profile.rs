@@ -12,14 +12,17 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The file that makes a directory under `profiles/` a profile.
-/// Regression `reconcile-config-yaml`: the reconciler keyed on `config.yaml`, which profiles
-/// do not have (only the reconciler's view changes: `create` still writes `SOUL.md`).
 pub const MARKER: &str = "SOUL.md";
-pub const MARKER_FOR_RECONCILE: &str = if cfg!(feature = "regress-reconcile-config-yaml") {
-    "config.yaml"
-} else {
-    MARKER
-};
+/// The marker the reconciler looks for: [`MARKER`]. Regression `reconcile-config-yaml`: the
+/// reconciler keyed on `config.yaml`, which profiles do not have (only the reconciler's view
+/// changes: `create` still writes `SOUL.md`).
+pub fn marker_for_reconcile() -> &'static str {
+    if crate::regression::on("reconcile-config-yaml") {
+        "config.yaml"
+    } else {
+        MARKER
+    }
+}
 const SOUL_TEMPLATE: &str =
     "# SOUL\n\nThis file marks a hermes profile. Describe the agent's persona here.\n";
 /// The most profiles (besides `default`) this image supervises: PID 1's scanner is started

@@ -116,7 +116,7 @@ pub fn plan(paths: &Paths, bootstrap: Option<&str>, log: &mut dyn FnMut(String))
         match fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
             Ok(m) if m.file_type().is_symlink() => {
-                if dir.join(profile::MARKER_FOR_RECONCILE).exists() {
+                if dir.join(profile::marker_for_reconcile()).exists() {
                     actions.push(skipped(&display, None, "profile dir is a symlink".into()));
                 }
                 continue;
@@ -127,7 +127,7 @@ pub fn plan(paths: &Paths, bootstrap: Option<&str>, log: &mut dyn FnMut(String))
                 continue;
             }
         }
-        match fs::symlink_metadata(dir.join(profile::MARKER_FOR_RECONCILE)) {
+        match fs::symlink_metadata(dir.join(profile::marker_for_reconcile())) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {

@@ -81,19 +81,19 @@ pub async fn assemble_init(arch: hermes_init::Arch, out: &Path) -> Result<()> {
 
 /// The `hermes` crate's binaries ([`BINARIES`]) for `variant`.
 async fn build_hermes_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
-    // Production binaries get a target dir of their own, so regression features can never leak
-    // into them; all regression variants share one (their dependencies are identical, only the
-    // hermes crate differs).
+    // Production binaries get a target dir of their own, so the regression feature can never
+    // leak into them. Every regression variant has the same binaries: one build with the
+    // feature `regression` (every bug's code path compiled in, the image's id file picks one),
+    // so after the first variant cargo finds nothing to do.
     let production = variant.production_binaries();
     let target = config::work_dir().join("cargo-target").join(if production {
         "production"
     } else {
         "regression"
     });
-    // Production: small optimised binaries. Regression variants are compiled once per id, so
-    // they use the fast `regression` profile (see the workspace Cargo.toml).
+    // Production: small optimised binaries. Regression: the fast `regression` profile (see the
+    // workspace Cargo.toml): the binaries are built for the suite, not shipped.
     let profile = if production { "image" } else { "regression" };
-    let features = variant.features.join(",");
     let mut args = vec![
         "build",
         "--quiet",
@@ -103,26 +103,22 @@ async fn build_hermes_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
         profile,
         "--bins",
     ];
-    if !features.is_empty() {
-        args.extend(["--features", &features]);
+    if !production {
+        args.extend(["--features", "regression"]);
     }
     progress(format!(
         "compiling the hermes binaries ({}, profile {profile})",
-        variant.label()
+        if production {
+            "production"
+        } else {
+            "regression"
+        }
     ));
     let t = Instant::now();
     cargo(&target, &args)
         .await
         .context("cargo build of the image binaries")?;
     progress(format!("binaries compiled in {:.1?}", t.elapsed()));
-    // Regression variants share a target dir, so each keeps a copy of its own binaries.
-    let out_dir = if production {
-        target.join(profile)
-    } else {
-        let d = target.join("bins").join(variant.label());
-        std::fs::create_dir_all(&d)?;
-        d
-    };
     BINARIES
         .iter()
         .map(|b| {
@@ -130,12 +126,7 @@ async fn build_hermes_binaries(variant: &Variant) -> Result<Vec<PathBuf>> {
             if !built.is_file() {
                 bail!("cargo reported success but {} is missing", built.display());
             }
-            let p = out_dir.join(b);
-            if p != built {
-                std::fs::copy(&built, &p)
-                    .with_context(|| format!("copying {} to {}", built.display(), p.display()))?;
-            }
-            Ok(p)
+            Ok(built)
         })
         .collect()
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::REGRESSION_DOCKERFILE_TAIL;
 use super::base::{TRACE_DOCKERFILE_TAIL, TRACE_STAGE1};
 use crate::config;
 
@@ -32,8 +33,14 @@ pub(super) fn walk(dir: &Path) -> Result<Vec<(PathBuf, std::fs::Metadata)>> {
 }
 
 /// The build context as a deterministic tar: `Dockerfile`, `rootfs/**` (modes and symlinks
-/// kept, owner root, mtime 0) and `bin/<binaries>`.
-pub fn build_context(bins: &[PathBuf], overlay: Option<&Path>, trace: bool) -> Result<Vec<u8>> {
+/// kept, owner root, mtime 0) and `bin/<binaries>`; for a regression variant (`regression` its
+/// id) also `regression`, the id file, and `docker/regressions/Dockerfile.tail` appended.
+pub fn build_context(
+    bins: &[PathBuf],
+    overlay: Option<&Path>,
+    trace: bool,
+    regression: Option<&str>,
+) -> Result<Vec<u8>> {
     let docker_dir = config::repo_root().join("docker");
     let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
@@ -59,6 +66,15 @@ pub fn build_context(bins: &[PathBuf], overlay: Option<&Path>, trace: bool) -> R
         let wrapper = std::fs::read(root.join(TRACE_STAGE1))
             .with_context(|| format!("reading {TRACE_STAGE1}"))?;
         add_file(&mut tar, "trace/stage1", &wrapper, 0o755)?;
+    }
+    if let Some(id) = regression {
+        let root = config::repo_root();
+        dockerfile.extend(
+            std::fs::read(root.join(REGRESSION_DOCKERFILE_TAIL))
+                .with_context(|| format!("reading {REGRESSION_DOCKERFILE_TAIL}"))?,
+        );
+        // Root's 0644 (COPY keeps the mode and makes the owner root): `super::REGRESSION_ID_FILE`.
+        add_file(&mut tar, "regression", format!("{id}\n").as_bytes(), 0o644)?;
     }
     add_file(&mut tar, "Dockerfile", &dockerfile, 0o644)?;
     // The overlay's entries replace the base tree's entries of the same path.

@@ -3,8 +3,9 @@
 //!
 //! Three layers, each rebuilt only when its inputs change:
 //! 1. the binaries ([`binaries`]): the stage layer (`/init` by `hermes-init`'s recipe, stage 1,
-//!    the handover preload) and the `hermes` binaries (`cargo build --profile image`; the fast
-//!    `regression` profile for regression variants), in target dirs of their own;
+//!    the handover preload) and the `hermes` binaries (`cargo build --profile image`; for every
+//!    regression variant the same build, the fast `regression` profile with the feature
+//!    `regression`), in target dirs of their own;
 //! 2. the base image `hermes-s6-base:<hash of docker/base/*>` ([`base`]): a Debian root
 //!    filesystem made by `docker/base/build-rootfs.sh` and imported;
 //! 3. the product image `hermes-s6:<hash of the build context>` ([`context`]) from
@@ -43,14 +44,22 @@ pub const BASE_REPO: &str = "hermes-s6-base";
 /// run under it. Never shipped; `security::production_carries_no_trace` checks that.
 pub const TRACE_REPO: &str = "hermes-s6-trace";
 pub const TRACE_BASE_REPO: &str = "hermes-s6-trace-base";
+/// Where a regression image names its id (the `hermes` crate's `regression::ID_FILE`): one
+/// line, root's 0644, in the image's root-only `/etc/hermes-s6`. Absent in production.
+pub const REGRESSION_ID_FILE: &str = "/etc/hermes-s6/regression";
+/// Appended to `docker/Dockerfile` for regression images: the id file, last, so that every
+/// variant without an overlay shares all the layers above it (the binaries' among them).
+pub const REGRESSION_DOCKERFILE_TAIL: &str = "docker/regressions/Dockerfile.tail";
 /// Which image to build: the production image, or a regression variant that brings back one
-/// historical bug (`docs/contract.md` §9) through a cargo feature of `hermes` and/or a rootfs overlay from
-/// `docker/regressions/<id>/rootfs`. Nothing of a variant reaches the production image.
+/// historical bug (`docs/contract.md` §9). Every regression variant carries the same `hermes`
+/// binaries, compiled once with the feature `regression` (every bug's code path in), and its id
+/// in [`REGRESSION_ID_FILE`], which picks the path that is taken; a shell-level bug adds a
+/// rootfs overlay from `docker/regressions/<id>/rootfs`. Nothing of a variant reaches the
+/// production image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Variant {
     /// The regression catalogue id; `None` for production.
     pub id: Option<String>,
-    pub features: Vec<String>,
     /// Overlay copied over `docker/rootfs` (relative to the repository root).
     pub overlay: Option<String>,
     /// The trace variant: production binaries, a base with `docker/trace/packages.txt` added
@@ -63,20 +72,16 @@ impl Variant {
         Self::default()
     }
 
-    /// A regression variant: the cargo feature `regress-<id>` if the crate has it, and the
+    /// A regression variant: the regression binaries, `id` in [`REGRESSION_ID_FILE`], and the
     /// overlay `docker/regressions/<id>/rootfs` if it exists.
     pub fn regression(id: &str) -> Self {
-        let root = config::repo_root();
-        let manifest = std::fs::read_to_string(root.join("impl/Cargo.toml")).unwrap_or_default();
-        let feature = format!("regress-{id}");
-        let has_feature = manifest
-            .lines()
-            .any(|l| l.trim_start().starts_with(&format!("{feature} =")));
         let overlay = format!("docker/regressions/{id}/rootfs");
         Variant {
             id: Some(id.to_string()),
-            features: if has_feature { vec![feature] } else { vec![] },
-            overlay: root.join(&overlay).is_dir().then_some(overlay),
+            overlay: config::repo_root()
+                .join(&overlay)
+                .is_dir()
+                .then_some(overlay),
             trace: false,
         }
     }
@@ -93,7 +98,7 @@ impl Variant {
         self.id.is_none() && !self.trace
     }
 
-    /// Built from the production binaries (no `regress-*` feature): production and trace.
+    /// Built from the production binaries (no `regression` feature): production and trace.
     pub(crate) fn production_binaries(&self) -> bool {
         self.id.is_none()
     }
@@ -174,7 +179,12 @@ async fn ensure_product_image(
         .overlay
         .as_ref()
         .map(|o| config::repo_root().join(o));
-    let context = build_context(bins, overlay.as_deref(), variant.trace)?;
+    let context = build_context(
+        bins,
+        overlay.as_deref(),
+        variant.trace,
+        variant.id.as_deref(),
+    )?;
     let mut h = Sha256::new();
     h.update(base.as_bytes());
     h.update([0]);

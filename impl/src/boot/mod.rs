@@ -5,7 +5,7 @@
 
 pub mod as_hermes;
 /// Only in the regression image `scandir-writable-by-hermes` (contract §9): the seeds' `02`.
-#[cfg(feature = "regress-scandir-writable-by-hermes")]
+#[cfg(feature = "regression")]
 pub mod scandir_perms;
 pub mod setup;
 pub mod supervise_perms;

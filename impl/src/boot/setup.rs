@@ -58,7 +58,7 @@ impl Owners {
     /// others may not read (a file) or read and traverse (a directory): a root 0600 secret, a
     /// root 0700 directory. Group bits do not count: the group becomes hermes' too.
     fn widens(&self, st: &Stat) -> bool {
-        if cfg!(feature = "regress-repair-hands-over-private-files") {
+        if crate::regression::on("repair-hands-over-private-files") {
             return false;
         }
         let hermes_owned =
@@ -118,7 +118,7 @@ pub fn run(hermes_home: &Path, owners: Owners, rep: &mut Reporter) {
     }
     if let Some(profiles) = ensure_dir(&home, "profiles", owners, rep) {
         // Regression `profiles-not-chowned`: root-owned leftovers were never repaired.
-        if !cfg!(feature = "regress-profiles-not-chowned") {
+        if !crate::regression::on("profiles-not-chowned") {
             repair_tree(&profiles, owners, &either, 0, rep);
         }
     }
@@ -149,9 +149,10 @@ fn open_home(hermes_home: &Path) -> Result<Dir, WalkError> {
     safe_walk::validate_absolute(hermes_home)?;
     // Regression `home-midpath-symlink-followed`: the home was opened by path with
     // `O_NOFOLLOW`, which guards its last component only.
-    #[cfg(feature = "regress-home-midpath-symlink-followed")]
-    return safe_walk::regress_open_last_component_nofollow(hermes_home);
-    #[cfg(not(feature = "regress-home-midpath-symlink-followed"))]
+    #[cfg(feature = "regression")]
+    if crate::regression::on("home-midpath-symlink-followed") {
+        return safe_walk::regress_open_last_component_nofollow(hermes_home);
+    }
     Dir::open(hermes_home)
 }
 

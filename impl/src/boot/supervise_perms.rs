@@ -36,7 +36,7 @@ pub fn is_static_service(name: &OsStr) -> bool {
 /// we create the missing pieces ourselves (it reuses what exists).
 pub fn run(scandir: &Path, gid: u32, wait: Duration, rep: &mut Reporter) {
     // Regression `no-static-supervise-perms`: the 015 step did not exist.
-    if cfg!(feature = "regress-no-static-supervise-perms") {
+    if crate::regression::on("no-static-supervise-perms") {
         return;
     }
     let scan = match Dir::open(scandir) {
@@ -146,7 +146,7 @@ fn apply(svc: &Dir, gid: u32, wait: Duration, rep: &mut Reporter) {
     }
 
     // Regression `event-dir-writable-by-hermes`: the seeds' `s6-svperms -E hermes`.
-    if cfg!(feature = "regress-event-dir-writable-by-hermes") {
+    if crate::regression::on("event-dir-writable-by-hermes") {
         prepare_dir(svc, OsStr::new("event"), 0o3730, gid, rep);
     }
 }

@@ -118,7 +118,7 @@ pub fn run(paths: &Paths, profile: &str, replace: bool) -> Result<i32, String> {
     let sig = wait_for_signal(&signals);
     // Regression `sigterm-persists-stopped`: every SIGTERM was taken as an operator stop.
     let planned = marker::consume(&home, pid, timefmt::now_epoch())
-        || cfg!(feature = "regress-sigterm-persists-stopped");
+        || crate::regression::on("sigterm-persists-stopped");
     if planned {
         // An operator `gateway stop`: the intent is "stopped".
         write(Phase::Stopped, &[]);

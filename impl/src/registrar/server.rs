@@ -471,9 +471,13 @@ mod tests {
     fn log_lines_escape_what_the_client_sent() {
         let o = Outcome::refused(EXIT_USAGE, "unknown request".into());
         let line = log_line("10000", &args(&["evil\nverb", "x y"]), None, &o);
+        // A regression build (feature `regression`) notes itself at the end of every line.
         assert_eq!(
             line,
-            "hermes-registrar: uid=10000 verb=evil\\x0averb profile=x\\x20y result=refused: unknown request"
+            format!(
+                "hermes-registrar: uid=10000 verb=evil\\x0averb profile=x\\x20y result=refused: unknown request{}",
+                crate::BUILD_NOTE
+            )
         );
         let req = Request::Register {
             profile: "alpha".into(),
@@ -482,7 +486,10 @@ mod tests {
         let line = log_line("0", &[], Some(&req), &Outcome::ok("ok (started)"));
         assert_eq!(
             line,
-            "hermes-registrar: uid=0 verb=register profile=alpha result=ok (started)"
+            format!(
+                "hermes-registrar: uid=0 verb=register profile=alpha result=ok (started){}",
+                crate::BUILD_NOTE
+            )
         );
     }
 }

@@ -21,15 +21,14 @@ impl Detection {
 pub fn detect(proc_root: &Path, s6_basedir: &Path) -> Detection {
     // Regression `proc1-exe-probe`: the original probe resolved /proc/1/exe, which hermes
     // cannot read, so s6 was "not detected" for the very user the product runs as.
-    #[cfg(feature = "regress-proc1-exe-probe")]
-    {
+    #[cfg(feature = "regression")]
+    if crate::regression::on("proc1-exe-probe") {
         return match fs::read_link(proc_root.join("1/exe")) {
             Ok(exe) if exe.ends_with("s6-svscan") && s6_basedir.is_dir() => Detection::S6,
             Ok(exe) => Detection::None(format!("PID 1 is {}", exe.display())),
             Err(e) => Detection::None(format!("cannot resolve /proc/1/exe: {e}")),
         };
     }
-    #[allow(unreachable_code)]
     let comm_path = proc_root.join("1/comm");
     let comm = match fs::read(&comm_path) {
         Ok(bytes) => bytes,

@@ -207,7 +207,7 @@ impl Scandir {
         let d = dir.display().to_string();
         // Regression `unregister-rmtree-first`: the dir was removed while s6-supervise still
         // ran in it, then the scanner was told; nothing waited for anything.
-        if cfg!(feature = "regress-unregister-rmtree-first") {
+        if crate::regression::on("unregister-rmtree-first") {
             let _ = scan.remove_tree(&slot);
             self.programs
                 .run("s6-svscanctl", &["-an", &self.scandir()])?;

@@ -52,7 +52,7 @@ impl Owners {
     pub fn image() -> Owners {
         // Regression `skeleton-ignores-remap`: the original hard-coded 10000 here, so a
         // remapped hermes got EACCES on every new slot.
-        let (hermes_uid, hermes_gid) = if cfg!(feature = "regress-skeleton-ignores-remap") {
+        let (hermes_uid, hermes_gid) = if crate::regression::on("skeleton-ignores-remap") {
             (paths::HERMES_UID, paths::HERMES_GID)
         } else {
             paths::hermes_ids()
@@ -98,9 +98,9 @@ pub fn build(
     // Regression `no-supervise-skeleton`: slots published without it, so s6-supervise (root)
     // creates root-only `supervise/` dirs. Regression `no-log-skeleton`: seeded for the slot
     // but not for its `log/`.
-    if !cfg!(feature = "regress-no-supervise-skeleton") {
+    if !crate::regression::on("no-supervise-skeleton") {
         seed_skeleton(&dir, owners)?;
-        if !cfg!(feature = "regress-no-log-skeleton") {
+        if !crate::regression::on("no-log-skeleton") {
             seed_skeleton(&log, owners)?;
         }
     }
@@ -113,7 +113,7 @@ pub fn seed_skeleton(root: &Dir, owners: Owners) -> Result<(), WalkError> {
     // Regression `supervise-owned-by-hermes`: the seeds' skeleton gave hermes the `supervise/`
     // dir and `control` that root s6-supervise writes into, so hermes could plant
     // `supervise/status.new -> <root file>` and have root write through it.
-    let (owner, dir_mode, control_mode) = if cfg!(feature = "regress-supervise-owned-by-hermes") {
+    let (owner, dir_mode, control_mode) = if crate::regression::on("supervise-owned-by-hermes") {
         (owners.hermes_uid, 0o755, 0o660)
     } else {
         (owners.owner, 0o710, 0o620)
@@ -124,7 +124,7 @@ pub fn seed_skeleton(root: &Dir, owners: Owners) -> Result<(), WalkError> {
     // Regression `event-dir-writable-by-hermes`: the seeds' skeleton (like `s6-svperms -E`)
     // made `event/` 03730 with hermes' group, so hermes could plant `event/ftrig1:…` links
     // that root s6-supervise writes event bytes through.
-    if cfg!(feature = "regress-event-dir-writable-by-hermes") {
+    if crate::regression::on("event-dir-writable-by-hermes") {
         root.create_dir(OsStr::new("event"), 0o3730, Some(group))?;
     }
     Ok(())

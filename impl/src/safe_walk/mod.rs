@@ -587,7 +587,7 @@ pub fn read_small_file(path: &Path) -> Result<Vec<u8>, WalkError> {
 /// Regression `home-midpath-symlink-followed` only (contract §9): how `01` opened the home
 /// before this module existed — by path, `O_NOFOLLOW` guarding the last component alone, so a
 /// link planted one or two levels up was followed.
-#[cfg(feature = "regress-home-midpath-symlink-followed")]
+#[cfg(feature = "regression")]
 pub fn regress_open_last_component_nofollow(path: &Path) -> Result<Dir, WalkError> {
     let fd = nix::fcntl::open(path, DIR_FLAGS, Mode::empty()).map_err(sys(path))?;
     Ok(Dir {

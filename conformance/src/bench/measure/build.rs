@@ -44,7 +44,8 @@ impl Bench {
             .await
             .context("compiling the production binaries")
             .and_then(|bins| {
-                build_context(&bins, None, false).context("assembling the production build context")
+                build_context(&bins, None, false, None)
+                    .context("assembling the production build context")
             });
         let context = match context {
             Ok(c) => c,
