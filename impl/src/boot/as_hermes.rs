@@ -46,7 +46,6 @@ fn run_bounded(
     stdin: &[u8],
     deadline: Duration,
 ) -> io::Result<Vec<u8>> {
-    let what = || what.to_string();
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -79,8 +78,7 @@ fn run_bounded(
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "{} did not finish within {} s: killed it",
-                    what(),
+                    "{what} did not finish within {} s: killed it",
                     deadline.as_secs()
                 ),
             ));
@@ -88,7 +86,7 @@ fn run_bounded(
         std::thread::sleep(POLL);
     };
     if !status.success() {
-        return Err(io::Error::other(format!("{} failed ({status})", what())));
+        return Err(io::Error::other(format!("{what} failed ({status})")));
     }
     // The child has exited, so its end of the pipe is closed: the reader finishes at once
     // (unless something the child started still holds it, which the rest of the deadline
@@ -99,23 +97,19 @@ fn run_bounded(
         Err(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("{}: its output stayed open past the deadline", what()),
+                format!("{what}: its output stayed open past the deadline"),
             ));
         }
     };
     if stdout.len() as u64 > MAX_OUTPUT {
         return Err(io::Error::other(format!(
-            "{} wrote more than {MAX_OUTPUT} bytes",
-            what()
+            "{what} wrote more than {MAX_OUTPUT} bytes"
         )));
     }
-    match fed_rx.recv_timeout(POLL.max(Duration::from_millis(100))) {
+    match fed_rx.recv_timeout(Duration::from_millis(100)) {
         Ok(fed) => fed?,
         Err(_) => {
-            return Err(io::Error::other(format!(
-                "{}: its input was not taken",
-                what()
-            )));
+            return Err(io::Error::other(format!("{what}: its input was not taken")));
         }
     }
     Ok(stdout)
