@@ -112,6 +112,8 @@ mod tests {
             user: "hermes".into(),
             image: "hermes-s6:abc".into(),
             root_execs: vec![],
+            containers: 0,
+            execs: 0,
             run: String::new(),
         }
     }

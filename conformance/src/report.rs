@@ -27,6 +27,11 @@ pub struct ScenarioRecord {
     /// Why the scenario exec'd as root, one entry per distinct reason (`Exec::as_root`).
     #[serde(default)]
     pub root_execs: Vec<String>,
+    /// Containers the scenario started, and execs it ran in them (`container::Costs`).
+    #[serde(default)]
+    pub containers: u32,
+    #[serde(default)]
+    pub execs: u32,
     /// The run this record belongs to (`run_id`).
     #[serde(default)]
     pub run: String,
@@ -165,6 +170,8 @@ mod tests {
             user: "hermes".into(),
             image: "hermes-s6:test".into(),
             root_execs: Vec::new(),
+            containers: 0,
+            execs: 0,
             run: String::new(),
         }
     }

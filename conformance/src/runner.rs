@@ -75,6 +75,7 @@ impl Ctx {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             root_reasons: self.exec.root_reasons.clone(),
+            costs: self.exec.costs.clone(),
         };
         Ctx {
             exec,
@@ -186,6 +187,7 @@ where
     let started = Instant::now();
     let mut image_name = String::new();
     let mut root_reasons = None;
+    let mut costs = None;
     let outcome: Result<Result<()>, Box<dyn std::any::Any + Send>> = RUNTIME.block_on(async {
         SWEPT
             .get_or_init(|| async {
@@ -203,6 +205,7 @@ where
         image_name = image.clone();
         let ctx = Ctx::new(docker.clone(), image, name);
         root_reasons = Some(ctx.exec.root_reasons.clone());
+        costs = Some(ctx.exec.costs.clone());
         AssertUnwindSafe(scenario(ctx)).catch_unwind().await
     });
     let (passed, message) = match &outcome {
@@ -218,6 +221,8 @@ where
         user: config::scenario_user(),
         image: image_name,
         root_execs: root_reasons.map(|r| r.all()).unwrap_or_default(),
+        containers: costs.as_ref().map_or(0, |c| c.counts().0),
+        execs: costs.as_ref().map_or(0, |c| c.counts().1),
         run: String::new(), // filled in by report::append
     });
     match outcome {

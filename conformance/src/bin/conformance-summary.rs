@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         Column::left("scenario").min_width(8),
         Column::left("result"),
         Column::right("time").min_width(9),
+        Column::right("containers"),
+        Column::right("execs"),
         Column::left("first line of failure"),
     ]);
     let mut failed = 0;
@@ -37,6 +39,8 @@ fn main() -> ExitCode {
             r.scenario.clone(),
             if r.passed { "pass" } else { "FAIL" }.to_string(),
             format!("{:.1} s", r.duration_ms as f64 / 1000.0),
+            r.containers.to_string(),
+            r.execs.to_string(),
             r.message.lines().next().unwrap_or("").to_string(),
         ]);
     }
@@ -46,8 +50,11 @@ fn main() -> ExitCode {
     let users: std::collections::BTreeSet<&str> = records.iter().map(|r| r.user.as_str()).collect();
     let images: std::collections::BTreeSet<&str> =
         records.iter().map(|r| r.image.as_str()).collect();
+    let containers: u32 = records.iter().map(|r| r.containers).sum();
+    let execs: u32 = records.iter().map(|r| r.execs).sum();
     println!(
-        "{} scenarios: {} passed, {} failed; as user(s) {:?}; image(s) {:?}; scenario time {:.1} s",
+        "{} scenarios: {} passed, {} failed; as user(s) {:?}; image(s) {:?}; scenario time {:.1} s; \
+         {containers} containers, {execs} execs",
         records.len(),
         records.len() - failed,
         failed,

@@ -73,6 +73,7 @@ impl Container {
         argv: &[&str],
         env: &[(&str, &str)],
     ) -> Result<(Option<i64>, String, String)> {
+        self.costs.exec();
         let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let created = self
             .docker
@@ -219,6 +220,8 @@ pub struct ExecDefaults {
     /// Extra environment for every exec as `user`.
     pub env: Vec<(String, String)>,
     pub root_reasons: RootReasons,
+    /// What the scenario's containers cost the engine, for its JSON record.
+    pub costs: Costs,
 }
 
 impl ExecDefaults {
@@ -233,6 +236,7 @@ impl ExecDefaults {
             user: user.to_string(),
             env: Vec::new(),
             root_reasons: RootReasons::default(),
+            costs: Costs::default(),
         }
     }
 }
@@ -252,5 +256,28 @@ impl RootReasons {
 
     pub fn all(&self) -> Vec<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// How many containers a scenario started and how many execs it ran in them (permission dumps
+/// and readiness waits included): the two things that cost the engine CPU (a container cycle
+/// ~1.2 s, an exec ~90 ms here; docs/benchmarks.md), counted per scenario so the summary shows
+/// where a run's time goes.
+#[derive(Debug, Clone, Default)]
+pub struct Costs(std::sync::Arc<[std::sync::atomic::AtomicU32; 2]>);
+
+impl Costs {
+    pub fn container(&self) {
+        self.0[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn exec(&self) {
+        self.0[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// (containers, execs) so far.
+    pub fn counts(&self) -> (u32, u32) {
+        let get = |i: usize| self.0[i].load(std::sync::atomic::Ordering::Relaxed);
+        (get(0), get(1))
     }
 }

@@ -11,7 +11,7 @@ mod readiness;
 mod spec;
 mod verbs;
 
-pub use exec::{Exec, ExecDefaults, RootReasons};
+pub use exec::{Costs, Exec, ExecDefaults, RootReasons};
 pub use hermes_image::HermesImage;
 pub use leftovers::sweep_leftovers;
 pub use spec::{ContainerSpec, remove_volume, unique_name};
@@ -56,6 +56,8 @@ pub struct Container {
     pub exec_env: Vec<(String, String)>,
     /// Where `as_root` execs leave their reasons (the scenario's, given by `Ctx::start`).
     pub root_reasons: RootReasons,
+    /// Where this container's execs are counted (the scenario's).
+    pub costs: Costs,
 }
 
 impl Container {
@@ -102,6 +104,7 @@ impl Container {
                 hc.init = Some(true);
             }
         });
+        exec.costs.container();
         let handle = req
             .start()
             .await
@@ -116,6 +119,7 @@ impl Container {
             boot_id: None,
             exec_env: exec.env,
             root_reasons: exec.root_reasons,
+            costs: exec.costs,
         };
         if !spec.no_wait {
             h.wait_ready().await?;
