@@ -28,19 +28,23 @@ pub async fn main_exit_code_is_container_exit_code(ctx: Ctx, code: i64) -> Resul
     h.remove().await
 }
 
-/// The moment the container's PID 1 became the image's program: `docker start` returns while
-/// runc's own init may still be about to exec `/init`, and a stop signal that reaches PID 1
-/// during that execve is discarded by the kernel before any instruction of the image runs (it
-/// is queued while runc's Go handler is installed, then dropped on the way back to user mode:
-/// a namespace's init gets no default-action signals). Measured with stops sent right after
-/// `docker start` returned on a loaded 2-core machine: 2 of 400 hit runc's Go code (exit 2),
-/// 5 of 400 that execve (137, nothing pending when stage 1 started). No image can close that
-/// window, so the offsets count from the first moment the image owns PID 1, seen as its
-/// `comm` leaving runc's `runc:[2:INIT]` (set by the kernel after the signal handlers are reset,
-/// microseconds before `/init`'s first instruction blocks the stop signals). On a remote
-/// engine, where the container's PID is not in this host's /proc, they count from `docker
-/// start` returning.
-async fn pid1_left_runc(h: &crate::Container) -> Result<tokio::time::Instant> {
+/// The moment the container's PID 1 became the image's program and took hold of the stop
+/// signal: `docker start` returns while runc's own init may still be about to exec `/init`, and
+/// a stop signal that reaches PID 1 before `/init` blocks it is discarded by the kernel before
+/// any instruction of the image runs (during the execve it is queued under runc's Go handler,
+/// then dropped on the way back to user mode; after the execve's handler reset it is ignored at
+/// once: a namespace's init gets no default-action signals). Measured with stops sent right
+/// after `docker start` returned on a loaded 2-core machine: 2 of 400 hit runc's Go code
+/// (exit 2), 5 of 400 that execve (137, nothing pending when stage 1 started). No image can
+/// close that window, so the offsets count from the first moment the image owns the signal:
+/// PID 1's `SigBlk` (or `SigCgt`) in `/proc/<pid>/status` holds SIGTERM, which `/init`'s first
+/// instruction sets (init/trampoline.S). PID 1's `comm` leaving `runc:[2:INIT]` is not enough:
+/// the kernel renames the task just before it resets the handlers, and a loaded machine can
+/// hold PID 1 between that and `/init`'s first instruction for tens of milliseconds (an
+/// 8-thread soak lost one stop that way: exit 137, no teardown in the log). On a remote engine,
+/// where the container's PID is not in this host's /proc, they count from `docker start`
+/// returning.
+async fn pid1_holds_the_stop_signal(h: &crate::Container) -> Result<tokio::time::Instant> {
     let now = tokio::time::Instant::now();
     let info = h
         .docker()
@@ -57,21 +61,43 @@ async fn pid1_left_runc(h: &crate::Container) -> Result<tokio::time::Instant> {
     else {
         return Ok(now);
     };
-    let comm = format!("/proc/{pid}/comm");
+    let status = format!("/proc/{pid}/status");
     crate::wait::poll_every(
-        &format!("{comm} to leave runc's init (PID 1 exec'ing /init)"),
+        &format!("{status} to show SIGTERM blocked or caught by the image's /init"),
         Duration::from_secs(5),
         Duration::from_micros(200),
         || async {
-            match std::fs::read_to_string(&comm) {
+            match std::fs::read_to_string(&status) {
                 // Not this host's process table (remote engine), or PID 1 already gone.
                 Err(_) => Ok(Some(now)),
-                Ok(name) if !name.starts_with("runc:") => Ok(Some(tokio::time::Instant::now())),
-                Ok(name) => Err(anyhow!("comm {:?}", name.trim())),
+                Ok(text) if !text.starts_with("Name:\trunc:") && holds_sigterm(&text) => {
+                    Ok(Some(tokio::time::Instant::now()))
+                }
+                Ok(text) => Err(anyhow!(
+                    "{}",
+                    text.lines()
+                        .filter(|l| ["Name:", "SigBlk:", "SigCgt:"]
+                            .iter()
+                            .any(|k| l.starts_with(k)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             }
         },
     )
     .await
+}
+
+/// Whether a `/proc/<pid>/status` text shows SIGTERM (15, bit 14) blocked or caught.
+fn holds_sigterm(status: &str) -> bool {
+    const SIGTERM_BIT: u64 = 1 << (15 - 1);
+    status.lines().any(|l| {
+        ["SigBlk:", "SigCgt:"].iter().any(|key| {
+            l.strip_prefix(key)
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .is_some_and(|mask| mask & SIGTERM_BIT != 0)
+        })
+    })
 }
 
 /// The log lines after the first `seen` (the container's log spans every round).
@@ -80,7 +106,7 @@ fn this_round(log: &str, seen: usize) -> String {
 }
 
 /// Offsets into a boot at which `docker_stop_is_prompt` stops the container, counted from the
-/// moment PID 1 runs the image's `/init` (see `pid1_left_runc`). Zero means the stop request
+/// moment PID 1 runs the image's `/init` (see `pid1_holds_the_stop_signal`). Zero means the stop request
 /// goes out on the API socket at once — it then reaches PID 1 some 10–25 ms later, while stage 1
 /// runs or s6-svscan is starting; the others spread over the boot (stage 2 and cont-init run
 /// until about 300 ms).
@@ -108,7 +134,7 @@ pub async fn docker_stop_is_prompt(ctx: Ctx) -> Result<()> {
                 None::<bollard::query_parameters::StartContainerOptions>,
             )
             .await?;
-        let started = pid1_left_runc(&h).await?;
+        let started = pid1_holds_the_stop_signal(&h).await?;
         // The stop's offset into the boot is the variable under test, not a wait for anything.
         tokio::time::sleep_until(started + offset).await;
         let took = h.stop().await?;
@@ -211,4 +237,37 @@ pub async fn not_pid1_still_runs_the_command(ctx: Ctx) -> Result<()> {
         "s6-overlay's refusal leaked\nlog:\n{logs}"
     );
     h.remove().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_sigterm;
+
+    #[test]
+    fn sigterm_is_read_from_the_blocked_or_caught_mask() {
+        let status = |blk: &str, cgt: &str| {
+            format!(
+                "Name:\tinit\nSigPnd:\t0000000000000000\nSigBlk:\t{blk}\nSigIgn:\t0000000000000000\nSigCgt:\t{cgt}\n"
+            )
+        };
+        // /init's first instruction: HUP, INT, QUIT, TERM blocked.
+        assert!(holds_sigterm(&status(
+            "0000000000004007",
+            "0000000000000000"
+        )));
+        // s6-svscan later: caught.
+        assert!(holds_sigterm(&status(
+            "0000000000000000",
+            "0000000000004000"
+        )));
+        // The execve's handler reset: nothing yet; and SIGUSR1 (bit 9) alone is not TERM.
+        assert!(!holds_sigterm(&status(
+            "0000000000000000",
+            "0000000000000000"
+        )));
+        assert!(!holds_sigterm(&status(
+            "0000000000000200",
+            "0000000000000000"
+        )));
+    }
 }
