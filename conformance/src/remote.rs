@@ -17,8 +17,8 @@ use crate::{Ctx, config};
 
 /// The scenarios run through the proxy: between them they create, exec into (as hermes and as
 /// root), read the logs of, restart, kill and remove containers, and use named volumes.
-/// Not in the group: `docker_stop_is_prompt`, which counts its offsets from PID 1 leaving
-/// runc's init in this host's `/proc`, and so falls back to a coarser clock on a remote engine.
+/// Not in the group: `docker_stop_is_prompt`, which counts its offsets from PID 1 holding
+/// SIGTERM in this host's `/proc`, and so falls back to a coarser clock on a remote engine.
 pub const GROUP: &[&str] = &[
     "detection::status_reports_s6",
     "lifecycle::start_stop_restart",
@@ -114,6 +114,8 @@ async fn relay(client: tokio::net::TcpStream, engine: UnixStream, log: Arc<Mutex
 pub struct Audit {
     pub creates: usize,
     pub execs: usize,
+    /// `DELETE /containers/…`: removals, the shared pool's at the child's exit among them.
+    pub removes: usize,
     /// Each a quoted piece of a request that a remote engine could not honour.
     pub host_bound: Vec<String>,
 }
@@ -124,6 +126,7 @@ pub fn audit(sent: &str) -> Audit {
     let mut a = Audit {
         creates: requests(sent, "POST", "/containers/create"),
         execs: requests(sent, "POST", "/exec"),
+        removes: requests(sent, "DELETE", "/containers/"),
         host_bound: Vec::new(),
     };
     let compact: String = sent.chars().filter(|c| !c.is_whitespace()).collect();
@@ -223,13 +226,30 @@ pub async fn group_through_tcp_proxy(ctx: Ctx) -> Result<()> {
         out.status.code()
     );
     let seen = audit(&proxy.sent());
+    // What the scenarios say they started (a shared container counts for the scenario that
+    // started it).
+    let started: u32 = records
+        .iter()
+        .filter(|r| GROUP.contains(&r.scenario.as_str()))
+        .map(|r| r.containers)
+        .sum();
     ensure!(
-        seen.creates >= GROUP.len() && seen.execs > 0,
+        started > 0 && seen.creates >= started as usize && seen.execs > 0,
         "the scenarios did not talk to the engine through the proxy at {host}: it saw {} \
-         container creations and {} exec creations for {} scenarios",
+         container creations and {} exec creations for {} scenarios that started {started} \
+         containers",
         seen.creates,
         seen.execs,
         GROUP.len()
+    );
+    // Every container the child created is gone, through the proxy too: the shared pool's is
+    // removed as the child exits, not left for the next run's sweep.
+    ensure!(
+        seen.removes >= seen.creates,
+        "the child run through {host} created {} containers and removed {}: a container was \
+         left behind (a shared pool's is removed at the process's exit)",
+        seen.creates,
+        seen.removes
     );
     ensure!(
         seen.host_bound.is_empty(),

@@ -105,6 +105,15 @@ impl Ctx {
     pub async fn start_default(&self) -> Result<Container> {
         self.start(ContainerSpec::default()).await
     }
+
+    /// The product as a person runs it, in a container this scenario shares with the other
+    /// scenarios of `pool` (`container/shared.rs`): for a scenario that only uses profiles of
+    /// its own names (their gateways' derived ports distinct: `shared_pool_ports_are_distinct`)
+    /// and reads what others leave alone. One that restarts, stops or kills its container, or
+    /// asserts anything about every profile or process, uses `start`.
+    pub async fn start_shared(&self, pool: &'static str) -> Result<Container> {
+        Container::shared(&self.docker, &self.image, pool, self.exec.clone()).await
+    }
 }
 
 /// The image every scenario of this process runs against: `HERMES_CONFORMANCE_IMAGE` if set,

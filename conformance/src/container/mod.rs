@@ -2,12 +2,14 @@
 //! leftovers can be swept, exec'd into with bollard **as hermes by default**. By concern:
 //! `hermes_image` (the image as testcontainers' `Image`), `spec` (how to run it), `exec` (commands inside it, root only with a reason), `readiness`
 //! (the boot's marker), `verbs` (docker stop/kill/restart/start, exit codes, logs) and
-//! `leftovers` (containers of killed runs).
+//! `leftovers` (containers of killed runs) and `shared` (one container for the scenarios that
+//! need none of their own).
 
 mod exec;
 mod hermes_image;
 mod leftovers;
 mod readiness;
+mod shared;
 mod spec;
 mod verbs;
 
@@ -58,6 +60,8 @@ pub struct Container {
     pub root_reasons: RootReasons,
     /// Where this container's execs are counted (the scenario's).
     pub costs: Costs,
+    /// The pool this container is shared in (`Ctx::start_shared`): the lifecycle verbs refuse.
+    shared: Option<&'static str>,
 }
 
 impl Container {
@@ -120,6 +124,7 @@ impl Container {
             exec_env: exec.env,
             root_reasons: exec.root_reasons,
             costs: exec.costs,
+            shared: None,
         };
         if !spec.no_wait {
             h.wait_ready().await?;
@@ -132,7 +137,8 @@ impl Container {
     }
 
     /// Remove the container now, or, under `TESTCONTAINERS_COMMAND=keep`, leave it (the
-    /// handle's drop keeps it) and say where it is.
+    /// handle's drop keeps it) and say where it is. A shared container's view removes nothing
+    /// (the process's exit does).
     pub async fn remove(mut self) -> Result<()> {
         if let Some(h) = self.handle.take()
             && !config::keep_containers()
@@ -147,7 +153,7 @@ impl Drop for Container {
     fn drop(&mut self) {
         // The handle itself removes the container on drop, or keeps it when testcontainers'
         // TESTCONTAINERS_COMMAND=keep says so; this only names what is kept.
-        if config::keep_containers() {
+        if config::keep_containers() && self.handle.is_some() {
             crate::image::progress(format!("keeping container {} ({})", self.name, self.id));
         }
     }

@@ -25,6 +25,7 @@ impl Container {
     /// `docker restart` with `grace` seconds for the stop: the API call alone, timed, no wait
     /// for readiness (the bench times its own wait inside the container).
     pub async fn docker_restart(&self, grace: i32) -> Result<Duration> {
+        self.exclusive("docker restart")?;
         let t = Instant::now();
         let opts = RestartContainerOptionsBuilder::default().t(grace).build();
         self.docker
@@ -36,6 +37,7 @@ impl Container {
 
     /// `docker stop` (SIGTERM, 10 s grace); returns how long it took.
     pub async fn stop(&self) -> Result<Duration> {
+        self.exclusive("docker stop")?;
         let t = Instant::now();
         let opts = StopContainerOptionsBuilder::default().t(10).build();
         self.docker
@@ -47,6 +49,7 @@ impl Container {
 
     /// `docker kill` (SIGKILL to PID 1: no shutdown runs).
     pub async fn kill(&self) -> Result<()> {
+        self.exclusive("docker kill")?;
         self.docker
             .kill_container(
                 &self.id,
@@ -65,6 +68,7 @@ impl Container {
 
     /// `docker start` of a stopped container: the API call alone, no wait for readiness.
     pub async fn docker_start(&self) -> Result<()> {
+        self.exclusive("docker start")?;
         self.docker
             .start_container(
                 &self.id,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::support::SHARED_PRODUCT;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::support::{
@@ -228,7 +229,7 @@ async fn plant_fifo(h: &Container, path: &str) -> Result<()> {
 /// recorded); `status --json` reports the unusable state file instead of hiding it — as it
 /// does for a corrupt one.
 pub async fn fifo_state_files_are_refused(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     let p = "fifo";
     let home = profile_home(p);
     let dir = slot_dir(p);

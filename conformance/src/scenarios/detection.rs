@@ -2,6 +2,7 @@
 //! each negative differs from the positive in exactly one of the two conditions — and what the CLI
 //! does off s6: profiles without slots, and no supervisor to start or stop anything.
 
+use crate::support::SHARED_PRODUCT;
 use anyhow::{Result, anyhow, ensure};
 
 use crate::support::{HERMES_HOME, MANAGER_S6, assert_absent, profile_home, slot_dir};
@@ -11,7 +12,7 @@ pub const MANAGER_NONE: &str = "Manager: none";
 
 /// On the product image, hermes detects s6.
 pub async fn status_reports_s6(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     h.exec(&["hermes", "status"])
         .await?
         .succeeds()

@@ -4,6 +4,7 @@
 //! so a package dropped from it, or one that stops working without what it used to pull in,
 //! shows here rather than in a scenario that happens to run it.
 
+use crate::support::SHARED_PRODUCT;
 use anyhow::{Context, Result, ensure};
 
 use crate::Ctx;
@@ -168,7 +169,7 @@ pub const ABSENT: &[&str] = &[
 
 /// Every tool of §1 and of the stage layer runs as hermes and says what it should.
 pub async fn tools_present_and_run(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     let mut failures = Vec::new();
     for t in CONTRACT_TOOLS.iter().chain(OTHER_TOOLS) {
         // Explicitly hermes, whatever HERMES_CONFORMANCE_USER says: the tools must work for
@@ -212,7 +213,7 @@ pub async fn tools_present_and_run(ctx: Ctx) -> Result<()> {
 
 /// apt, dpkg, perl (and debconf) are not in the image: not on PATH, nor anywhere else.
 pub async fn package_tools_absent(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     let mut present = Vec::new();
     for name in ABSENT {
         let script = format!(

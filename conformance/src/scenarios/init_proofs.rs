@@ -10,6 +10,7 @@
 //! Both run as hermes: any user may start an s6-svscan of their own and preload a library
 //! the image ships readable.
 
+use crate::support::SHARED_PRODUCT;
 use anyhow::{Context, Result, ensure};
 
 use crate::{Container, ContainerSpec, Ctx};
@@ -101,7 +102,7 @@ pub async fn svscan_handover_passes_on_a_pending_term(ctx: Ctx) -> Result<()> {
 /// s6-svscan is linked against libskarnet, and libskarnet takes `signalfd` from the dynamic
 /// symbol table (undefined there, bound at run time): the preload's wrapper is what it gets.
 pub async fn skalibs_imports_signalfd(ctx: Ctx) -> Result<()> {
-    let h = ctx.start(ContainerSpec::default()).await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     let svscan = read_file(&h, "/usr/bin/s6-svscan").await?;
     let svscan = elf::Dynamic::parse(&svscan).context("/usr/bin/s6-svscan")?;
     ensure!(

@@ -21,8 +21,8 @@ pub use procs::{
     DASHBOARD_PROGRAM, GATEWAY, Proc, ProcView, Program, ensure_runs_as, processes, program_of,
 };
 pub use product::{
-    DASHBOARD, DASHBOARD_PORT, HERMES_HOME, MANAGER_S6, REGISTRAR_SOCK, SCANDIR, STATIC_SERVICES,
-    expected_port, profile_home, slot_dir,
+    DASHBOARD, DASHBOARD_PORT, HERMES_HOME, MANAGER_S6, REGISTRAR_SOCK, SCANDIR, SHARED_PRODUCT,
+    SHARED_PRODUCT_PROFILES, STATIC_SERVICES, expected_port, profile_home, slot_dir,
 };
 pub use s6::{Parked, SvStat, supervised, svstat, svstat_exit, wait_svstat};
 pub use windows::{PLANT_WATCH, STATE_DEADLINE, STAYS_DOWN_WINDOW};

@@ -42,9 +42,44 @@ pub fn expected_port(profile: &str) -> u16 {
     9200 + (first % 600) as u16
 }
 
+/// The pool of `Ctx::start_shared` whose container is the product as a person runs it.
+pub const SHARED_PRODUCT: &str = "product";
+/// Every profile name the scenarios of [`SHARED_PRODUCT`] use, `default` (which runs in every
+/// container) first: names are what keeps them apart, so a new scenario of the pool adds its
+/// own here, and no two may derive the same gateway port (checked below).
+pub const SHARED_PRODUCT_PROFILES: &[&str] = &[
+    "default",
+    // lifecycle
+    "alpha",
+    "quick",
+    "beta",
+    "rooted",
+    "asroot1",
+    "asrootyes",
+    "asroottrue",
+    "asroot2",
+    "asrootno",
+    "ghost",
+    // cli
+    "fifo",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_pool_ports_are_distinct() {
+        let mut seen = std::collections::BTreeMap::new();
+        for p in SHARED_PRODUCT_PROFILES {
+            if let Some(other) = seen.insert(expected_port(p), p) {
+                panic!(
+                    "{p} and {other} derive the same port {}: they cannot share a container",
+                    expected_port(p)
+                );
+            }
+        }
+    }
 
     #[test]
     fn ports_are_in_range_and_deterministic() {

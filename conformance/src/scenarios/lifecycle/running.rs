@@ -6,15 +6,15 @@ use anyhow::{Result, anyhow, ensure};
 
 use super::assert_slot_layout;
 use crate::support::{
-    GATEWAY, HERMES_HOME, SCANDIR, STATE_DEADLINE, create_profile, ensure_runs_as, expected_port,
-    profile_home, read_json, slot_dir, svstat, wait_http, wait_svstat,
+    GATEWAY, HERMES_HOME, SCANDIR, SHARED_PRODUCT, STATE_DEADLINE, create_profile, ensure_runs_as,
+    expected_port, profile_home, read_json, slot_dir, svstat, wait_http, wait_svstat,
 };
 use crate::{Ctx, wait};
 
 /// After `profile create p`: the slot exists with the exact layout, is supervised, is down
 /// and not wanted up.
 pub async fn create_publishes_a_down_slot(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     create_profile(&h, "alpha").await?;
     h.exec(&["test", "-f", &format!("{}/SOUL.md", profile_home("alpha"))])
         .await?
@@ -45,7 +45,7 @@ pub async fn create_publishes_a_down_slot(ctx: Ctx) -> Result<()> {
 /// state), with no planned-stop marker left behind; checked at once, in every round.
 pub async fn stop_right_after_start_records_stopped(ctx: Ctx) -> Result<()> {
     const ROUNDS: usize = 10;
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     let p = "quick";
     create_profile(&h, p).await?;
     let home = profile_home(p);
@@ -78,7 +78,7 @@ pub async fn stop_right_after_start_records_stopped(ctx: Ctx) -> Result<()> {
 /// start → up as UID 10000, health on the derived port, banner in the log and `docker logs`;
 /// stop → down with intent recorded; restart → a new pid; status tells the truth.
 pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     let p = "beta";
     let dir = slot_dir(p);
     create_profile(&h, p).await?;
@@ -117,9 +117,11 @@ pub async fn start_stop_restart(ctx: Ctx) -> Result<()> {
         },
     )
     .await?;
+    // This gateway's own banner (the container may be shared: other gateways log theirs).
+    let banner = format!("Hermes Gateway Starting (profile={p},");
     wait::poll_until("the banner in docker logs", STATE_DEADLINE, || async {
         let logs = h.logs().await?;
-        if logs.contains("Hermes Gateway Starting") && logs.contains(p) {
+        if logs.contains(&banner) {
             Ok(Some(()))
         } else {
             Err(anyhow!("banner not in docker logs yet"))
@@ -207,7 +209,7 @@ pub async fn static_services_controllable_by_hermes(ctx: Ctx) -> Result<()> {
 /// A root `docker exec` of `hermes profile create` drops to hermes first (docs/contract.md §6.6),
 /// unless HERMES_DOCKER_EXEC_AS_ROOT is truthy.
 pub async fn root_at_the_door_drops_to_hermes(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     h.exec(&["hermes", "profile", "create", "rooted"])
         .as_root("this scenario is about what happens when a person forgets `-u hermes`")
         .await?
@@ -252,7 +254,7 @@ pub async fn root_at_the_door_drops_to_hermes(ctx: Ctx) -> Result<()> {
 
 /// `gateway start` on a profile that does not exist: exit 1 and the hint to create it.
 pub async fn start_of_missing_profile_explains(ctx: Ctx) -> Result<()> {
-    let h = ctx.start_default().await?;
+    let h = ctx.start_shared(SHARED_PRODUCT).await?;
     h.exec(&["hermes", "-p", "ghost", "gateway", "start"])
         .await?
         .code_is(1)
