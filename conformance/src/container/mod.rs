@@ -1,9 +1,9 @@
-//! One container per scenario: started with testcontainers, labelled so a killed run's
-//! leftovers can be swept, exec'd into with bollard **as hermes by default**. By concern:
-//! `hermes_image` (the image as testcontainers' `Image`), `spec` (how to run it), `exec` (commands inside it, root only with a reason), `readiness`
-//! (the boot's marker), `verbs` (docker stop/kill/restart/start, exit codes, logs) and
-//! `leftovers` (containers of killed runs) and `shared` (one container for the scenarios that
-//! need none of their own).
+//! One container per scenario (or one per pool for the scenarios that need none of their own):
+//! started with testcontainers, labelled so a killed run's leftovers can be swept, exec'd into
+//! with bollard **as hermes by default**. By concern: `hermes_image` (the image as
+//! testcontainers' `Image`), `spec` (how to run it), `exec` (commands inside it, root only with
+//! a reason), `readiness` (the boot's marker), `verbs` (docker stop/kill/restart/start, exit
+//! codes, logs), `leftovers` (containers of killed runs) and `shared` (the pools).
 
 mod exec;
 mod hermes_image;
