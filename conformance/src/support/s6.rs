@@ -43,26 +43,7 @@ pub async fn svstat(h: &Container, dir: &str) -> Result<SvStat> {
     parse_svstat(o.out()).with_context(|| format!("unparsable s6-svstat output\n{o}"))
 }
 
-/// How long one exec of [`wait_svstat`] watches for a change before it answers anyway.
-const WATCH_SLICE: Duration = Duration::from_secs(2);
-/// Its look interval inside the container.
-const WATCH_EVERY_MS: u64 = 20;
-
-/// One exec that answers `s6-svstat -o up,wantedup,pid "$2"` as soon as it differs from `$1`
-/// (at once when `$1` is empty), or after `$3` looks at most; a failing `s6-svstat` ends it
-/// with its own exit code and message. hermes cannot wait on s6's `event/` dirs (root's,
-/// contract §10): this polls inside the container, where a look costs a fork, instead of one
-/// `docker exec` per look (~90 ms of CPU each here, docs/benchmarks.md).
-const WATCH_SVSTAT: &str = r#"i=0
-while :; do
-  s=$(/command/s6-svstat -o up,wantedup,pid "$2") || exit $?
-  if [ "$s" != "$1" ] || [ "$i" -ge "$3" ]; then printf '%s\n' "$s"; exit 0; fi
-  i=$((i + 1)); sleep 0.02
-done"#;
-
-/// Wait until a service's state satisfies `want`; the timeout message shows the last reading.
-/// Each exec returns the first reading, then every change, so a state that holds only for a
-/// moment is seen as surely as by polling every 20 ms from here.
+/// Poll a service's state until `want` holds; the timeout message shows the last reading.
 pub async fn wait_svstat(
     h: &Container,
     dir: &str,
@@ -70,20 +51,13 @@ pub async fn wait_svstat(
     deadline: Duration,
     want: impl Fn(&SvStat) -> bool,
 ) -> Result<SvStat> {
-    let end = std::time::Instant::now() + deadline;
-    let last = std::sync::Mutex::new(String::new());
     wait::poll_until(&format!("{dir} to be {what}"), deadline, || async {
-        // Never watch past the deadline: the last slice is what is left of it.
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        let looks = (left.min(WATCH_SLICE).as_millis() as u64 / WATCH_EVERY_MS).to_string();
-        let prev = last.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let o = h
-            .exec(&["sh", "-c", WATCH_SVSTAT, "sh", &prev, dir, &looks])
+            .exec(&["/command/s6-svstat", "-o", "up,wantedup,pid", dir])
             .await?;
         if !o.success() {
             bail!("s6-svstat exit {:?}: {}", o.code, o.stderr.trim());
         }
-        *last.lock().unwrap_or_else(|e| e.into_inner()) = o.out().to_string();
         match parse_svstat(o.out()) {
             Some(s) if want(&s) => Ok(Some(s)),
             Some(s) => bail!("{s:?}"),
