@@ -37,15 +37,20 @@ pub async fn sweep_leftovers(docker: &Docker) -> Result<usize> {
         if alive || kept {
             continue;
         }
-        if let Some(id) = c.id {
-            let opts = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
-            if docker.remove_container(&id, Some(opts)).await.is_ok() {
-                removed += 1;
-            }
+        if let Some(id) = c.id
+            && force_remove(docker, &id).await.is_ok()
+        {
+            removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// `docker rm -f -v`: the container, running or not, and its anonymous volumes.
+pub async fn force_remove(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    docker.remove_container(id, Some(opts)).await
 }

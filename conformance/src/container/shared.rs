@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use bollard::Docker;
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use tokio::sync::OnceCell;
 
+use super::leftovers::force_remove;
 use super::{Container, ContainerSpec, ExecDefaults};
 use crate::config;
 
@@ -129,19 +129,12 @@ extern "C" fn remove_pools() {
             return;
         };
         rt.block_on(async {
-            let Ok(docker) = Docker::connect_with_defaults() else {
+            let Ok(docker) = crate::docker::connect().await else {
                 return;
             };
-            let opts = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
             for id in ids {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(20),
-                    docker.remove_container(&id, Some(opts.clone())),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(20), force_remove(&docker, &id)).await;
             }
         });
     });

@@ -4,4 +4,5 @@
 
 pub mod map;
 pub mod strace;
+mod strace_line;
 pub mod table;

@@ -257,7 +257,7 @@ pub async fn attack_matrix(ctx: Ctx, depth: usize, tmpfs_run: bool) -> Result<()
 
 /// `01` as the boot runs it: root, the container's environment (`HERMES_HOME` included).
 async fn run_step(h: &Container) -> Result<crate::ExecOutcome> {
-    h.exec(&["/opt/hermes/bin/hermes-boot", "setup"])
+    h.exec(&[HERMES_BOOT, "setup"])
         .as_root("runs the boot's root step 01 exactly as the boot does, once per round of plants")
         .await
 }
@@ -285,6 +285,8 @@ async fn plant(h: &Container, previous: &[Case], round: &[Case]) -> Result<()> {
     Ok(())
 }
 
+/// The boot's root steps; `setup` is `01`.
+const HERMES_BOOT: &str = "/opt/hermes/bin/hermes-boot";
 /// Separates the step's output from the snapshot's in `run_round`'s one root exec.
 const SNAPSHOT_MARK: &str = "@@ snapshot after the step";
 /// The exit code of `run_round`'s root exec when root's hard links could not be made.
@@ -302,7 +304,7 @@ async fn run_round(
     // `HERMES_HOME` included; only its parent is a shell here), then the snapshot: one exec.
     let o = h
         .sh(&format!(
-            "{{ {} ; }} || exit {HARDLINKS_FAILED}; /opt/hermes/bin/hermes-boot setup 2>&1; \
+            "{{ {} ; }} || exit {HARDLINKS_FAILED}; {HERMES_BOOT} setup 2>&1; \
              echo '{SNAPSHOT_MARK}'; {}",
             root_hardlinks(round),
             snapshot_script(round)
